@@ -1,0 +1,40 @@
+//! The lock file next to a pipeline (`NAME.lock.json`): what its last run resolved, stage by
+//! stage, so runs can be diffed and `status` can say what changed since.
+
+use super::{KeyMaterial, OutputEntry};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LockEntry {
+    pub key: String,
+    pub material: KeyMaterial,
+    pub outputs: BTreeMap<String, OutputEntry>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct LockFile {
+    pub camu_pipe_version: String,
+    pub stages: BTreeMap<String, LockEntry>,
+}
+
+/// `pipelines/paper.yaml` -> `pipelines/paper.lock.json`.
+pub fn path_for(pipeline: &Path) -> PathBuf {
+    pipeline.with_extension("lock.json")
+}
+
+impl LockFile {
+    /// The lock file of a pipeline; empty if absent or unreadable.
+    pub fn read(pipeline: &Path) -> LockFile {
+        std::fs::read(path_for(pipeline))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+
+    pub fn write(&self, pipeline: &Path) -> std::io::Result<()> {
+        let bytes = serde_json::to_vec_pretty(self).expect("lock file serializes");
+        super::write_atomic(&path_for(pipeline), &bytes)
+    }
+}

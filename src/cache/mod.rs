@@ -1,0 +1,384 @@
+//! The content-addressed stage cache.
+//!
+//! Layout under the cache directory:
+//! - `objects/ab/cdef…`: output files named by their blake3 hash, read-only;
+//! - `out/KEY/…`: each stage's output directory, hard links into `objects/`;
+//! - `records/KEY.json`: one record per stage key, written last and atomically, so a record
+//!   exists only for a complete entry (a run killed at any point leaves none);
+//! - `locks/KEY.lock`: one lock per key, held while the stage is checked or computed;
+//! - `logs/KEY.log`: the log of the last attempt; `tmp/`: staging, cleaned when unowned.
+
+mod hash;
+pub mod key;
+pub mod lockfile;
+
+pub use hash::{hash_bytes, hash_file};
+pub use key::{KeyMaterial, Upstream};
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    #[error("cache {path}: {op}: {source}")]
+    Io {
+        path: PathBuf,
+        op: &'static str,
+        source: io::Error,
+    },
+    #[error("stage declared output `{0}` but the stage did not write it")]
+    MissingOutput(String),
+}
+
+fn io_err(path: &Path, op: &'static str) -> impl FnOnce(io::Error) -> CacheError + use<> {
+    let path = path.to_path_buf();
+    move |source| CacheError::Io { path, op, source }
+}
+
+/// One output file of a stage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutputEntry {
+    pub hash: String,
+    pub size: u64,
+}
+
+/// What a completed stage left in the cache.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Record {
+    pub key: String,
+    /// The stage that produced it (another stage with the same key reuses it).
+    pub stage: String,
+    pub material: KeyMaterial,
+    pub outputs: BTreeMap<String, OutputEntry>,
+    #[serde(default)]
+    pub metrics: Option<serde_json::Value>,
+    pub started_at: f64,
+    pub duration_s: f64,
+    pub host: String,
+    pub device: String,
+    pub camu_pipe_version: String,
+    /// Relative to the cache directory.
+    pub log: String,
+}
+
+/// A cached output whose content no longer matches its hash.
+#[derive(Debug)]
+pub struct Corruption {
+    pub path: PathBuf,
+    pub expected: String,
+    pub actual: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Cache {
+    root: PathBuf,
+}
+
+/// An exclusive lock on one key; released on drop (and by the OS if the process dies).
+#[derive(Debug)]
+pub struct KeyLock {
+    _file: File,
+}
+
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_data()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+impl Cache {
+    pub fn open(root: &Path) -> Result<Cache, CacheError> {
+        for sub in ["objects", "out", "records", "locks", "logs", "tmp"] {
+            let p = root.join(sub);
+            fs::create_dir_all(&p).map_err(io_err(&p, "create directory"))?;
+        }
+        let root = fs::canonicalize(root).map_err(io_err(root, "resolve path"))?;
+        Ok(Cache { root })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+    pub fn out_dir(&self, key: &str) -> PathBuf {
+        self.root.join("out").join(key)
+    }
+    pub fn log_path(&self, key: &str) -> PathBuf {
+        self.root.join("logs").join(format!("{key}.log"))
+    }
+    fn record_path(&self, key: &str) -> PathBuf {
+        self.root.join("records").join(format!("{key}.json"))
+    }
+    fn object_path(&self, hash: &str) -> PathBuf {
+        self.root.join("objects").join(&hash[..2]).join(&hash[2..])
+    }
+
+    /// The record for a key, if a complete one exists. An unreadable record is treated as absent.
+    pub fn record(&self, key: &str) -> Option<Record> {
+        let bytes = fs::read(self.record_path(key)).ok()?;
+        match serde_json::from_slice::<Record>(&bytes) {
+            Ok(r) if r.key == key => Some(r),
+            _ => {
+                tracing::warn!(key, "ignoring unreadable cache record");
+                None
+            }
+        }
+    }
+
+    pub fn record_exists(&self, key: &str) -> bool {
+        self.record_path(key).exists()
+    }
+
+    /// Checks every output of a record against its hash, re-creating missing links from objects.
+    pub fn verify(&self, record: &Record) -> Result<(), Corruption> {
+        use rayon::prelude::*;
+        let out = self.out_dir(&record.key);
+        record.outputs.par_iter().try_for_each(|(rel, entry)| {
+            let obj = self.object_path(&entry.hash);
+            let path = out.join(rel);
+            if !path.exists() && obj.exists() {
+                // The view was removed but the object survives: re-link it.
+                if let Some(parent) = path.parent() {
+                    let _ = fs::create_dir_all(parent);
+                }
+                let _ = fs::hard_link(&obj, &path);
+            }
+            let actual = match hash_file(&path) {
+                Ok(h) => h,
+                Err(_) => "missing".to_string(),
+            };
+            let object_ok = obj.exists();
+            if actual != entry.hash || !object_ok {
+                Err(Corruption {
+                    path: if object_ok { path } else { obj },
+                    expected: entry.hash.clone(),
+                    actual: if object_ok { actual } else { "missing".into() },
+                })
+            } else {
+                Ok(())
+            }
+        })
+    }
+
+    /// Drops an entry whose outputs failed verification: the record, its view and bad objects.
+    pub fn discard(&self, record: &Record) {
+        let _ = fs::remove_file(self.record_path(&record.key));
+        let _ = remove_dir_writable(&self.out_dir(&record.key));
+        for entry in record.outputs.values() {
+            let obj = self.object_path(&entry.hash);
+            if hash_file(&obj).ok().as_deref() != Some(entry.hash.as_str()) {
+                let _ = fs::remove_file(&obj);
+            }
+        }
+    }
+
+    fn lock_file(&self, key: &str) -> Result<File, CacheError> {
+        let p = self.root.join("locks").join(format!("{key}.lock"));
+        File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&p)
+            .map_err(io_err(&p, "open lock"))
+    }
+
+    /// Takes the key's lock, waiting for another process that holds it.
+    pub fn lock(&self, key: &str) -> Result<KeyLock, CacheError> {
+        let f = self.lock_file(key)?;
+        f.lock().map_err(io_err(&self.root.join("locks"), "lock"))?;
+        Ok(KeyLock { _file: f })
+    }
+
+    /// Takes the key's lock if nobody holds it.
+    pub fn try_lock(&self, key: &str) -> Result<Option<KeyLock>, CacheError> {
+        let f = self.lock_file(key)?;
+        match f.try_lock() {
+            Ok(()) => Ok(Some(KeyLock { _file: f })),
+            Err(fs::TryLockError::WouldBlock) => Ok(None),
+            Err(fs::TryLockError::Error(e)) => Err(io_err(&self.root, "lock")(e)),
+        }
+    }
+
+    /// A fresh staging directory for a key (call with the key's lock held).
+    pub fn staging(&self, key: &str) -> Result<PathBuf, CacheError> {
+        let p = self
+            .root
+            .join("tmp")
+            .join(format!("{key}.{}", std::process::id()));
+        let _ = remove_dir_writable(&p);
+        fs::create_dir_all(p.join("out")).map_err(io_err(&p, "create staging directory"))?;
+        Ok(p)
+    }
+
+    /// Removes staging directories left by killed runs (those whose key lock nobody holds).
+    pub fn clean_stale_staging(&self) {
+        let Ok(entries) = fs::read_dir(self.root.join("tmp")) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            let key = name.split('.').next().unwrap_or_default().to_string();
+            if key.len() != 64 {
+                continue;
+            }
+            if let Ok(Some(_lock)) = self.try_lock(&key) {
+                let _ = remove_dir_writable(&e.path());
+            }
+        }
+    }
+
+    /// Moves a finished staging output directory into the store and writes the record last.
+    pub fn commit(
+        &self,
+        staging: &Path,
+        declared: &[String],
+        mut record: Record,
+    ) -> Result<Record, CacheError> {
+        let out = staging.join("out");
+        for d in declared {
+            if !out.join(d).is_file() {
+                return Err(CacheError::MissingOutput(d.clone()));
+            }
+        }
+        let mut files = Vec::new();
+        walk_files(&out, &out, &mut files).map_err(io_err(&out, "list outputs"))?;
+        let mut outputs = BTreeMap::new();
+        for rel in files {
+            let path = out.join(&rel);
+            let hash = hash_file(&path).map_err(io_err(&path, "hash output"))?;
+            let size = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            let obj = self.object_path(&hash);
+            if obj.exists() {
+                // Deduplicate: the view links the existing object.
+                fs::remove_file(&path).map_err(io_err(&path, "replace output"))?;
+            } else {
+                let parent = obj.parent().unwrap_or(&self.root);
+                fs::create_dir_all(parent).map_err(io_err(parent, "create object dir"))?;
+                set_readonly(&path);
+                let tmp = parent.join(format!(".{}.{}", &hash[2..], std::process::id()));
+                fs::hard_link(&path, &tmp).map_err(io_err(&tmp, "store object"))?;
+                fs::rename(&tmp, &obj).map_err(io_err(&obj, "store object"))?;
+                fs::remove_file(&path).map_err(io_err(&path, "replace output"))?;
+            }
+            fs::hard_link(&obj, &path).map_err(io_err(&path, "link output"))?;
+            outputs.insert(rel, OutputEntry { hash, size });
+        }
+        let view = self.out_dir(&record.key);
+        let _ = remove_dir_writable(&view);
+        fs::rename(&out, &view).map_err(io_err(&view, "publish outputs"))?;
+        record.outputs = outputs;
+        let bytes = serde_json::to_vec_pretty(&record).expect("records serialize");
+        let rp = self.record_path(&record.key);
+        write_atomic(&rp, &bytes).map_err(io_err(&rp, "write record"))?;
+        let _ = remove_dir_writable(staging);
+        Ok(record)
+    }
+
+    /// Every key that has a record.
+    pub fn keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = fs::read_dir(self.root.join("records"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                e.file_name()
+                    .to_str()
+                    .and_then(|n| n.strip_suffix(".json"))
+                    .map(String::from)
+            })
+            .collect();
+        keys.sort();
+        keys
+    }
+
+    /// Deletes every entry not in `keep`, then every object no kept record uses.
+    /// Returns (entries removed, bytes freed). With `dry_run` nothing is deleted.
+    pub fn gc(
+        &self,
+        keep: &std::collections::HashSet<String>,
+        dry_run: bool,
+    ) -> Result<GcReport, CacheError> {
+        let mut report = GcReport::default();
+        let mut live_objects = std::collections::HashSet::new();
+        for key in self.keys() {
+            let record = self.record(&key);
+            if keep.contains(&key) {
+                if let Some(r) = record {
+                    live_objects.extend(r.outputs.values().map(|o| o.hash.clone()));
+                }
+                continue;
+            }
+            report.entries.push(key.clone());
+            if !dry_run {
+                let _lock = self.lock(&key)?;
+                let _ = fs::remove_file(self.record_path(&key));
+                let _ = remove_dir_writable(&self.out_dir(&key));
+                if let Ok(m) = fs::metadata(self.log_path(&key)) {
+                    report.bytes += m.len();
+                }
+                let _ = fs::remove_file(self.log_path(&key));
+            }
+        }
+        let objects = self.root.join("objects");
+        for shard in fs::read_dir(&objects).into_iter().flatten().flatten() {
+            for obj in fs::read_dir(shard.path()).into_iter().flatten().flatten() {
+                let hash = format!(
+                    "{}{}",
+                    shard.file_name().to_string_lossy(),
+                    obj.file_name().to_string_lossy()
+                );
+                if live_objects.contains(&hash) {
+                    continue;
+                }
+                report.objects += 1;
+                report.bytes += obj.metadata().map(|m| m.len()).unwrap_or(0);
+                if !dry_run {
+                    let _ = fs::remove_file(obj.path());
+                }
+            }
+        }
+        Ok(report)
+    }
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct GcReport {
+    pub entries: Vec<String>,
+    pub objects: usize,
+    pub bytes: u64,
+}
+
+fn walk_files(root: &Path, dir: &Path, out: &mut Vec<String>) -> io::Result<()> {
+    for e in fs::read_dir(dir)? {
+        let e = e?;
+        let ft = e.file_type()?;
+        let p = e.path();
+        if ft.is_dir() {
+            walk_files(root, &p, out)?;
+        } else if ft.is_file() {
+            let rel = p.strip_prefix(root).unwrap_or(&p);
+            out.push(rel.to_string_lossy().replace('\\', "/"));
+        }
+    }
+    out.sort();
+    Ok(())
+}
+
+fn set_readonly(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let _ = fs::set_permissions(path, fs::Permissions::from_mode(0o444));
+}
+
+/// Removes a directory tree whose files may be read-only.
+pub fn remove_dir_writable(path: &Path) -> io::Result<()> {
+    if !path.exists() {
+        return Ok(());
+    }
+    fs::remove_dir_all(path)
+}

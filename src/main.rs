@@ -1,0 +1,317 @@
+//! The camu-pipe command line: a thin layer over the library.
+
+use camu_pipe::engine::{Engine, EngineError, Options};
+use camu_pipe::executor::LocalExecutor;
+use camu_pipe::progress::Reporter;
+use camu_pipe::spec;
+use clap::{Args, Parser, Subcommand};
+use std::io::{IsTerminal, Write};
+
+/// println that tolerates a closed stdout (`camu-pipe ... | head`).
+macro_rules! say {
+    ($($t:tt)*) => {{ let _ = writeln!(std::io::stdout().lock(), $($t)*); }};
+}
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+#[derive(Parser)]
+#[command(
+    name = "camu-pipe",
+    version,
+    about = "Cached, parallel pipelines for machine-unlearning experiments"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Args, Clone)]
+struct Common {
+    /// The cache directory (records, outputs, logs).
+    #[arg(
+        long = "cache",
+        env = "CAMU_CACHE_DIR",
+        default_value = "cache",
+        global = true
+    )]
+    cache_dir: PathBuf,
+    /// The dataset store.
+    #[arg(long, env = "CAMU_DATA_DIR", default_value = "data", global = true)]
+    data_dir: PathBuf,
+    /// Machine-readable output: JSON on stdout.
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+#[derive(Args, Clone)]
+struct Selection {
+    /// Only these stages (declared or expanded names) and what they need.
+    targets: Vec<String>,
+    /// A matrix slice, e.g. `--select seed=0,dataset=fashion_mnist` (repeatable).
+    #[arg(long, value_name = "VAR=VALUE,...")]
+    select: Vec<String>,
+    /// Re-run even if cached: every stage with a bare `--force`, or the named stage.
+    #[arg(long, value_name = "STAGE", num_args = 0..=1, default_missing_value = "*")]
+    force: Vec<String>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run every stage that has no valid cache record.
+    Run {
+        pipeline: PathBuf,
+        #[command(flatten)]
+        sel: Selection,
+        /// Show what would run and why, without running anything.
+        #[arg(long)]
+        dry_run: bool,
+        /// After a failure, keep running everything not downstream of it.
+        #[arg(long)]
+        keep_going: bool,
+        /// CPU threads shared by running stages (default: all cores).
+        #[arg(long, env = "CAMU_CPUS")]
+        cpus: Option<usize>,
+        /// GPU ids stages may use, e.g. `0,1` (default: CUDA_VISIBLE_DEVICES, else nvidia-smi).
+        #[arg(long, env = "CAMU_GPUS", value_delimiter = ',')]
+        gpus: Option<Vec<String>>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Show each stage as cached or to run, and why.
+    Status {
+        pipeline: PathBuf,
+        #[command(flatten)]
+        sel: Selection,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Delete cache entries the given pipelines do not reference.
+    Gc {
+        #[arg(required = true)]
+        pipelines: Vec<PathBuf>,
+        /// Report what would be deleted without deleting.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Run one stage from its description (used by executors).
+    #[command(hide = true)]
+    ExecStage { job: PathBuf },
+}
+
+fn parse_select(items: &[String]) -> Result<Vec<(String, String)>, EngineError> {
+    let mut out = Vec::new();
+    for item in items
+        .iter()
+        .flat_map(|s| s.split(','))
+        .filter(|s| !s.is_empty())
+    {
+        let (k, v) = item.split_once('=').ok_or_else(|| {
+            EngineError::Selection(format!("--select `{item}`: expected VAR=VALUE"))
+        })?;
+        out.push((k.trim().to_string(), v.trim().to_string()));
+    }
+    Ok(out)
+}
+
+fn detect_gpus() -> Vec<String> {
+    if let Ok(v) = std::env::var("CUDA_VISIBLE_DEVICES") {
+        return v
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect();
+    }
+    std::process::Command::new("nvidia-smi")
+        .args(["--query-gpu=index", "--format=csv,noheader"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .map(|l| l.trim().to_string())
+                .filter(|l| !l.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn options(common: &Common, sel: &Selection) -> Result<Options, EngineError> {
+    Ok(Options {
+        cache_dir: common.cache_dir.clone(),
+        data_dir: std::path::absolute(&common.data_dir).unwrap_or_else(|_| common.data_dir.clone()),
+        targets: sel.targets.clone(),
+        select: parse_select(&sel.select)?,
+        force_all: sel.force.iter().any(|f| f == "*"),
+        force: sel.force.iter().filter(|f| *f != "*").cloned().collect(),
+        ..Options::default()
+    })
+}
+
+fn load(path: &Path) -> Result<spec::Pipeline, EngineError> {
+    Ok(spec::load(path)?)
+}
+
+fn print_status(rows: &[camu_pipe::engine::StageStatus], json: bool) {
+    if json {
+        say!("{}", serde_json::to_string_pretty(rows).unwrap_or_default());
+        return;
+    }
+    let width = rows.iter().map(|r| r.stage.len()).max().unwrap_or(0);
+    for r in rows {
+        let why = r.reasons.join("; ");
+        say!("{:<6}  {:<width$}  {why}", r.state, r.stage);
+    }
+    let run = rows.iter().filter(|r| r.state == "run").count();
+    say!(
+        "{} stages: {} cached, {run} to run",
+        rows.len(),
+        rows.len() - run
+    );
+}
+
+fn main_inner(cli: Cli) -> Result<(), EngineError> {
+    match cli.command {
+        Cmd::ExecStage { job } => {
+            // The stage process: its stdout/stderr are the stage's log.
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+                .with_writer(std::io::stderr)
+                .try_init();
+            if let Err(e) = camu_pipe::stages::exec_job(&job) {
+                eprintln!("error: {e}");
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Cmd::Status {
+            pipeline,
+            sel,
+            common,
+        } => {
+            let p = load(&pipeline)?;
+            let mut engine = Engine::new(&p, options(&common, &sel)?)?;
+            print_status(&engine.status()?, common.json);
+            Ok(())
+        }
+        Cmd::Run {
+            pipeline,
+            sel,
+            dry_run,
+            keep_going,
+            cpus,
+            gpus,
+            common,
+        } => {
+            let p = load(&pipeline)?;
+            let mut opts = options(&common, &sel)?;
+            opts.keep_going = keep_going;
+            opts.cpus = cpus.unwrap_or_else(|| {
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(1)
+            });
+            opts.gpus = gpus
+                .map(|g| g.into_iter().filter(|s| !s.is_empty()).collect())
+                .unwrap_or_else(detect_gpus);
+            let mut engine = Engine::new(&p, opts)?;
+            if dry_run {
+                print_status(&engine.status()?, common.json);
+                return Ok(());
+            }
+            let interrupted = Arc::new(AtomicBool::new(false));
+            for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+                let _ = signal_hook::flag::register(sig, interrupted.clone());
+            }
+            let executor = Arc::new(LocalExecutor::new().map_err(|e| {
+                EngineError::Selection(format!("cannot find the camu-pipe binary: {e}"))
+            })?);
+            let mut reporter = Reporter::new(common.json);
+            let result = engine.run(executor, &mut reporter, interrupted);
+            if let Ok(s) = &result {
+                if common.json {
+                    let mut v = serde_json::to_value(s).unwrap_or_default();
+                    v["event"] = "summary".into();
+                    say!("{v}");
+                } else {
+                    eprintln!(
+                        "ran {}, cached {}, {:.1}s",
+                        s.ran.len(),
+                        s.cached.len(),
+                        s.seconds
+                    );
+                }
+            }
+            result.map(|_| ())
+        }
+        Cmd::Gc {
+            pipelines,
+            dry_run,
+            common,
+        } => {
+            let mut keep = std::collections::HashSet::new();
+            for path in &pipelines {
+                let p = load(path)?;
+                let lock = camu_pipe::cache::lockfile::LockFile::read(&p.path);
+                keep.extend(lock.stages.values().map(|e| e.key.clone()));
+                let sel = Selection {
+                    targets: vec![],
+                    select: vec![],
+                    force: vec![],
+                };
+                let mut engine = Engine::new(&p, options(&common, &sel)?)?;
+                keep.extend(engine.status()?.into_iter().filter_map(|s| s.key));
+            }
+            let cache = camu_pipe::cache::Cache::open(&common.cache_dir)?;
+            let report = cache.gc(&keep, dry_run)?;
+            if common.json {
+                say!("{}", serde_json::to_string(&report).unwrap_or_default());
+            } else {
+                let verb = if dry_run { "would free" } else { "freed" };
+                say!(
+                    "{verb} {:.1} MiB: {} entries, {} objects ({} entries kept)",
+                    report.bytes as f64 / (1 << 20) as f64,
+                    report.entries.len(),
+                    report.objects,
+                    keep.len()
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let json = matches!(&cli.command, Cmd::Run { common, .. } | Cmd::Status { common, .. } | Cmd::Gc { common, .. } if common.json);
+    if !matches!(cli.command, Cmd::ExecStage { .. }) {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+            )
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
+    match main_inner(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            match &e {
+                EngineError::Spec(se) => eprint!("{}", se.render(std::io::stderr().is_terminal())),
+                other => eprintln!("error: {other}"),
+            }
+            if json {
+                say!(
+                    "{}",
+                    serde_json::json!({"event": "error", "code": e.exit_code(), "message": e.to_string()})
+                );
+            }
+            ExitCode::from(e.exit_code() as u8)
+        }
+    }
+}

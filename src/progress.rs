@@ -1,0 +1,189 @@
+//! What a run tells its user: a live view on a terminal, plain lines otherwise, JSON events
+//! (one object per line on stdout) for machines.
+
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    Plan {
+        pipeline: String,
+        stages: usize,
+    },
+    Cached {
+        stage: String,
+        key: String,
+    },
+    Waiting {
+        stage: String,
+        reason: String,
+    },
+    Started {
+        stage: String,
+        key: String,
+        threads: usize,
+        gpus: Vec<String>,
+        reasons: Vec<String>,
+    },
+    Finished {
+        stage: String,
+        key: String,
+        seconds: f64,
+    },
+    Failed {
+        stage: String,
+        error: String,
+        log: String,
+        tail: String,
+    },
+    Skipped {
+        stage: String,
+        because: String,
+    },
+    Corrupt {
+        stage: String,
+        path: String,
+        expected: String,
+        actual: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Json,
+    Live,
+    Plain,
+}
+
+pub fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+pub struct Reporter {
+    mode: Mode,
+    bar: Option<ProgressBar>,
+    running: Mutex<Vec<String>>,
+}
+
+impl Reporter {
+    pub fn new(json: bool) -> Reporter {
+        let mode = if json {
+            Mode::Json
+        } else if std::io::stderr().is_terminal() {
+            Mode::Live
+        } else {
+            Mode::Plain
+        };
+        Reporter {
+            mode,
+            bar: None,
+            running: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// Starts the live view for a run of `total` stages.
+    pub fn start(&mut self, total: usize) {
+        if self.mode == Mode::Live {
+            let bar = ProgressBar::new(total as u64);
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {pos}/{len} stages {wide_msg}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            bar.enable_steady_tick(Duration::from_millis(120));
+            self.bar = Some(bar);
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+
+    fn line(&self, text: String) {
+        match &self.bar {
+            Some(b) => b.println(text),
+            None => eprintln!("{text}"),
+        }
+    }
+
+    pub fn emit(&self, event: Event) {
+        if self.mode == Mode::Json {
+            #[derive(Serialize)]
+            struct Stamped<'a> {
+                ts: f64,
+                #[serde(flatten)]
+                event: &'a Event,
+            }
+            let line = serde_json::to_string(&Stamped {
+                ts: now(),
+                event: &event,
+            })
+            .unwrap_or_default();
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{line}");
+            let _ = out.flush();
+            return;
+        }
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        match &event {
+            Event::Plan { pipeline, stages } => self.line(format!("{pipeline}: {stages} stages")),
+            Event::Cached { stage, .. } => {
+                self.tick();
+                if self.mode == Mode::Plain {
+                    self.line(format!("cached   {stage}"));
+                }
+            }
+            Event::Waiting { stage, reason } => self.line(format!("waiting  {stage}: {reason}")),
+            Event::Started { stage, threads, gpus, reasons, .. } => {
+                running.push(stage.clone());
+                let gpu = if gpus.is_empty() { String::new() } else { format!(", gpus {}", gpus.join(",")) };
+                let why = reasons.first().map(|r| format!(" ({r})")).unwrap_or_default();
+                self.line(format!("start    {stage} [{threads} threads{gpu}]{why}"));
+            }
+            Event::Finished { stage, seconds, .. } => {
+                running.retain(|s| s != stage);
+                self.tick();
+                self.line(format!("done     {stage} in {seconds:.1}s"));
+            }
+            Event::Failed { stage, error, log, tail } => {
+                running.retain(|s| s != stage);
+                self.tick();
+                self.line(format!("FAILED   {stage}: {error}\n         log: {log}\n{tail}"));
+            }
+            Event::Skipped { stage, because } => {
+                self.tick();
+                self.line(format!("skipped  {stage}: {because}"));
+            }
+            Event::Corrupt { stage, path, expected, actual } => self.line(format!(
+                "corrupt  {stage}: {path} has hash {actual}, expected {expected}; discarded, recomputing"
+            )),
+        }
+        if let Some(b) = &self.bar {
+            b.set_message(if running.is_empty() {
+                String::new()
+            } else {
+                format!("running: {}", running.join(", "))
+            });
+        }
+    }
+
+    fn tick(&self) {
+        if let Some(b) = &self.bar {
+            b.inc(1);
+        }
+    }
+}

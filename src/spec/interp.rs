@@ -1,0 +1,230 @@
+//! `${var}` interpolation. Matrix variables are substituted when the pipeline is expanded; the
+//! run-time placeholders (`${out}`, `${in.STAGE}`, `${threads}`, `${gpus}`, `${workdir}`) are kept
+//! verbatim and filled in by the stage process, since they name directories that depend on keys.
+
+use indexmap::IndexMap;
+use serde_json::Value;
+
+/// Placeholders only the stage process can resolve.
+pub fn is_runtime(name: &str) -> bool {
+    matches!(name, "out" | "threads" | "gpus" | "workdir" | "data")
+        || name.strip_prefix("in.").is_some_and(|s| !s.is_empty())
+}
+
+/// One `${...}` reference found in a string.
+#[derive(Debug, PartialEq)]
+pub enum Piece<'a> {
+    Text(&'a str),
+    Var(&'a str),
+    /// `$${`: a literal `${`.
+    Escape,
+}
+
+/// Splits a string into text and `${name}` references; `$${` is a literal `${`.
+pub fn parse(s: &str) -> Result<Vec<Piece<'_>>, String> {
+    let mut pieces = Vec::new();
+    let mut rest = s;
+    while let Some(i) = rest.find('$') {
+        let after = &rest[i + 1..];
+        if let Some(tail) = after.strip_prefix("${") {
+            pieces.push(Piece::Text(&rest[..i]));
+            pieces.push(Piece::Escape);
+            rest = tail;
+            continue;
+        }
+        if let Some(body) = after.strip_prefix('{') {
+            let end = body
+                .find('}')
+                .ok_or_else(|| format!("unclosed `${{` in {s:?}"))?;
+            let name = body[..end].trim();
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || "_.-@=,".contains(c))
+            {
+                return Err(format!(
+                    "bad variable name `${{{}}}` in {s:?}",
+                    &body[..end]
+                ));
+            }
+            pieces.push(Piece::Text(&rest[..i]));
+            pieces.push(Piece::Var(name));
+            rest = &body[end + 1..];
+        } else {
+            pieces.push(Piece::Text(&rest[..i + 1]));
+            rest = after;
+        }
+    }
+    pieces.push(Piece::Text(rest));
+    pieces.retain(|p| *p != Piece::Text(""));
+    Ok(pieces)
+}
+
+/// A matrix value as it appears in names and strings.
+pub fn value_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Substitutes matrix variables in a string. Run-time placeholders survive unless
+/// `allow_runtime` is false, in which case they are errors.
+pub fn substitute(
+    s: &str,
+    vars: &IndexMap<String, Value>,
+    allow_runtime: bool,
+) -> Result<String, String> {
+    let mut out = String::with_capacity(s.len());
+    for piece in parse(s)? {
+        match piece {
+            Piece::Text(t) => out.push_str(t),
+            // Strings parsed again at run time keep the escape.
+            Piece::Escape => out.push_str(if allow_runtime { "$${" } else { "${" }),
+            Piece::Var(name) => {
+                if let Some(v) = vars.get(name) {
+                    out.push_str(&value_text(v));
+                } else if allow_runtime && is_runtime(name) {
+                    out.push_str("${");
+                    out.push_str(name);
+                    out.push('}');
+                } else {
+                    return Err(unknown(name, vars, allow_runtime));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn unknown(name: &str, vars: &IndexMap<String, Value>, allow_runtime: bool) -> String {
+    let mut known: Vec<String> = vars.keys().map(|k| format!("${{{k}}}")).collect();
+    if allow_runtime {
+        known.extend(
+            [
+                "${out}",
+                "${in.STAGE}",
+                "${threads}",
+                "${gpus}",
+                "${workdir}",
+                "${data}",
+            ]
+            .map(String::from),
+        );
+    }
+    if known.is_empty() {
+        format!("unknown variable `${{{name}}}` (this stage has no matrix variables)")
+    } else {
+        format!(
+            "unknown variable `${{{name}}}`; known here: {}",
+            known.join(", ")
+        )
+    }
+}
+
+/// Substitutes inside a parameter tree. A string that is exactly `${var}` takes the variable's
+/// value with its type, so `seed: ${seed}` stays a number.
+pub fn substitute_value(v: &Value, vars: &IndexMap<String, Value>) -> Result<Value, String> {
+    Ok(match v {
+        Value::String(s) => {
+            if let Ok(pieces) = parse(s)
+                && let [Piece::Var(name)] = pieces.as_slice()
+                && let Some(val) = vars.get(*name)
+            {
+                return Ok(val.clone());
+            }
+            Value::String(substitute(s, vars, false)?)
+        }
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|i| substitute_value(i, vars))
+                .collect::<Result<_, _>>()?,
+        ),
+        Value::Object(map) => {
+            let mut out = serde_json::Map::new();
+            for (k, val) in map {
+                out.insert(k.clone(), substitute_value(val, vars)?);
+            }
+            Value::Object(out)
+        }
+        other => other.clone(),
+    })
+}
+
+/// Fills run-time placeholders in a string with the given lookup.
+pub fn fill_runtime(s: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::with_capacity(s.len());
+    for piece in parse(s)? {
+        match piece {
+            Piece::Text(t) => out.push_str(t),
+            Piece::Escape => out.push_str("${"),
+            Piece::Var(name) => {
+                out.push_str(&lookup(name).ok_or_else(|| format!("cannot resolve `${{{name}}}`"))?)
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn vars() -> IndexMap<String, Value> {
+        let mut m = IndexMap::new();
+        m.insert("dataset".into(), json!("mnist"));
+        m.insert("seed".into(), json!(3));
+        m
+    }
+
+    #[test]
+    fn substitutes_and_keeps_runtime() {
+        let s = substitute(
+            "d=${dataset} s=${seed} o=${out}/x ${in.train}",
+            &vars(),
+            true,
+        )
+        .unwrap();
+        assert_eq!(s, "d=mnist s=3 o=${out}/x ${in.train}");
+    }
+
+    #[test]
+    fn rejects_unknown_and_malformed() {
+        assert!(
+            substitute("${nope}", &vars(), true)
+                .unwrap_err()
+                .contains("unknown variable")
+        );
+        assert!(substitute("${out}", &vars(), false).is_err());
+        assert!(
+            substitute("${dataset", &vars(), true)
+                .unwrap_err()
+                .contains("unclosed")
+        );
+        assert!(
+            substitute("${}", &vars(), true)
+                .unwrap_err()
+                .contains("bad variable")
+        );
+    }
+
+    #[test]
+    fn escape_and_typed_values() {
+        assert_eq!(
+            substitute("$${dataset} $5", &vars(), false).unwrap(),
+            "${dataset} $5"
+        );
+        let v =
+            substitute_value(&json!({"seed": "${seed}", "n": ["${dataset}-x"]}), &vars()).unwrap();
+        assert_eq!(v, json!({"seed": 3, "n": ["mnist-x"]}));
+    }
+
+    #[test]
+    fn fills_runtime() {
+        let kept = substitute("${out}/a ${in.x} $${HOME}", &vars(), true).unwrap();
+        let s = fill_runtime(&kept, &|n| Some(format!("<{n}>"))).unwrap();
+        assert_eq!(s, "<out>/a <in.x> ${HOME}");
+    }
+}
