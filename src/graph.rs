@@ -27,11 +27,21 @@ impl Dag {
             }
         }
         if let Some(cycle) = find_cycle(&graph) {
-            let names: Vec<&str> = cycle.iter().map(|&i| p.stages[i].name.as_str()).collect();
+            // Edges run from a need to its user; say it the way the file does, with `needs`.
+            let mut names: Vec<&str> = cycle
+                .iter()
+                .rev()
+                .map(|&i| p.stages[i].name.as_str())
+                .collect();
+            names.rotate_right(1);
             let first = &p.stages[cycle[0]];
             return Err(p.error(vec![
                 SpecIssue::new(
-                    format!("dependency cycle: {} -> {}", names.join(" -> "), names[0]),
+                    format!(
+                        "dependency cycle: {} needs {}",
+                        names.join(" needs "),
+                        names[0]
+                    ),
                     first.pos,
                 )
                 .help("a stage cannot need, directly or indirectly, a stage that needs it"),
@@ -144,7 +154,8 @@ mod tests {
         let p = crate::spec::parse(Path::new("/x.yaml"), text.into()).unwrap();
         let e = Dag::build(&p).unwrap_err();
         assert!(
-            e.to_string().contains("dependency cycle: a needs c needs b needs a"),
+            e.to_string()
+                .contains("dependency cycle: a needs c needs b needs a"),
             "{e}"
         );
     }

@@ -96,10 +96,8 @@ pub fn parse(path: &Path, text: String) -> Result<Pipeline, SpecError> {
     let source = Arc::new(text);
     let fail = |issues| SpecError::new(path, source.clone(), issues);
     // Strict booleans: only true/false, so a matrix value like `y` or `no` stays a string.
-    let options = serde_saphyr::Options {
-        strict_booleans: true,
-        ..Default::default()
-    };
+    let mut options = serde_saphyr::Options::default();
+    options.strict_booleans = true;
     let raw: RawPipeline = serde_saphyr::from_str_with_options(&source, options).map_err(|e| {
         let pos = e.location().and_then(Pos::from_saphyr);
         fail(vec![SpecIssue::new(first_line(&e.to_string()), pos)])
