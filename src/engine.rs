@@ -537,9 +537,10 @@ impl<'a> Engine<'a> {
                     let executor = executor.clone();
                     let cancel = cancel.clone();
                     let rep: &Reporter = reporter;
+                    let forced = self.forced(s);
                     scope.spawn(move || {
                         let (res, reused) =
-                            run_one(cache, &*executor, job, m, reasons, rep, &cancel);
+                            run_one(cache, &*executor, job, m, reasons, forced, rep, &cancel);
                         tx.send((i, res, reused)).ok();
                     });
                 }
@@ -683,6 +684,7 @@ fn run_one(
     mut job: StageJob,
     material: KeyMaterial,
     reasons: Vec<String>,
+    forced: bool,
     reporter: &Reporter,
     cancel: &AtomicBool,
 ) -> (Result<Record, String>, bool) {
@@ -713,7 +715,9 @@ fn run_one(
         }
         Err(e) => return (Err(fail(e.to_string())), false),
     };
-    if let Some(r) = cache.record(&key)
+    // Another process may have computed it while we waited for the lock.
+    if !forced
+        && let Some(r) = cache.record(&key)
         && cache.verify(&r).is_ok()
     {
         return (Ok(r), true);
