@@ -57,6 +57,8 @@ pub enum Mode {
     Json,
     Live,
     Plain,
+    /// Nothing printed (library use, benchmarks).
+    Quiet,
 }
 
 pub fn now() -> f64 {
@@ -83,6 +85,14 @@ impl Reporter {
         };
         Reporter {
             mode,
+            bar: None,
+            running: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn quiet() -> Reporter {
+        Reporter {
+            mode: Mode::Quiet,
             bar: None,
             running: Mutex::new(Vec::new()),
         }
@@ -121,6 +131,9 @@ impl Reporter {
     }
 
     pub fn emit(&self, event: Event) {
+        if self.mode == Mode::Quiet {
+            return;
+        }
         if self.mode == Mode::Json {
             #[derive(Serialize)]
             struct Stamped<'a> {
