@@ -539,8 +539,18 @@ impl<'a> Engine<'a> {
                     let rep: &Reporter = reporter;
                     let forced = self.forced(s);
                     scope.spawn(move || {
-                        let (res, reused) =
-                            run_one(cache, &*executor, job, m, reasons, forced, rep, &cancel);
+                        let (res, reused) = run_one(
+                            cache,
+                            &*executor,
+                            Work {
+                                job,
+                                material: m,
+                                reasons,
+                                forced,
+                            },
+                            rep,
+                            &cancel,
+                        );
                         tx.send((i, res, reused)).ok();
                     });
                 }
@@ -678,16 +688,27 @@ pub fn log_tail(path: &Path, n: usize) -> String {
 
 /// Runs one stage under its key lock. Returns the record, and whether it was found already
 /// computed by a concurrent run.
-fn run_one(
-    cache: &Cache,
-    executor: &dyn Executor,
-    mut job: StageJob,
+/// One stage ready to execute.
+struct Work {
+    job: StageJob,
     material: KeyMaterial,
     reasons: Vec<String>,
     forced: bool,
+}
+
+fn run_one(
+    cache: &Cache,
+    executor: &dyn Executor,
+    work: Work,
     reporter: &Reporter,
     cancel: &AtomicBool,
 ) -> (Result<Record, String>, bool) {
+    let Work {
+        mut job,
+        material,
+        reasons,
+        forced,
+    } = work;
     let key = job.key.clone();
     let stage = job.stage.clone();
     let fail = |e: String| {
