@@ -257,7 +257,7 @@ impl<'a> Engine<'a> {
         }
         Ok(KeyMaterial {
             kind: s.kind.clone(),
-            kind_version: kind.version(),
+            kind_version: kind.key_version(&s.params),
             params: canonical(&serde_json::Value::Object(s.params.clone())),
             upstream: upstream.clone(),
             command: s.command.clone(),

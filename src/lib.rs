@@ -6,9 +6,16 @@
 //! stage kinds), [`progress`] (what the user sees).
 
 pub mod cache;
+pub mod data;
 pub mod engine;
 pub mod executor;
 pub mod graph;
+pub mod methods;
+pub mod metrics;
+pub mod ml;
+pub mod models;
+pub mod params;
 pub mod progress;
 pub mod spec;
 pub mod stages;
+pub mod train;

@@ -200,3 +200,85 @@ impl Reporter {
         }
     }
 }
+
+/// Progress inside a stage process: a bar when stderr is a terminal; otherwise a `progress:` line
+/// in the stage log at every 10%, which the parent's live view shows next to the stage.
+pub struct StageProgress {
+    bar: Option<ProgressBar>,
+    label: String,
+    total: u64,
+    unit: &'static str,
+    state: Mutex<(u64, String)>,
+}
+
+impl StageProgress {
+    pub fn new(label: &str, total: u64, unit: &'static str) -> StageProgress {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let b = ProgressBar::new(total);
+            b.set_style(
+                ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} ({eta})")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+            );
+            b.set_prefix(label.to_string());
+            b
+        });
+        StageProgress {
+            bar,
+            label: label.to_string(),
+            total,
+            unit,
+            state: Mutex::new((u64::MAX, String::new())),
+        }
+    }
+
+    pub fn set(&self, pos: u64) {
+        if let Some(b) = &self.bar {
+            b.set_position(pos);
+            return;
+        }
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let decile = (pos * 10).checked_div(self.total).unwrap_or(pos >> 24);
+        if decile != st.0 {
+            st.0 = decile;
+            let pct = match (pos * 100).checked_div(self.total) {
+                Some(p) => format!("{p}%"),
+                None => format!("{pos} {}", self.unit),
+            };
+            eprintln!("progress: {} {pct} {}", self.label, st.1);
+        }
+    }
+
+    pub fn set_message(&self, msg: String) {
+        if let Some(b) = &self.bar {
+            b.set_message(msg);
+        } else {
+            self.state.lock().unwrap_or_else(|e| e.into_inner()).1 = msg;
+        }
+    }
+
+    /// Ends the bar; off a terminal, prints a final line with `summary`.
+    pub fn finish_with(&self, summary: &str) {
+        match &self.bar {
+            Some(b) => b.finish_with_message(summary.to_string()),
+            None => eprintln!("progress: {} done {summary}", self.label),
+        }
+    }
+
+    pub fn finish(&self) {
+        self.finish_with("");
+    }
+}
+
+/// The last `progress:` line of a stage log, for the live view.
+pub fn last_progress(log: &std::path::Path) -> Option<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(log).ok()?;
+    let len = f.metadata().ok()?.len();
+    f.seek(SeekFrom::Start(len.saturating_sub(2048))).ok()?;
+    let mut tail = String::new();
+    f.take(2048).read_to_string(&mut tail).ok()?;
+    tail.lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("progress: ").map(|s| s.trim().to_string()))
+}

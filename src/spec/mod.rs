@@ -294,6 +294,8 @@ fn expand(raw: &RawPipeline, issues: &mut Vec<SpecIssue>) -> Vec<Stage> {
                     params.insert(k.clone(), v.clone());
                 }
             }
+            // `key: null` unsets a default for this stage.
+            params.retain(|_, v| !v.is_null());
             let with_pos = rs
                 .with
                 .as_ref()

@@ -2,6 +2,12 @@
 //! process (`camu-pipe exec-stage JOB.json`), so a crash or out-of-memory fails that stage only.
 
 mod command;
+mod download;
+mod evaluate;
+mod ml_common;
+mod split;
+mod train;
+mod unlearn;
 
 pub use command::describe_status;
 
@@ -74,6 +80,11 @@ pub trait Kind: Sync {
     fn name(&self) -> &'static str;
     /// Bump when a change to the code changes the kind's results: it is part of every key.
     fn version(&self) -> u32;
+    /// The version that goes into the key; kinds that dispatch on a parameter (e.g. `unlearn`'s
+    /// method) fold the version of what they dispatch to into it.
+    fn key_version(&self, _params: &Map<String, Value>) -> u32 {
+        self.version()
+    }
     fn is_command(&self) -> bool {
         false
     }
@@ -84,7 +95,14 @@ pub trait Kind: Sync {
     fn run(&self, job: &StageJob) -> Result<(), String>;
 }
 
-static KINDS: &[&dyn Kind] = &[&command::Command];
+static KINDS: &[&dyn Kind] = &[
+    &command::Command,
+    &download::Download,
+    &split::SplitKind,
+    &train::Train,
+    &unlearn::Unlearn,
+    &evaluate::Evaluate,
+];
 
 pub fn lookup(name: &str) -> Option<&'static dyn Kind> {
     KINDS.iter().copied().find(|k| k.name() == name)

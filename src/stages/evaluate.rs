@@ -1,0 +1,87 @@
+//! `evaluate`: every metric of one model on one split, next to the retrained model when given.
+
+use super::ml_common::{input_with, read_json, write_metrics};
+use super::{Kind, StageJob};
+use crate::data::Dataset;
+use crate::data::split::Split;
+use crate::metrics::{EvalOptions, evaluate};
+use crate::ml;
+use crate::models::Model;
+use crate::params::{Params, check_keys};
+use serde_json::{Map, Value, json};
+
+pub struct Evaluate;
+
+const PARAMS: &[&str] = &[
+    "model",
+    "reference",
+    "split",
+    "mia",
+    "mia_samples",
+    "batch_size",
+    "device",
+    "seed",
+];
+
+impl Kind for Evaluate {
+    fn name(&self) -> &'static str {
+        "evaluate"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn validate(&self, params: &Map<String, Value>) -> Result<(), String> {
+        check_keys(params, PARAMS)?;
+        let p = Params(params);
+        p.bool("mia", true)?;
+        p.usize("mia_samples", 4000)?;
+        p.usize("batch_size", 512)?;
+        Ok(())
+    }
+    fn run(&self, job: &StageJob) -> Result<(), String> {
+        ml::set_threads(job.threads);
+        let p = Params(&job.params);
+        let device = ml::device(p.str("device", "auto")?)?;
+        let data =
+            Dataset::load(&input_with(job, "dataset.json", None)?).map_err(|e| e.to_string())?;
+        let split: Split =
+            read_json(&input_with(job, "split.json", p.opt_str("split")?)?.join("split.json"))?;
+        let model_dir = input_with(job, "model.safetensors", p.opt_str("model")?)?;
+        let model = Model::load(&model_dir, device).map_err(|e| e.to_string())?;
+        let reference = match p.opt_str("reference")? {
+            Some(r) => Some(
+                Model::load(&input_with(job, "model.safetensors", Some(r))?, device)
+                    .map_err(|e| e.to_string())?,
+            ),
+            None => None,
+        };
+        let opts = EvalOptions {
+            mia: p.bool("mia", true)?,
+            mia_samples: p.usize("mia_samples", 4000)?,
+            batch: p.usize("batch_size", 512)?.max(1) as i64,
+            seed: p.i64("seed", 0)? as u64,
+        };
+        let mut m = evaluate(&model, reference.as_ref(), &data, &split, &opts)?;
+        // The time of what produced the model: an unlearning method, or a retraining on Dr.
+        let produced: Map<String, Value> =
+            read_json(&model_dir.join("metrics.json")).unwrap_or_default();
+        let time = produced.get("unlearn_time_s").cloned().or_else(|| {
+            (produced.get("on") == Some(&json!("remain")))
+                .then(|| produced.get("train_time_s").cloned())
+                .flatten()
+        });
+        m.insert("unlearn_time_s".into(), time.unwrap_or(Value::Null));
+        let method = produced
+            .get("method")
+            .cloned()
+            .unwrap_or_else(|| match produced.get("on") {
+                Some(v) if v == "remain" => json!("retrain"),
+                _ => json!("original"),
+            });
+        m.insert("method".into(), method);
+        m.insert("scenario".into(), json!(split.scenario));
+        m.insert("seed".into(), json!(split.seed));
+        m.insert("dataset".into(), json!(data.meta.name));
+        write_metrics(job, &m)
+    }
+}
