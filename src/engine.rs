@@ -417,6 +417,8 @@ impl<'a> Engine<'a> {
         let mut stop = false;
         let (tx, rx) = mpsc::channel::<(usize, Result<Record, String>, bool)>();
         let cancel = Arc::new(AtomicBool::new(false));
+        let mut running_keys: std::collections::BTreeMap<usize, String> = Default::default();
+        let mut last_view = std::time::Instant::now();
 
         // Stages whose upstream is complete are resolved: cached, or queued with their key.
         let mut ready: Vec<usize> = selected
@@ -509,6 +511,7 @@ impl<'a> Engine<'a> {
                     free_cpus -= want_cpu;
                     let gpus: Vec<String> = free_gpus.drain(..s.resources.gpus).collect();
                     running.insert(i, (want_cpu, gpus.clone()));
+                    running_keys.insert(i, key.clone());
                     let inputs: BTreeMap<String, PathBuf> = s
                         .needs
                         .iter()
@@ -558,10 +561,26 @@ impl<'a> Engine<'a> {
                 if running.is_empty() && (queue.is_empty() || stop) {
                     break;
                 }
+                if reporter.mode() == crate::progress::Mode::Live
+                    && last_view.elapsed() > Duration::from_millis(250)
+                {
+                    last_view = std::time::Instant::now();
+                    let logs: Vec<(String, PathBuf)> = running_keys
+                        .iter()
+                        .map(|(i, k)| {
+                            (
+                                self.pipeline.stages[*i].name.clone(),
+                                self.cache.log_path(k),
+                            )
+                        })
+                        .collect();
+                    reporter.show_running(&logs);
+                }
                 let Ok((i, res, reused)) = rx.recv_timeout(Duration::from_millis(50)) else {
                     continue;
                 };
                 let (c, g) = running.remove(&i).unwrap_or_default();
+                running_keys.remove(&i);
                 free_cpus += c;
                 free_gpus.extend(g);
                 let name = self.pipeline.stages[i].name.clone();

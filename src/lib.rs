@@ -16,6 +16,7 @@ pub mod ml;
 pub mod models;
 pub mod params;
 pub mod progress;
+pub mod report;
 pub mod spec;
 pub mod stages;
 pub mod train;

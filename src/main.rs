@@ -87,6 +87,14 @@ enum Cmd {
         #[command(flatten)]
         common: Common,
     },
+    /// Print the results of a pipeline's evaluate stages as a table.
+    Report {
+        pipeline: PathBuf,
+        #[command(flatten)]
+        sel: Selection,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Delete cache entries the given pipelines do not reference.
     Gc {
         #[arg(required = true)]
@@ -199,6 +207,24 @@ fn main_inner(cli: Cli) -> Result<(), EngineError> {
             print_status(&engine.status()?, common.json);
             Ok(())
         }
+        Cmd::Report {
+            pipeline,
+            sel,
+            common,
+        } => {
+            let p = load(&pipeline)?;
+            let mut engine = Engine::new(&p, options(&common, &sel)?)?;
+            let results = camu_pipe::report::collect(&mut engine)?;
+            if common.json {
+                say!(
+                    "{}",
+                    serde_json::to_string_pretty(&results).unwrap_or_default()
+                );
+            } else {
+                say!("{}", camu_pipe::report::markdown(&results));
+            }
+            Ok(())
+        }
         Cmd::Run {
             pipeline,
             sel,
@@ -288,7 +314,7 @@ fn main_inner(cli: Cli) -> Result<(), EngineError> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let json = matches!(&cli.command, Cmd::Run { common, .. } | Cmd::Status { common, .. } | Cmd::Gc { common, .. } if common.json);
+    let json = matches!(&cli.command, Cmd::Run { common, .. } | Cmd::Status { common, .. } | Cmd::Report { common, .. } | Cmd::Gc { common, .. } if common.json);
     if !matches!(cli.command, Cmd::ExecStage { .. }) {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(

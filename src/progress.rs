@@ -194,6 +194,19 @@ impl Reporter {
         }
     }
 
+    /// Live view only: shows each running stage with the last progress line of its log.
+    pub fn show_running(&self, logs: &[(String, std::path::PathBuf)]) {
+        let Some(b) = &self.bar else { return };
+        let parts: Vec<String> = logs
+            .iter()
+            .map(|(stage, log)| match last_progress(log) {
+                Some(p) => format!("{stage}: {p}"),
+                None => stage.clone(),
+            })
+            .collect();
+        b.set_message(parts.join(" | "));
+    }
+
     fn tick(&self) {
         if let Some(b) = &self.bar {
             b.inc(1);

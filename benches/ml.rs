@@ -1,0 +1,74 @@
+//! ML throughput: training images/s of the reference CNN (batch 32, 2 threads) and CaMU's unlearn
+//! time on Fashion-MNIST random 10% with the reference hyperparameters. Each is measured once
+//! (they take seconds to minutes). Run: `cargo bench --bench ml`; figures in BENCHMARKS.md.
+
+use camu_pipe::data::split::{self, Scenario};
+use camu_pipe::methods::{self, Context};
+use camu_pipe::models::{Arch, Model, ModelSpec};
+use camu_pipe::train::{TrainConfig, train};
+use std::time::Instant;
+use tch::{Device, Kind, Tensor};
+
+fn main() {
+    // `cargo bench` passes flags such as --bench; nothing to parse.
+    tch::set_num_threads(2);
+    tch::set_num_interop_threads(1);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ds = match camu_pipe::data::obtain("fashion_mnist", dir.path(), &[]) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("Fashion-MNIST unavailable ({e}); run scripts/setup.sh first");
+            return;
+        }
+    };
+    let n = ds.meta.n_train;
+    tch::manual_seed(0);
+    let mut model = Model::new(
+        ModelSpec {
+            arch: Arch::Cnn,
+            classes: 10,
+            channels: 1,
+        },
+        Device::Cpu,
+    );
+    for batch in [32i64, 64] {
+        let cfg = TrainConfig {
+            epochs: 1,
+            batch_size: batch,
+            ..TrainConfig::default()
+        };
+        let r = train(
+            &mut model,
+            &ds,
+            &Tensor::arange(n, (Kind::Int64, Device::Cpu)),
+            &cfg,
+        )
+        .expect("trains");
+        println!(
+            "train_cnn_batch{batch}_2threads: {:.0} images/s ({} images, {:.1} s)",
+            r.images_per_s, n, r.train_time_s
+        );
+    }
+    let labels = Vec::<i64>::try_from(&ds.train_y).expect("labels");
+    let sp = split::make(&labels, Scenario::Random { fraction: 0.1 }, 0, 1).expect("split");
+    let params = serde_json::Map::new();
+    let ctx = Context {
+        original: &model,
+        data: &ds,
+        split: &sp,
+        device: Device::Cpu,
+        threads: 2,
+        seed: 0,
+        params: &params,
+    };
+    let t0 = Instant::now();
+    methods::lookup("camu")
+        .expect("camu")
+        .unlearn(&ctx)
+        .expect("unlearns");
+    println!(
+        "camu_unlearn_fashion_random10_2threads: {:.1} s (|Df| = {}, 10 epochs, reference hyperparameters)",
+        t0.elapsed().as_secs_f64(),
+        sp.forget.len()
+    );
+}

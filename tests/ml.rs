@@ -1,0 +1,311 @@
+//! The ML lab on small real data: learning, forgetting, determinism, metrics on constructed
+//! models, and the ML stage kinds end to end through the binary.
+
+mod common;
+
+use camu_pipe::data::split::{self, Scenario};
+use camu_pipe::data::{self, Dataset};
+use camu_pipe::methods::{self, Context};
+use camu_pipe::metrics::{EvalOptions, evaluate};
+use camu_pipe::models::{Arch, Model, ModelSpec};
+use camu_pipe::train::{TrainConfig, test_accuracy, train};
+use common::{Fixture, stages_with};
+use serde_json::Map;
+use tch::{Device, Kind, Tensor};
+
+/// The first `n_train` / `n_test` samples of real Fashion-MNIST (Debian's package), or None with
+/// a message when it is not installed (scripts/setup.sh installs it).
+fn fashion(n_train: i64, n_test: i64) -> Option<Dataset> {
+    if !std::path::Path::new("/usr/share/datasets/fashion-mnist").exists() {
+        eprintln!(
+            "SKIPPED: /usr/share/datasets/fashion-mnist is absent (apt-get install dataset-fashion-mnist)"
+        );
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut ds =
+        data::obtain("fashion_mnist", dir.path(), &[]).expect("Debian's Fashion-MNIST verifies");
+    assert_eq!(ds.train_x.size(), [60000, 1, 28, 28]);
+    ds.train_x = ds.train_x.narrow(0, 0, n_train);
+    ds.train_y = ds.train_y.narrow(0, 0, n_train);
+    ds.test_x = ds.test_x.narrow(0, 0, n_test);
+    ds.test_y = ds.test_y.narrow(0, 0, n_test);
+    ds.meta.n_train = n_train;
+    ds.meta.n_test = n_test;
+    Some(ds)
+}
+
+fn cnn(seed: i64) -> Model {
+    tch::manual_seed(seed);
+    Model::new(
+        ModelSpec {
+            arch: Arch::Cnn,
+            classes: 10,
+            channels: 1,
+        },
+        Device::Cpu,
+    )
+}
+
+fn all(n: i64) -> Tensor {
+    Tensor::arange(n, (Kind::Int64, Device::Cpu))
+}
+
+fn cfg(epochs: usize) -> TrainConfig {
+    TrainConfig {
+        epochs,
+        ..TrainConfig::default()
+    }
+}
+
+#[test]
+fn training_learns_fashion_mnist() {
+    tch::set_num_threads(2);
+    let Some(ds) = fashion(10000, 2000) else {
+        return;
+    };
+    let mut m = cnn(0);
+    let before = test_accuracy(&m, &ds);
+    let report = train(&mut m, &ds, &all(10000), &cfg(2)).unwrap();
+    let after = test_accuracy(&m, &ds);
+    eprintln!(
+        "test accuracy {before:.3} -> {after:.3}, {:.0} img/s",
+        report.images_per_s
+    );
+    assert!(
+        after >= 0.80,
+        "test accuracy {after} after 2 epochs on 10k images"
+    );
+    assert!(report.epochs[1].loss < report.epochs[0].loss);
+}
+
+#[test]
+fn camu_forgets_a_class_and_keeps_the_rest() {
+    tch::set_num_threads(2);
+    let Some(ds) = fashion(10000, 2000) else {
+        return;
+    };
+    let mut original = cnn(0);
+    train(&mut original, &ds, &all(10000), &cfg(2)).unwrap();
+    let labels = Vec::<i64>::try_from(&ds.train_y).unwrap();
+    let sp = split::make(&labels, Scenario::Class { classes: vec![0] }, 0, 1).unwrap();
+    let opts = EvalOptions {
+        mia: false,
+        mia_samples: 0,
+        batch: 512,
+        seed: 0,
+    };
+    let before = evaluate(&original, None, &ds, &sp, &opts).unwrap();
+    let params = Map::new();
+    let ctx = Context {
+        original: &original,
+        data: &ds,
+        split: &sp,
+        device: Device::Cpu,
+        threads: 2,
+        seed: 0,
+        params: &params,
+    };
+    let out = methods::lookup("camu").unwrap().unlearn(&ctx).unwrap();
+    let after = evaluate(&out.model, None, &ds, &sp, &opts).unwrap();
+    let g = |m: &Map<String, serde_json::Value>, k: &str| m[k].as_f64().unwrap();
+    eprintln!("before {before:?}\nafter  {after:?}");
+    assert!(
+        g(&before, "acc_forget_train") > 0.5,
+        "the original model must know class 0 first"
+    );
+    assert!(
+        g(&after, "acc_forget_train") < 0.10,
+        "train accuracy on the forgotten class"
+    );
+    assert!(
+        g(&after, "acc_test_forget") < 0.10,
+        "test accuracy on the forgotten class"
+    );
+    let drop = g(&before, "acc_test_remain") - g(&after, "acc_test_remain");
+    assert!(drop <= 0.03, "remaining-class test accuracy fell by {drop}");
+    // The original model is untouched.
+    let again = evaluate(&original, None, &ds, &sp, &opts).unwrap();
+    assert_eq!(
+        g(&again, "acc_forget_train"),
+        g(&before, "acc_forget_train")
+    );
+}
+
+#[test]
+fn same_seed_same_weights_on_cpu() {
+    tch::set_num_threads(1);
+    let ds = data::synthetic(0, 10, 600, 100, 0.5);
+    let run = |seed| {
+        let mut m = cnn(seed);
+        tch::manual_seed(seed);
+        train(&mut m, &ds, &all(600), &cfg(1)).unwrap();
+        m
+    };
+    let (a, b, c) = (run(3), run(3), run(4));
+    let differs = |x: &Model, y: &Model| {
+        x.named_tensors()
+            .iter()
+            .zip(y.named_tensors().iter())
+            .any(|((_, p), (_, q))| !p.equal(q))
+    };
+    assert!(!differs(&a, &b), "same seed gave different weights");
+    assert!(differs(&a, &c), "different seeds gave identical weights");
+}
+
+/// A CNN whose output is a constant class: all weights zero, one bias large.
+fn constant_model(class: i64) -> Model {
+    let m = cnn(0);
+    tch::no_grad(|| {
+        for (name, mut t) in m.vs.variables() {
+            let _ = t.zero_();
+            if name == "fc3.bias" {
+                let _ = t.get(class).fill_(10.0);
+            }
+        }
+    });
+    m
+}
+
+#[test]
+fn metrics_on_models_with_known_answers() {
+    let ds = data::synthetic(1, 10, 1000, 400, 0.5);
+    let labels = Vec::<i64>::try_from(&ds.train_y).unwrap();
+    let sp = split::make(&labels, Scenario::Class { classes: vec![3] }, 0, 1).unwrap();
+    let opts = EvalOptions {
+        mia: true,
+        mia_samples: 150,
+        batch: 256,
+        seed: 0,
+    };
+    // Always predicts class 3: accuracy = share of class 3; perfect on the forgotten class.
+    let m3 = constant_model(3);
+    let r = evaluate(&m3, Some(&m3), &ds, &sp, &opts).unwrap();
+    let test_y = Vec::<i64>::try_from(&ds.test_y).unwrap();
+    let share3 = test_y.iter().filter(|&&y| y == 3).count() as f64 / test_y.len() as f64;
+    let g = |k: &str| r[k].as_f64().unwrap();
+    assert!((g("acc_test") - share3).abs() < 1e-9);
+    assert_eq!(g("acc_forget_train"), 1.0);
+    assert_eq!(g("acc_test_forget"), 1.0);
+    assert_eq!(g("acc_test_remain"), 0.0);
+    assert_eq!(g("acc_remain_train"), 0.0);
+    // Identical to its reference: zero divergence.
+    assert!(g("kl_to_retrain_forget").abs() < 1e-9 && g("js_to_retrain_test").abs() < 1e-9);
+    assert!(g("activation_distance").abs() < 1e-9);
+    // Identical outputs on members and non-members: the attack is at chance.
+    assert!((g("mia_camu") - 0.5).abs() < 0.1, "{}", g("mia_camu"));
+    // Against a model that always says class 5, the divergence is known: KL(onehot3 || onehot5)-like.
+    let m5 = constant_model(5);
+    let r = evaluate(&m3, Some(&m5), &ds, &sp, &opts).unwrap();
+    let p_hi = (10f64).exp() / ((10f64).exp() + 9.0);
+    let p_lo = 1.0 / ((10f64).exp() + 9.0);
+    let kl = p_hi * (p_hi / p_lo).ln() + p_lo * (p_lo / p_hi).ln();
+    assert!((r["kl_to_retrain_test"].as_f64().unwrap() - kl).abs() < 1e-4);
+}
+
+const PIPELINE: &str = r#"
+defaults:
+  with: {device: cpu}
+stages:
+  data:
+    kind: download
+    with: {dataset: synthetic, n_train: 1500, n_test: 500, device: null}
+  original:
+    kind: train
+    needs: [data]
+    with: {epochs: 1}
+  split:
+    kind: split
+    needs: [data]
+    matrix: {scenario: [random, class]}
+    with: {scenario: "${scenario}", device: null}
+  retrain:
+    kind: train
+    needs: [data, split]
+    matrix: {scenario: [random, class]}
+    with: {on: remain, epochs: 1}
+  camu:
+    kind: unlearn
+    needs: [data, split, original]
+    matrix: {scenario: [random, class]}
+    with: {method: camu, impair_epochs: 1}
+  evaluate:
+    kind: evaluate
+    needs: [data, split, "${model}", retrain]
+    matrix: {scenario: [random, class], model: [retrain, camu]}
+    with: {model: "${model}", reference: retrain, mia_samples: 100}
+"#;
+
+#[test]
+fn ml_pipeline_caches_and_reruns_only_camu() {
+    let f = Fixture::new();
+    f.write("p.yaml", PIPELINE);
+    let (ev, code, err) = f.run_json(&["run", "p.yaml"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(stages_with(&ev, "finished").len(), 12);
+    let record = |stage: &str| {
+        let rows: Vec<serde_json::Value> =
+            serde_json::from_slice(&f.run(&["status", "p.yaml", "--json"]).stdout).unwrap();
+        let key = rows.iter().find(|r| r["stage"] == stage).unwrap()["key"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let text = f.read(&format!("cache/records/{key}.json"));
+        serde_json::from_str::<serde_json::Value>(&text).unwrap()
+    };
+    let ev_class = record("evaluate@scenario=class,model=camu");
+    assert_eq!(ev_class["metrics"]["method"], "camu");
+    assert!(ev_class["metrics"]["acc_forget_train"].as_f64().unwrap() < 0.5);
+    assert!(ev_class["metrics"]["unlearn_time_s"].as_f64().unwrap() > 0.0);
+    let train = record("original");
+    assert!(
+        train["metrics"]["epochs"][0]["images_per_s"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
+
+    let (ev, _, _) = f.run_json(&["run", "p.yaml"]);
+    assert!(
+        stages_with(&ev, "finished").is_empty(),
+        "second run executed something"
+    );
+
+    f.write(
+        "p.yaml",
+        &PIPELINE.replace("impair_epochs: 1", "impair_epochs: 1, kl_lr: 0.0002"),
+    );
+    let (ev, code, _) = f.run_json(&["run", "p.yaml"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        stages_with(&ev, "finished"),
+        [
+            "camu@scenario=class",
+            "camu@scenario=random",
+            "evaluate@scenario=class,model=camu",
+            "evaluate@scenario=random,model=camu"
+        ]
+    );
+}
+
+#[test]
+fn bad_ml_parameters_are_rejected_before_running() {
+    let f = Fixture::new();
+    f.write(
+        "p.yaml",
+        &PIPELINE.replace("method: camu", "method: camu, impair_lr: fast"),
+    );
+    let out = f.run(&["run", "p.yaml"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("parameter `impair_lr` must be a number"),
+        "{err}"
+    );
+    f.write(
+        "p.yaml",
+        &PIPELINE.replace("method: camu", "method: forgetful"),
+    );
+    let err = String::from_utf8_lossy(&f.run(&["run", "p.yaml"]).stderr).to_string();
+    assert!(err.contains("unknown method `forgetful`"), "{err}");
+}
