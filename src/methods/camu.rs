@@ -16,29 +16,17 @@
 //! transform (no augmentation) for both f_o and f_n; Df is repeated `forget_repeat` times (the
 //! split's setting, 10 for the reference's CIFAR-100 class removal) before pairing.
 
-use super::{Context, Method, Outcome};
+use super::{Context, Method, Outcome, ParamSpec};
 use crate::data::Family;
 use crate::ml::{batches, idx_tensor};
 use crate::models::prepare;
-use crate::params::{Params, check_keys};
+use crate::params::Params;
 use crate::progress::StageProgress;
 use crate::train::adam;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, json};
 use tch::{Device, Kind, Tensor};
 
 pub struct Camu;
-
-const PARAMS: &[&str] = &[
-    "impair_epochs",
-    "impair_lr",
-    "kl_lr",
-    "weight_decay",
-    "batch_size",
-    "kl_weight_remain",
-    "kl_weight_forget",
-    "ce_weight_remain",
-    "ce_weight_forget",
-];
 
 /// The reference hyperparameters: (IMPAIR_EPOCHS, IMPAIR_LR, KL_LR) by family and scenario.
 pub fn reference_hyperparameters(family: Family, scenario: &str) -> (usize, f64, f64) {
@@ -63,22 +51,20 @@ impl Method for Camu {
     fn version(&self) -> u32 {
         1
     }
-    fn params(&self) -> &'static [&'static str] {
-        PARAMS
-    }
-    fn validate(&self, params: &Map<String, Value>) -> Result<(), String> {
-        check_keys(params, PARAMS)?;
-        let p = Params(params);
-        for k in &PARAMS[1..] {
-            if *k != "batch_size" && p.opt_f64(k)?.is_some_and(|v| v < 0.0) {
-                return Err(format!("parameter `{k}` must not be negative"));
-            }
+    fn spec(&self) -> ParamSpec {
+        ParamSpec {
+            floats: &[
+                "impair_lr",
+                "kl_lr",
+                "weight_decay",
+                "kl_weight_remain",
+                "kl_weight_forget",
+                "ce_weight_remain",
+                "ce_weight_forget",
+            ],
+            ints: &["impair_epochs", "batch_size"],
+            strs: &[],
         }
-        p.usize("impair_epochs", 0)?;
-        if p.usize("batch_size", 32)? == 0 {
-            return Err("parameter `batch_size` must be positive".into());
-        }
-        Ok(())
     }
 
     fn unlearn(&self, ctx: &Context<'_>) -> Result<Outcome, String> {

@@ -1,7 +1,22 @@
 //! Unlearning methods. Each method is one file: it owns its inner loop and receives a
 //! [`Context`]. Adding one means that file plus one line in [`METHODS`].
 
+mod amnesiac;
+mod bad_teacher;
+mod boundary_expand;
+mod boundary_shrink;
 mod camu;
+pub mod common;
+mod finetune;
+mod l1_sparse;
+mod neggrad;
+mod neggrad_plus;
+mod random_label;
+mod salun;
+mod scrub;
+mod ssd;
+mod unrolling_sgd;
+mod unsir;
 
 use crate::data::split::Split;
 use crate::data::{Dataset, Family};
@@ -40,18 +55,75 @@ pub struct Outcome {
     pub details: Map<String, Value>,
 }
 
+/// The parameters a method accepts, by type. Floats must not be negative.
+pub struct ParamSpec {
+    pub floats: &'static [&'static str],
+    pub ints: &'static [&'static str],
+    pub strs: &'static [&'static str],
+}
+
+impl ParamSpec {
+    pub fn check(&self, params: &Map<String, Value>) -> Result<(), String> {
+        let all: Vec<&str> = self
+            .floats
+            .iter()
+            .chain(self.ints)
+            .chain(self.strs)
+            .copied()
+            .collect();
+        crate::params::check_keys(params, &all)?;
+        let p = crate::params::Params(params);
+        common::non_negative(&p, self.floats)?;
+        for k in self.ints {
+            p.usize(k, 0)?;
+        }
+        for k in self.strs {
+            p.opt_str(k)?;
+        }
+        if p.opt_i64("batch_size")? == Some(0) {
+            return Err("parameter `batch_size` must be positive".into());
+        }
+        Ok(())
+    }
+}
+
 pub trait Method: Sync {
     fn name(&self) -> &'static str;
     /// Bump when the method's results change; part of the cache key.
     fn version(&self) -> u32;
-    /// Parameter names the method accepts.
-    fn params(&self) -> &'static [&'static str];
+    /// The parameters the method accepts.
+    fn spec(&self) -> ParamSpec;
     /// Checks parameter types and ranges before anything runs.
-    fn validate(&self, params: &Map<String, Value>) -> Result<(), String>;
+    fn validate(&self, params: &Map<String, Value>) -> Result<(), String> {
+        self.spec().check(params)
+    }
     fn unlearn(&self, ctx: &Context<'_>) -> Result<Outcome, String>;
 }
 
-pub static METHODS: &[&dyn Method] = &[&Camu];
+pub static METHODS: &[&dyn Method] = &[
+    &Camu,
+    &finetune::Finetune,
+    &neggrad::NegGrad,
+    &neggrad_plus::NegGradPlus,
+    &random_label::RandomLabel,
+    &bad_teacher::BadTeacher,
+    &scrub::Scrub,
+    &unsir::Unsir,
+    &boundary_shrink::BoundaryShrink,
+    &boundary_expand::BoundaryExpand,
+    &unrolling_sgd::UnrollingSgd,
+    &amnesiac::Amnesiac,
+    &ssd::Ssd,
+    &salun::Salun,
+    &l1_sparse::L1Sparse,
+];
+
+/// Records resolved hyperparameters in an outcome's details.
+pub fn details(v: Value) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("hyperparameters".into(), v);
+    m
+}
 
 pub fn lookup(name: &str) -> Option<&'static dyn Method> {
     METHODS.iter().copied().find(|m| m.name() == name)

@@ -318,6 +318,14 @@ impl Model {
         Ok(m)
     }
 
+    /// Name prefix of the output layer (`NAME.weight`, `NAME.bias`).
+    pub fn head(&self) -> &'static str {
+        match self.spec.arch {
+            Arch::Cnn => "fc3",
+            Arch::Resnet18 | Arch::Resnet18Cifar => "fc",
+        }
+    }
+
     /// Every parameter and buffer, by name (for comparisons in tests and methods).
     pub fn named_tensors(&self) -> Vec<(String, Tensor)> {
         let mut v: Vec<(String, Tensor)> = self.vs.variables().into_iter().collect();

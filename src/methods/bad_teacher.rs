@@ -1,0 +1,85 @@
+//! Bad teaching / incompetent teacher (Chundawat et al., AAAI 2023; "TS" in the CaMU paper): the
+//! student (a copy of f_o) distils from the competent teacher f_o on a random part of Dr and from
+//! a randomly initialised teacher on Df, minimising KL(teacher_mix || student) at temperature tau.
+//! Defaults: tau 1, 30% of Dr, Adam lr 1e-4, 1 epoch, batch 256.
+
+use super::common::{optimizer, pass};
+use super::{Context, Method, Outcome, ParamSpec, details};
+use crate::models::Model;
+use crate::params::Params;
+use serde_json::json;
+use tch::{Kind, Tensor};
+
+pub struct BadTeacher;
+
+impl Method for BadTeacher {
+    fn name(&self) -> &'static str {
+        "bad_teacher"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn spec(&self) -> ParamSpec {
+        ParamSpec {
+            floats: &[
+                "lr",
+                "temperature",
+                "remain_fraction",
+                "weight_decay",
+                "momentum",
+            ],
+            ints: &["epochs", "batch_size"],
+            strs: &["optimizer"],
+        }
+    }
+    fn unlearn(&self, ctx: &Context<'_>) -> Result<Outcome, String> {
+        let p = Params(ctx.params);
+        let (lr, tau, frac) = (
+            p.f64("lr", 1e-4)?,
+            p.f64("temperature", 1.0)?.max(1e-6),
+            p.f64("remain_fraction", 0.3)?,
+        );
+        let (epochs, bs) = (p.usize("epochs", 1)?, p.usize("batch_size", 256)? as i64);
+        tch::manual_seed(ctx.seed);
+        let bad = Model::new(ctx.original.spec.clone(), ctx.device);
+        let student = ctx.original.duplicate().map_err(|e| e.to_string())?;
+        let mut opt = optimizer(&p, &student.vs, "adam", lr, p.f64("weight_decay", 0.0)?)?;
+        // tag 1 = forget sample (bad teacher), 0 = retained sample (good teacher).
+        let is_forget = Tensor::zeros([ctx.data.meta.n_train], (Kind::Bool, tch::Device::Cpu))
+            .index_fill(0, &ctx.forget_idx(), 1);
+        let mixed = Tensor::cat(&[ctx.forget_idx(), ctx.remain_subset(frac)], 0);
+        for e in 1..=epochs {
+            pass(
+                &format!("bad_teacher epoch {e}/{epochs}"),
+                &mixed,
+                bs,
+                |b| {
+                    let bt = ctx.batch(b, None);
+                    let tag = is_forget
+                        .index_select(0, b)
+                        .to_device(ctx.device)
+                        .unsqueeze(1);
+                    let teacher = tch::no_grad(|| {
+                        let good = ctx.original.forward(&bt.x, false).0;
+                        let badl = bad.forward(&bt.x, false).0;
+                        badl.where_self(&tag, &good)
+                    });
+                    let t = (teacher / tau).softmax(1, Kind::Float);
+                    let ls = (student.forward(&bt.x, true).0 / tau).log_softmax(1, Kind::Float);
+                    // KL(t || s), batch mean, as the public code (no tau^2 factor).
+                    let loss = (&t * (t.clamp_min(1e-12).log() - ls))
+                        .sum_dim_intlist(1, false, Kind::Float)
+                        .mean(Kind::Float);
+                    opt.backward_step(&loss);
+                    Ok(loss.double_value(&[]))
+                },
+            )?;
+        }
+        Ok(Outcome {
+            model: student,
+            details: details(
+                json!({"lr": lr, "temperature": tau, "remain_fraction": frac, "epochs": epochs, "batch_size": bs}),
+            ),
+        })
+    }
+}

@@ -1,0 +1,236 @@
+//! Building blocks the baseline methods share: optimizers, passes over index sets, relabelling,
+//! temperature-scaled distillation, per-parameter gradient statistics.
+
+use super::Context;
+use crate::ml::{batches, idx_tensor};
+use crate::models::{Model, prepare};
+use crate::params::Params;
+use crate::progress::StageProgress;
+use tch::nn::{self, OptimizerConfig};
+use tch::{Device, Kind, Tensor};
+
+/// SGD with momentum and weight decay, as the baselines' public code uses.
+pub fn sgd(vs: &nn::VarStore, lr: f64, momentum: f64, wd: f64) -> Result<nn::Optimizer, String> {
+    nn::Sgd {
+        momentum,
+        wd,
+        ..Default::default()
+    }
+    .build(vs, lr)
+    .map_err(|e| e.to_string())
+}
+
+/// The optimizer named by parameter `optimizer` (`sgd` or `adam`).
+pub fn optimizer(
+    p: &Params,
+    vs: &nn::VarStore,
+    default: &str,
+    lr: f64,
+    wd: f64,
+) -> Result<nn::Optimizer, String> {
+    match p.str("optimizer", default)? {
+        "sgd" => sgd(vs, lr, p.f64("momentum", 0.9)?, wd),
+        "adam" => crate::train::adam(vs, lr, wd),
+        o => Err(format!("unknown optimizer `{o}` (sgd, adam)")),
+    }
+}
+
+/// A prepared batch: float inputs and labels on the model's device.
+pub struct Batch {
+    pub x: Tensor,
+    pub y: Tensor,
+}
+
+impl Context<'_> {
+    /// Training samples `idx` (CPU indices) as a prepared batch; labels may be overridden.
+    pub fn batch(&self, idx: &Tensor, labels: Option<&Tensor>) -> Batch {
+        let x = prepare(
+            &self.data.train_x.index_select(0, idx),
+            self.family(),
+            self.original.spec.arch,
+            false,
+            self.device,
+        );
+        let y = match labels {
+            Some(l) => l.index_select(0, idx),
+            None => self.data.train_y.index_select(0, idx),
+        };
+        Batch {
+            x,
+            y: y.to_device(self.device),
+        }
+    }
+
+    pub fn forget_idx(&self) -> Tensor {
+        idx_tensor(&self.split.forget)
+    }
+    pub fn remain_idx(&self) -> Tensor {
+        idx_tensor(&self.split.remain)
+    }
+    /// A seeded random fraction of Dr (1.0: all of it).
+    pub fn remain_subset(&self, fraction: f64) -> Tensor {
+        let r = self.remain_idx();
+        if fraction >= 1.0 {
+            return r;
+        }
+        let n = r.size()[0];
+        let k = ((n as f64 * fraction).round() as i64).clamp(1, n);
+        r.index_select(
+            0,
+            &Tensor::randperm(n, (Kind::Int64, Device::Cpu)).narrow(0, 0, k),
+        )
+    }
+    /// Training labels with every Df sample moved to a uniformly random *other* class.
+    pub fn wrong_labels_for_forget(&self) -> Tensor {
+        let y = self.data.train_y.shallow_clone();
+        let f = self.forget_idx();
+        let yf = y.index_select(0, &f);
+        let k = self.classes();
+        let r = Tensor::randint(k - 1, yf.size(), (Kind::Int64, Device::Cpu));
+        let wrong = &r + r.ge_tensor(&yf).to_kind(Kind::Int64);
+        y.index_copy(0, &f, &wrong)
+    }
+    /// Training labels with every Df sample given a uniformly random class (possibly its own).
+    pub fn random_labels_for_forget(&self) -> Tensor {
+        let f = self.forget_idx();
+        let r = Tensor::randint(self.classes(), f.size(), (Kind::Int64, Device::Cpu));
+        self.data.train_y.index_copy(0, &f, &r)
+    }
+}
+
+/// One pass of `step` over shuffled batches of `idx`, with a progress line.
+pub fn pass(
+    label: &str,
+    idx: &Tensor,
+    batch: i64,
+    mut step: impl FnMut(&Tensor) -> Result<f64, String>,
+) -> Result<f64, String> {
+    let bs = batches(idx, batch, true);
+    let bar = StageProgress::new(label, bs.len() as u64, "batches");
+    let mut total = 0.0;
+    for (k, b) in bs.iter().enumerate() {
+        let l = step(b)?;
+        if !l.is_finite() {
+            return Err(format!("{label}: loss became {l}"));
+        }
+        total += l;
+        if k % 20 == 0 {
+            bar.set_message(format!("loss {:.4}", total / (k + 1) as f64));
+        }
+        bar.set(k as u64 + 1);
+    }
+    let mean = total / bs.len().max(1) as f64;
+    bar.finish_with(&format!("mean loss {mean:.4}"));
+    Ok(mean)
+}
+
+/// Cross-entropy training pass of `model` over `idx` (labels from `labels` or the dataset).
+pub fn ce_pass(
+    ctx: &Context<'_>,
+    model: &Model,
+    opt: &mut nn::Optimizer,
+    idx: &Tensor,
+    labels: Option<&Tensor>,
+    batch: i64,
+    label: &str,
+) -> Result<f64, String> {
+    pass(label, idx, batch, |b| {
+        let bt = ctx.batch(b, labels);
+        let loss = model.forward(&bt.x, true).0.cross_entropy_for_logits(&bt.y);
+        opt.backward_step(&loss);
+        Ok(loss.double_value(&[]))
+    })
+}
+
+/// KL(softmax(t/T) || softmax(s/T)) * T^2, batch mean (the distillation loss of SCRUB and
+/// bad-teacher; `t` carries no gradient).
+pub fn kl_t(teacher_logits: &Tensor, student_logits: &Tensor, temperature: f64) -> Tensor {
+    let lt = (teacher_logits / temperature).log_softmax(1, Kind::Float);
+    let ls = (student_logits / temperature).log_softmax(1, Kind::Float);
+    (lt.exp() * (lt - ls))
+        .sum_dim_intlist(1, false, Kind::Float)
+        .mean(Kind::Float)
+        * (temperature * temperature)
+}
+
+/// Mean over batches of squared cross-entropy gradients per parameter (a diagonal Fisher
+/// estimate, as the SSD public code computes it), by trainable parameter name.
+pub fn squared_grads(
+    ctx: &Context<'_>,
+    model: &Model,
+    idx: &Tensor,
+    batch: i64,
+    label: &str,
+) -> Result<Vec<(String, Tensor)>, String> {
+    let params = trainable(model);
+    let mut acc: Vec<Tensor> = params.iter().map(|(_, t)| t.zeros_like()).collect();
+    let mut n = 0;
+    pass(label, idx, batch, |b| {
+        let bt = ctx.batch(b, None);
+        for (_, p) in &params {
+            let mut g = p.grad();
+            if g.defined() {
+                let _ = g.zero_();
+            }
+        }
+        let loss = model
+            .forward(&bt.x, false)
+            .0
+            .cross_entropy_for_logits(&bt.y);
+        loss.backward();
+        tch::no_grad(|| {
+            for ((_, p), a) in params.iter().zip(acc.iter_mut()) {
+                let g = p.grad();
+                if g.defined() {
+                    *a += g.square();
+                }
+            }
+        });
+        n += 1;
+        Ok(loss.double_value(&[]))
+    })?;
+    Ok(params
+        .into_iter()
+        .zip(acc)
+        .map(|((name, _), a)| (name, a / n.max(1) as f64))
+        .collect())
+}
+
+/// Trainable parameters by name, sorted.
+pub fn trainable(model: &Model) -> Vec<(String, Tensor)> {
+    let mut v: Vec<(String, Tensor)> = model
+        .vs
+        .variables()
+        .into_iter()
+        .filter(|(_, t)| t.requires_grad())
+        .collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+/// Per-sample cross-entropy of a model on training samples, mean.
+pub fn mean_loss(ctx: &Context<'_>, model: &Model, idx: &Tensor) -> f64 {
+    let _g = tch::no_grad_guard();
+    let mut total = 0.0;
+    let mut n = 0;
+    for b in batches(idx, 512, false) {
+        let bt = ctx.batch(&b, None);
+        let l = model
+            .forward(&bt.x, false)
+            .0
+            .cross_entropy_for_logits(&bt.y);
+        total += l.double_value(&[]) * b.size()[0] as f64;
+        n += b.size()[0];
+    }
+    total / n.max(1) as f64
+}
+
+/// Checks that every given float parameter, if set, is non-negative.
+pub fn non_negative(p: &Params, keys: &[&str]) -> Result<(), String> {
+    for k in keys {
+        if p.opt_f64(k)?.is_some_and(|v| v < 0.0) {
+            return Err(format!("parameter `{k}` must not be negative"));
+        }
+    }
+    Ok(())
+}

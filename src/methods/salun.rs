@@ -1,0 +1,134 @@
+//! SalUn (Fan et al., ICLR 2024, "Saliency Unlearning"): a weight saliency mask keeps the top
+//! `sparsity` fraction of parameters by |gradient of -CE summed over Df| (one global threshold);
+//! then random-label training (relabelled Df, then Dr, per epoch) where gradients outside the mask
+//! are zeroed and masked-out weights are restored to their starting values after every step, since
+//! weight decay and momentum would otherwise still move them.
+//! Defaults: top 50%, 10 epochs, SGD lr 0.013, momentum 0.9, weight decay 5e-4.
+
+use super::common::{optimizer, pass, trainable};
+use super::{Context, Method, Outcome, ParamSpec, details};
+use crate::params::Params;
+use serde_json::json;
+use tch::{Kind, Tensor};
+
+pub struct Salun;
+
+impl Method for Salun {
+    fn name(&self) -> &'static str {
+        "salun"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn spec(&self) -> ParamSpec {
+        ParamSpec {
+            floats: &[
+                "sparsity",
+                "lr",
+                "momentum",
+                "weight_decay",
+                "remain_fraction",
+            ],
+            ints: &["epochs", "batch_size"],
+            strs: &["optimizer"],
+        }
+    }
+    fn unlearn(&self, ctx: &Context<'_>) -> Result<Outcome, String> {
+        let p = Params(ctx.params);
+        let (keep, lr, wd) = (
+            p.f64("sparsity", 0.5)?.clamp(0.0, 1.0),
+            p.f64("lr", 0.013)?,
+            p.f64("weight_decay", 5e-4)?,
+        );
+        let (epochs, bs) = (p.usize("epochs", 10)?, p.usize("batch_size", 32)? as i64);
+        tch::manual_seed(ctx.seed);
+        let model = ctx.original.duplicate().map_err(|e| e.to_string())?;
+        let params = trainable(&model);
+        // Saliency: |d(-CE summed over Df)/dw|.
+        let mut sal: Vec<Tensor> = params.iter().map(|(_, t)| t.zeros_like()).collect();
+        pass("salun: saliency", &ctx.forget_idx(), 256, |b| {
+            let bt = ctx.batch(b, None);
+            for (_, t) in &params {
+                let mut g = t.grad();
+                if g.defined() {
+                    let _ = g.zero_();
+                }
+            }
+            let loss = -model.forward(&bt.x, false).0.cross_entropy_loss::<Tensor>(
+                &bt.y,
+                None,
+                tch::Reduction::Sum,
+                -100,
+                0.0,
+            );
+            loss.backward();
+            tch::no_grad(|| {
+                for ((_, t), s) in params.iter().zip(sal.iter_mut()) {
+                    *s += t.grad();
+                }
+            });
+            Ok(loss.double_value(&[]))
+        })?;
+        let flat = Tensor::cat(
+            &sal.iter()
+                .map(|s| s.abs().flatten(0, -1))
+                .collect::<Vec<_>>(),
+            0,
+        );
+        let n = flat.size()[0];
+        let k = ((n as f64) * keep).round() as i64;
+        let threshold = if k == 0 {
+            f64::INFINITY
+        } else {
+            flat.topk(k, 0, true, true).0.get(k - 1).double_value(&[])
+        };
+        let masks: Vec<Tensor> = sal
+            .iter()
+            .map(|s| s.abs().ge(threshold).to_kind(Kind::Float))
+            .collect();
+        let start: Vec<Tensor> = params.iter().map(|(_, t)| t.detach().copy()).collect();
+        let mut opt = optimizer(&p, &model.vs, "sgd", lr, wd)?;
+        let labels = ctx.random_labels_for_forget();
+        let (f, r) = (
+            ctx.forget_idx(),
+            ctx.remain_subset(p.f64("remain_fraction", 1.0)?),
+        );
+        let mut masked_step = |b: &Tensor, relabel: bool| -> Result<f64, String> {
+            let bt = ctx.batch(b, relabel.then_some(&labels));
+            let loss = model.forward(&bt.x, true).0.cross_entropy_for_logits(&bt.y);
+            opt.zero_grad();
+            loss.backward();
+            tch::no_grad(|| {
+                for ((_, t), m) in params.iter().zip(&masks) {
+                    let mut g = t.grad();
+                    if g.defined() {
+                        let _ = g.g_mul_(m);
+                    }
+                }
+            });
+            opt.step();
+            tch::no_grad(|| {
+                for (((_, t), m), s) in params.iter().zip(&masks).zip(&start) {
+                    let mut t = t.shallow_clone();
+                    let restored = &t * m + s * (1.0 - m);
+                    t.copy_(&restored);
+                }
+            });
+            Ok(loss.double_value(&[]))
+        };
+        for e in 1..=epochs {
+            pass(&format!("salun epoch {e}/{epochs} (Df)"), &f, bs, |b| {
+                masked_step(b, true)
+            })?;
+            pass(&format!("salun epoch {e}/{epochs} (Dr)"), &r, bs, |b| {
+                masked_step(b, false)
+            })?;
+        }
+        Ok(Outcome {
+            model,
+            details: details(
+                json!({"sparsity": keep, "threshold": threshold, "lr": lr, "epochs": epochs, "batch_size": bs}),
+            ),
+        })
+    }
+}

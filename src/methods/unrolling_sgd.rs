@@ -1,0 +1,78 @@
+//! Unrolling SGD (Thudi et al., USENIX Security 2022; "Unrolling" in the CaMU paper), single-step
+//! variant. Training with SGD adds, over E epochs at learning rate lr and batch size B, about
+//! -(lr * E / B) * sum over Df of grad L(w; x) to the weights; unlearning adds it back:
+//!
+//!   w' = w + scale * (lr * E / B) * sum_{x in Df} grad L(w; x)
+//!
+//! Variant implemented: the gradients are taken at the trained weights w of f_o (the initial
+//! weights are not kept), in one first-order step. Defaults mirror the original training recipe:
+//! lr 1e-3, 20 epochs, batch 32, scale 1.
+
+use super::common::{pass, trainable};
+use super::{Context, Method, Outcome, ParamSpec, details};
+use crate::params::Params;
+use serde_json::json;
+
+pub struct UnrollingSgd;
+
+impl Method for UnrollingSgd {
+    fn name(&self) -> &'static str {
+        "unrolling_sgd"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn spec(&self) -> ParamSpec {
+        ParamSpec {
+            floats: &["lr", "scale"],
+            ints: &["epochs", "batch_size"],
+            strs: &[],
+        }
+    }
+    fn unlearn(&self, ctx: &Context<'_>) -> Result<Outcome, String> {
+        let p = Params(ctx.params);
+        let (lr, scale, epochs, bs) = (
+            p.f64("lr", 1e-3)?,
+            p.f64("scale", 1.0)?,
+            p.usize("epochs", 20)?,
+            p.usize("batch_size", 32)? as i64,
+        );
+        let model = ctx.original.duplicate().map_err(|e| e.to_string())?;
+        let params = trainable(&model);
+        let mut sum: Vec<tch::Tensor> = params.iter().map(|(_, t)| t.zeros_like()).collect();
+        pass("unrolling: Df gradients", &ctx.forget_idx(), 256, |b| {
+            let bt = ctx.batch(b, None);
+            for (_, t) in &params {
+                let mut g = t.grad();
+                if g.defined() {
+                    let _ = g.zero_();
+                }
+            }
+            // Summed (not mean) loss: its gradient is the sum of per-sample gradients.
+            let loss = model
+                .forward(&bt.x, false)
+                .0
+                .cross_entropy_loss::<tch::Tensor>(&bt.y, None, tch::Reduction::Sum, -100, 0.0);
+            loss.backward();
+            tch::no_grad(|| {
+                for ((_, t), s) in params.iter().zip(sum.iter_mut()) {
+                    *s += t.grad();
+                }
+            });
+            Ok(loss.double_value(&[]) / b.size()[0] as f64)
+        })?;
+        let step = scale * lr * epochs as f64 / bs as f64;
+        tch::no_grad(|| {
+            for ((_, t), s) in params.iter().zip(&sum) {
+                let mut t = t.shallow_clone();
+                let _ = t.g_add_(&(s * step));
+            }
+        });
+        Ok(Outcome {
+            model,
+            details: details(
+                json!({"lr": lr, "epochs": epochs, "batch_size": bs, "scale": scale, "step": step}),
+            ),
+        })
+    }
+}
