@@ -33,6 +33,8 @@ pub enum EngineError {
     StagesFailed { failed: usize, names: String },
     #[error("interrupted; finished stages are cached, the rest will run next time")]
     Interrupted,
+    #[error("report: {0}")]
+    Report(String),
 }
 
 impl EngineError {
@@ -41,7 +43,7 @@ impl EngineError {
     pub fn exit_code(&self) -> i32 {
         match self {
             EngineError::Spec(_) | EngineError::Selection(_) | EngineError::Input { .. } => 2,
-            EngineError::Cache(_) => 3,
+            EngineError::Cache(_) | EngineError::Report(_) => 3,
             EngineError::StagesFailed { .. } => 1,
             EngineError::Interrupted => 130,
         }

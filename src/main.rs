@@ -87,9 +87,13 @@ enum Cmd {
         #[command(flatten)]
         common: Common,
     },
-    /// Print the results of a pipeline's evaluate stages as a table.
+    /// Compare methods: tables (printed, and written as Markdown, CSV, JSON) and plots (SVG, PNG)
+    /// from whatever evaluate stages have results so far.
     Report {
         pipeline: PathBuf,
+        /// Where to write the files (default: reports/PIPELINE_NAME).
+        #[arg(long)]
+        out: Option<PathBuf>,
         #[command(flatten)]
         sel: Selection,
         #[command(flatten)]
@@ -209,19 +213,30 @@ fn main_inner(cli: Cli) -> Result<(), EngineError> {
         }
         Cmd::Report {
             pipeline,
+            out,
             sel,
             common,
         } => {
             let p = load(&pipeline)?;
             let mut engine = Engine::new(&p, options(&common, &sel)?)?;
             let results = camu_pipe::report::collect(&mut engine)?;
+            let comparison = camu_pipe::report::aggregate(&results);
+            let stem = pipeline
+                .file_stem()
+                .map(|s| s.to_string_lossy().to_string())
+                .unwrap_or("report".into());
+            let dir = out.unwrap_or_else(|| PathBuf::from("reports").join(stem));
+            let (files, skipped) =
+                camu_pipe::report::write_all(&comparison, &dir).map_err(EngineError::Report)?;
             if common.json {
-                say!(
-                    "{}",
-                    serde_json::to_string_pretty(&results).unwrap_or_default()
-                );
+                let v = serde_json::json!({"comparison": comparison, "files": files, "skipped": skipped});
+                say!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
             } else {
-                say!("{}", camu_pipe::report::markdown(&results));
+                say!("{}", camu_pipe::report::markdown(&comparison));
+                eprintln!("wrote {} files to {}", files.len(), dir.display());
+                for s in skipped {
+                    eprintln!("skipped {s}");
+                }
             }
             Ok(())
         }

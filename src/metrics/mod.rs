@@ -1,6 +1,7 @@
 //! Evaluation metrics of an unlearned model (baselines.md, camu-method.md).
 
 pub mod mia;
+pub mod relearn;
 
 use crate::data::Dataset;
 use crate::data::split::Split;

@@ -426,7 +426,7 @@ fn check_kind_fields(
 /// Resolves each need to stage instances: an exact expanded name, or a declared name whose
 /// instances agree with this stage on every matrix variable they share (so `train` under
 /// `dataset=mnist,seed=0` needs `split@dataset=mnist,seed=0`, and a stage without `seed` needs
-/// every seed's instance).
+/// every seed's instance). A trailing `?` makes a need optional: no matching instance is fine.
 fn resolve_needs(
     stages: &mut [Stage],
     raw_needs: Vec<Vec<(String, Option<Pos>)>>,
@@ -443,6 +443,11 @@ fn resolve_needs(
         let me = &stages[i];
         let mut out: Vec<String> = Vec::new();
         for (need, pos) in needs {
+            // `name?`: an optional need, for stages that exist for only part of a matrix.
+            let (need, optional) = match need.strip_suffix('?') {
+                Some(n) => (&n.to_string(), true),
+                None => (need, false),
+            };
             let targets: Vec<usize> = if let Some(&j) = by_name.get(need.as_str()) {
                 vec![j]
             } else if let Some(cands) = by_base.get(need.as_str()) {
@@ -456,7 +461,7 @@ fn resolve_needs(
                             .all(|(k, v)| me.bindings.get(k).is_none_or(|mine| mine == v))
                     })
                     .collect();
-                if agree.is_empty() {
+                if agree.is_empty() && !optional {
                     issues.push(SpecIssue::new(
                         format!(
                             "stage `{}`: need `{need}` has no instance matching {}",
@@ -529,6 +534,15 @@ stages:
         assert_eq!(t.params["seed"], serde_json::json!(1));
         assert_eq!(t.command, Some(CommandLine::Shell("echo b 1".into())));
         assert_eq!(p.stage("compare").unwrap().needs.len(), 4);
+    }
+
+    #[test]
+    fn optional_needs_may_match_nothing() {
+        let text = "stages:\n  a: {kind: command, command: 'true', matrix: {d: [x]}}\n  b: {kind: command, command: 'true', matrix: {d: [x, y]}, needs: ['a?']}\n";
+        let p = load_str(text).unwrap();
+        assert_eq!(p.stage("b@d=x").unwrap().needs, ["a@d=x"]);
+        assert!(p.stage("b@d=y").unwrap().needs.is_empty());
+        assert!(load_str(&text.replace("'a?'", "a")).is_err());
     }
 
     #[test]

@@ -4,6 +4,7 @@ use super::ml_common::{input_with, read_json, write_metrics};
 use super::{Kind, StageJob};
 use crate::data::Dataset;
 use crate::data::split::Split;
+use crate::metrics::relearn::{RelearnOptions, relearn};
 use crate::metrics::{EvalOptions, evaluate};
 use crate::ml;
 use crate::models::Model;
@@ -21,6 +22,12 @@ const PARAMS: &[&str] = &[
     "batch_size",
     "device",
     "seed",
+    "original",
+    "relearn",
+    "relearn_samples",
+    "relearn_lr",
+    "relearn_batch_size",
+    "relearn_max_epochs",
 ];
 
 impl Kind for Evaluate {
@@ -36,6 +43,12 @@ impl Kind for Evaluate {
         p.bool("mia", true)?;
         p.usize("mia_samples", 4000)?;
         p.usize("batch_size", 512)?;
+        if p.bool("relearn", false)? && p.opt_str("original")?.is_none() {
+            return Err("`relearn: true` needs `original: STAGE` (the original model's Df loss is the target)".into());
+        }
+        p.usize("relearn_samples", 1000)?;
+        p.f64("relearn_lr", 0.1)?;
+        p.usize("relearn_max_epochs", 100)?;
         Ok(())
     }
     fn run(&self, job: &StageJob) -> Result<(), String> {
@@ -62,6 +75,24 @@ impl Kind for Evaluate {
             seed: p.i64("seed", 0)? as u64,
         };
         let mut m = evaluate(&model, reference.as_ref(), &data, &split, &opts)?;
+        if p.bool("relearn", false)? {
+            let original_dir = input_with(job, "model.safetensors", p.opt_str("original")?)?;
+            let original = Model::load(&original_dir, device).map_err(|e| e.to_string())?;
+            let ro = RelearnOptions {
+                samples: p.usize("relearn_samples", 1000)? as i64,
+                lr: p.f64("relearn_lr", 0.1)?,
+                batch: p.usize("relearn_batch_size", 32)?.max(1) as i64,
+                max_epochs: p.usize("relearn_max_epochs", 100)?,
+                seed: p.i64("seed", 0)?,
+            };
+            let r = relearn(&model, &original, &data, &split, &ro)?;
+            m.insert(
+                "relearn_epochs".into(),
+                json!(r.epochs.unwrap_or(ro.max_epochs)),
+            );
+            m.insert("relearn_capped".into(), json!(r.epochs.is_none()));
+            m.insert("relearn_curve".into(), json!(r.curve));
+        }
         // The time of what produced the model: an unlearning method, or a retraining on Dr.
         let produced: Map<String, Value> =
             read_json(&model_dir.join("metrics.json")).unwrap_or_default();

@@ -2,6 +2,7 @@
 //! process (`camu-pipe exec-stage JOB.json`), so a crash or out-of-memory fails that stage only.
 
 mod command;
+mod compare;
 mod download;
 mod evaluate;
 mod ml_common;
@@ -102,6 +103,7 @@ static KINDS: &[&dyn Kind] = &[
     &train::Train,
     &unlearn::Unlearn,
     &evaluate::Evaluate,
+    &compare::Compare,
 ];
 
 pub fn lookup(name: &str) -> Option<&'static dyn Kind> {

@@ -1,0 +1,65 @@
+//! `compare`: the comparison tables and plots over the evaluate stages it needs (Markdown, CSV,
+//! JSON, SVG and PNG), the same as `camu-pipe report` prints.
+
+use super::ml_common::{read_json, write_metrics};
+use super::{Kind, StageJob};
+use crate::params::check_keys;
+use crate::report::{Results, Row, aggregate, write_all};
+use serde_json::{Map, Value, json};
+
+pub struct Compare;
+
+impl Kind for Compare {
+    fn name(&self) -> &'static str {
+        "compare"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn validate(&self, params: &Map<String, Value>) -> Result<(), String> {
+        check_keys(params, &[])
+    }
+    fn run(&self, job: &StageJob) -> Result<(), String> {
+        let mut rows = Vec::new();
+        for (name, dir) in &job.inputs {
+            let p = dir.join("metrics.json");
+            let Ok(metrics) = read_json::<Map<String, Value>>(&p) else {
+                continue;
+            };
+            // Only evaluation results carry both a method and a test accuracy.
+            if metrics.contains_key("method") && metrics.contains_key("acc_test") {
+                rows.push(Row {
+                    stage: name.clone(),
+                    metrics,
+                });
+            }
+        }
+        if rows.is_empty() {
+            return Err(
+                "none of the inputs is an evaluate stage (no metrics with `method` and `acc_test`)"
+                    .into(),
+            );
+        }
+        let comparison = aggregate(&Results {
+            rows,
+            missing: vec![],
+        });
+        let (files, skipped) = write_all(&comparison, &job.out_dir)?;
+        for s in &skipped {
+            tracing::warn!("{s}");
+        }
+        let mut m = Map::new();
+        m.insert("groups".into(), json!(comparison.groups.len()));
+        m.insert(
+            "files".into(),
+            json!(
+                files
+                    .iter()
+                    .filter_map(|f| f.file_name())
+                    .map(|f| f.to_string_lossy().to_string())
+                    .collect::<Vec<_>>()
+            ),
+        );
+        write_metrics(job, &m)
+    }
+}
