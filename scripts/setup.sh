@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent set-up for camu-pipe: provisions a CPU libtorch 2.11.0 (what tch 0.24 expects) into a
-# per-user cache shared by every clone, installs Debian's Fashion-MNIST where apt is available, and
+# per-user cache shared by every clone, installs Debian's Fashion-MNIST and a font where apt is
+# available, and
 # writes .cargo/config.toml so a plain `cargo build` / `cargo test` finds libtorch with no exports.
 #
 # Environment:
@@ -56,17 +57,21 @@ PY
   log "libtorch ready at $dest"
 }
 
-install_fashion_mnist() {
+# Debian packages: real Fashion-MNIST (tests, quickstart) and a font for the report plots.
+install_packages() {
   [[ "${CAMU_SKIP_APT:-0}" == 1 ]] && return
-  [[ -d /usr/share/datasets/fashion-mnist ]] && return
+  local want=()
+  [[ -d /usr/share/datasets/fashion-mnist ]] || want+=(dataset-fashion-mnist)
+  [[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]] || want+=(fonts-dejavu-core)
+  [[ ${#want[@]} -eq 0 ]] && return
   if command -v apt-get >/dev/null; then
     local sudo=""
     [[ "$(id -u)" != 0 ]] && command -v sudo >/dev/null && sudo="sudo -n"
-    log "installing Debian package dataset-fashion-mnist"
-    if ! { $sudo apt-get install -y --no-install-recommends dataset-fashion-mnist >/dev/null 2>&1 ||
+    log "installing Debian packages: ${want[*]}"
+    if ! { $sudo apt-get install -y --no-install-recommends "${want[@]}" >/dev/null 2>&1 ||
         { $sudo apt-get update >/dev/null 2>&1 &&
-          $sudo apt-get install -y --no-install-recommends dataset-fashion-mnist >/dev/null 2>&1; }; }; then
-      log "could not install dataset-fashion-mnist; the Fashion-MNIST tests will be skipped"
+          $sudo apt-get install -y --no-install-recommends "${want[@]}" >/dev/null 2>&1; }; }; then
+      log "could not install ${want[*]}; Fashion-MNIST tests are skipped without the dataset, plots without the font"
     fi
   fi
 }
@@ -94,5 +99,5 @@ if [[ -z "${LIBTORCH:-}" ]]; then
   export LIBTORCH="$dest"
 fi
 write_cargo_config "$LIBTORCH/lib"
-install_fashion_mnist
+install_packages
 log "done (LIBTORCH=$LIBTORCH)"

@@ -320,7 +320,12 @@ impl<'a> Engine<'a> {
                     })
                     .cloned()
                     .collect();
-                let mut reasons = vec![format!("upstream will run: {}", pending.join(", "))];
+                let shown = if pending.len() > 3 {
+                    format!("{} and {} more", pending[..3].join(", "), pending.len() - 3)
+                } else {
+                    pending.join(", ")
+                };
+                let mut reasons = vec![format!("upstream will run: {shown}")];
                 if let Some(old) = old {
                     let m = self.material(i, &old.material.upstream)?;
                     reasons.extend(m.diff(&old.material));
