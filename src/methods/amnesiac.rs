@@ -2,8 +2,8 @@
 //! relabel each Df sample with a random *wrong* class, mix it with Dr, train. Defaults: 3 epochs,
 //! Adam lr 1e-4.
 
-use super::common::{ce_pass, optimizer};
-use super::{Context, Method, Outcome, ParamSpec, details};
+use super::common::{Recipe, ce_pass};
+use super::{Context, Method, Outcome, ParamSpec};
 use crate::params::Params;
 use serde_json::json;
 use tch::Tensor;
@@ -25,40 +25,28 @@ impl Method for Amnesiac {
         }
     }
     fn unlearn(&self, ctx: &Context<'_>) -> Result<Outcome, String> {
-        let p = Params(ctx.params);
-        let (lr, wd, epochs, bs) = (
-            p.f64("lr", 1e-4)?,
-            p.f64("weight_decay", 0.0)?,
-            p.usize("epochs", 3)?,
-            p.usize("batch_size", 32)? as i64,
-        );
-        tch::manual_seed(ctx.seed);
-        let model = ctx.original.duplicate().map_err(|e| e.to_string())?;
-        let mut opt = optimizer(&p, &model.vs, "adam", lr, wd)?;
+        let mut s = Recipe {
+            optimizer: "adam",
+            lr: 1e-4,
+            weight_decay: 0.0,
+            epochs: 3,
+            batch_size: 32,
+        }
+        .start(ctx)?;
         let labels = ctx.wrong_labels_for_forget();
-        let mixed = Tensor::cat(
-            &[
-                ctx.forget_idx(),
-                ctx.remain_subset(p.f64("remain_fraction", 1.0)?),
-            ],
-            0,
-        );
-        for e in 1..=epochs {
+        let remain = ctx.remain_subset(Params(ctx.params).f64("remain_fraction", 1.0)?);
+        let mixed = Tensor::cat(&[ctx.forget_idx(), remain], 0);
+        for e in 1..=s.epochs {
             ce_pass(
                 ctx,
-                &model,
-                &mut opt,
+                &s.model,
+                &mut s.opt,
                 &mixed,
                 Some(&labels),
-                bs,
-                &format!("amnesiac epoch {e}/{epochs}"),
+                s.batch,
+                &format!("amnesiac epoch {e}/{}", s.epochs),
             )?;
         }
-        Ok(Outcome {
-            model,
-            details: details(
-                json!({"lr": lr, "weight_decay": wd, "epochs": epochs, "batch_size": bs}),
-            ),
-        })
+        Ok(s.outcome(json!({})))
     }
 }

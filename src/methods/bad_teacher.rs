@@ -3,8 +3,8 @@
 //! a randomly initialised teacher on Df, minimising KL(teacher_mix || student) at temperature tau.
 //! Defaults: tau 1, 30% of Dr, Adam lr 1e-4, 1 epoch, batch 256.
 
-use super::common::{optimizer, pass};
-use super::{Context, Method, Outcome, ParamSpec, details};
+use super::common::{Recipe, pass};
+use super::{Context, Method, Outcome, ParamSpec};
 use crate::models::Model;
 use crate::params::Params;
 use serde_json::json;
@@ -34,16 +34,20 @@ impl Method for BadTeacher {
     }
     fn unlearn(&self, ctx: &Context<'_>) -> Result<Outcome, String> {
         let p = Params(ctx.params);
-        let (lr, tau, frac) = (
-            p.f64("lr", 1e-4)?,
+        let (tau, frac) = (
             p.f64("temperature", 1.0)?.max(1e-6),
             p.f64("remain_fraction", 0.3)?,
         );
-        let (epochs, bs) = (p.usize("epochs", 1)?, p.usize("batch_size", 256)? as i64);
-        tch::manual_seed(ctx.seed);
+        let mut s = Recipe {
+            optimizer: "adam",
+            lr: 1e-4,
+            weight_decay: 0.0,
+            epochs: 1,
+            batch_size: 256,
+        }
+        .start(ctx)?;
         let bad = Model::new(ctx.original.spec.clone(), ctx.device);
-        let student = ctx.original.duplicate().map_err(|e| e.to_string())?;
-        let mut opt = optimizer(&p, &student.vs, "adam", lr, p.f64("weight_decay", 0.0)?)?;
+        let (student, opt, epochs, bs) = (&s.model, &mut s.opt, s.epochs, s.batch);
         // tag 1 = forget sample (bad teacher), 0 = retained sample (good teacher).
         let is_forget = Tensor::zeros([ctx.data.meta.n_train], (Kind::Bool, tch::Device::Cpu))
             .index_fill(0, &ctx.forget_idx(), 1);
@@ -75,11 +79,6 @@ impl Method for BadTeacher {
                 },
             )?;
         }
-        Ok(Outcome {
-            model: student,
-            details: details(
-                json!({"lr": lr, "temperature": tau, "remain_fraction": frac, "epochs": epochs, "batch_size": bs}),
-            ),
-        })
+        Ok(s.outcome(json!({"temperature": tau, "remain_fraction": frac})))
     }
 }

@@ -4,8 +4,8 @@
 //! fine-tuned on Df toward those classes. Defaults: bound 0.1 (in the model's input space, which is
 //! pixel space for the MNIST family), SGD lr 1e-5, momentum 0.9, 10 epochs.
 
-use super::common::{ce_pass, optimizer};
-use super::{Context, Method, Outcome, ParamSpec, details};
+use super::common::{Recipe, ce_pass};
+use super::{Context, Method, Outcome, ParamSpec};
 use crate::ml::batches;
 use crate::params::Params;
 use serde_json::json;
@@ -28,14 +28,15 @@ impl Method for BoundaryShrink {
         }
     }
     fn unlearn(&self, ctx: &Context<'_>) -> Result<Outcome, String> {
-        let p = Params(ctx.params);
-        let (bound, lr, wd) = (
-            p.f64("bound", 0.1)?,
-            p.f64("lr", 1e-5)?,
-            p.f64("weight_decay", 0.0)?,
-        );
-        let (epochs, bs) = (p.usize("epochs", 10)?, p.usize("batch_size", 32)? as i64);
-        tch::manual_seed(ctx.seed);
+        let bound = Params(ctx.params).f64("bound", 0.1)?;
+        let mut s = Recipe {
+            optimizer: "sgd",
+            lr: 1e-5,
+            weight_decay: 0.0,
+            epochs: 10,
+            batch_size: 32,
+        }
+        .start(ctx)?;
         let f = ctx.forget_idx();
         // Nearest wrong class of every Df sample, from the frozen original.
         let mut targets = ctx.data.train_y.copy();
@@ -57,22 +58,18 @@ impl Method for BoundaryShrink {
                 .to_kind(Kind::Int64);
             targets = targets.index_copy(0, &b, &wrong);
         }
-        let model = ctx.original.duplicate().map_err(|e| e.to_string())?;
-        let mut opt = optimizer(&p, &model.vs, "sgd", lr, wd)?;
-        for e in 1..=epochs {
+        for e in 1..=s.epochs {
+            let label = format!("boundary_shrink epoch {e}/{}", s.epochs);
             ce_pass(
                 ctx,
-                &model,
-                &mut opt,
+                &s.model,
+                &mut s.opt,
                 &f,
                 Some(&targets),
-                bs,
-                &format!("boundary_shrink epoch {e}/{epochs}"),
+                s.batch,
+                &label,
             )?;
         }
-        Ok(Outcome {
-            model,
-            details: details(json!({"bound": bound, "lr": lr, "epochs": epochs, "batch_size": bs})),
-        })
+        Ok(s.outcome(json!({"bound": bound})))
     }
 }

@@ -234,3 +234,64 @@ pub fn non_negative(p: &Params, keys: &[&str]) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// The published step settings of a training-based method; `with` overrides each of them.
+pub struct Recipe {
+    pub optimizer: &'static str,
+    pub lr: f64,
+    pub weight_decay: f64,
+    pub epochs: usize,
+    pub batch_size: usize,
+}
+
+/// A method's starting point: a copy of f_o, its optimizer and the resolved settings.
+pub struct Setup {
+    pub model: Model,
+    pub opt: nn::Optimizer,
+    pub lr: f64,
+    pub weight_decay: f64,
+    pub epochs: usize,
+    pub batch: i64,
+}
+
+impl Recipe {
+    /// Seeds the generator, copies f_o and builds the optimizer.
+    pub fn start(&self, ctx: &Context<'_>) -> Result<Setup, String> {
+        let p = Params(ctx.params);
+        let lr = p.f64("lr", self.lr)?;
+        let weight_decay = p.f64("weight_decay", self.weight_decay)?;
+        tch::manual_seed(ctx.seed);
+        let model = ctx.original.duplicate().map_err(|e| e.to_string())?;
+        let opt = optimizer(&p, &model.vs, self.optimizer, lr, weight_decay)?;
+        Ok(Setup {
+            model,
+            opt,
+            lr,
+            weight_decay,
+            epochs: p.usize("epochs", self.epochs)?,
+            batch: p.usize("batch_size", self.batch_size)?.max(1) as i64,
+        })
+    }
+}
+
+impl Setup {
+    /// The resolved settings plus `extra`, for the record.
+    pub fn details(&self, extra: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+        let mut h = serde_json::json!({
+            "lr": self.lr, "weight_decay": self.weight_decay,
+            "epochs": self.epochs, "batch_size": self.batch,
+        });
+        if let (Some(h), Some(e)) = (h.as_object_mut(), extra.as_object()) {
+            h.extend(e.clone());
+        }
+        super::details(h)
+    }
+
+    pub fn outcome(self, extra: serde_json::Value) -> super::Outcome {
+        let details = self.details(extra);
+        super::Outcome {
+            model: self.model,
+            details,
+        }
+    }
+}

@@ -2,8 +2,8 @@
 //! forgetting of Df. Defaults as in the public baselines of Jia et al. 2023 ("Model sparsity can
 //! simplify machine unlearning"): SGD lr 0.01, momentum 0.9, weight decay 5e-4, 5 epochs.
 
-use super::common::{ce_pass, optimizer};
-use super::{Context, Method, Outcome, ParamSpec, details};
+use super::common::{Recipe, ce_pass};
+use super::{Context, Method, Outcome, ParamSpec};
 use crate::params::Params;
 use serde_json::json;
 
@@ -24,33 +24,26 @@ impl Method for Finetune {
         }
     }
     fn unlearn(&self, ctx: &Context<'_>) -> Result<Outcome, String> {
-        let p = Params(ctx.params);
-        let (lr, wd, epochs, bs) = (
-            p.f64("lr", 0.01)?,
-            p.f64("weight_decay", 5e-4)?,
-            p.usize("epochs", 5)?,
-            p.usize("batch_size", 32)? as i64,
-        );
-        tch::manual_seed(ctx.seed);
-        let model = ctx.original.duplicate().map_err(|e| e.to_string())?;
-        let mut opt = optimizer(&p, &model.vs, "sgd", lr, wd)?;
-        let idx = ctx.remain_subset(p.f64("remain_fraction", 1.0)?);
-        for e in 1..=epochs {
+        let mut s = Recipe {
+            optimizer: "sgd",
+            lr: 0.01,
+            weight_decay: 5e-4,
+            epochs: 5,
+            batch_size: 32,
+        }
+        .start(ctx)?;
+        let idx = ctx.remain_subset(Params(ctx.params).f64("remain_fraction", 1.0)?);
+        for e in 1..=s.epochs {
             ce_pass(
                 ctx,
-                &model,
-                &mut opt,
+                &s.model,
+                &mut s.opt,
                 &idx,
                 None,
-                bs,
-                &format!("finetune epoch {e}/{epochs}"),
+                s.batch,
+                &format!("finetune epoch {e}/{}", s.epochs),
             )?;
         }
-        Ok(Outcome {
-            model,
-            details: details(
-                json!({"lr": lr, "weight_decay": wd, "epochs": epochs, "batch_size": bs}),
-            ),
-        })
+        Ok(s.outcome(json!({})))
     }
 }

@@ -3,8 +3,8 @@
 //! `alpha` to 0 over the run. Defaults: alpha 5e-4, 10 epochs, SGD lr 0.01, momentum 0.9,
 //! weight decay 5e-4.
 
-use super::common::{optimizer, pass, trainable};
-use super::{Context, Method, Outcome, ParamSpec, details};
+use super::common::{Recipe, pass, trainable};
+use super::{Context, Method, Outcome, ParamSpec};
 use crate::params::Params;
 use serde_json::json;
 use tch::{Kind, Tensor};
@@ -27,16 +27,17 @@ impl Method for L1Sparse {
     }
     fn unlearn(&self, ctx: &Context<'_>) -> Result<Outcome, String> {
         let p = Params(ctx.params);
-        let (alpha, lr, wd) = (
-            p.f64("alpha", 5e-4)?,
-            p.f64("lr", 0.01)?,
-            p.f64("weight_decay", 5e-4)?,
-        );
-        let (epochs, bs) = (p.usize("epochs", 10)?, p.usize("batch_size", 32)? as i64);
-        tch::manual_seed(ctx.seed);
-        let model = ctx.original.duplicate().map_err(|e| e.to_string())?;
-        let mut opt = optimizer(&p, &model.vs, "sgd", lr, wd)?;
-        let params = trainable(&model);
+        let alpha = p.f64("alpha", 5e-4)?;
+        let mut s = Recipe {
+            optimizer: "sgd",
+            lr: 0.01,
+            weight_decay: 5e-4,
+            epochs: 10,
+            batch_size: 32,
+        }
+        .start(ctx)?;
+        let (model, opt, epochs, bs) = (&s.model, &mut s.opt, s.epochs, s.batch);
+        let params = trainable(model);
         let r = ctx.remain_subset(p.f64("remain_fraction", 1.0)?);
         let steps_per_epoch = (r.size()[0] + bs - 1) / bs;
         let total = (steps_per_epoch * epochs as i64).max(1) as f64;
@@ -55,11 +56,6 @@ impl Method for L1Sparse {
                 Ok(loss.double_value(&[]))
             })?;
         }
-        Ok(Outcome {
-            model,
-            details: details(
-                json!({"alpha": alpha, "lr": lr, "weight_decay": wd, "epochs": epochs, "batch_size": bs}),
-            ),
-        })
+        Ok(s.outcome(json!({"alpha": alpha})))
     }
 }

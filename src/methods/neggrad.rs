@@ -3,10 +3,9 @@
 //! should show: if the loss stops being finite, the method stops, keeps the last finite weights
 //! and records `diverged_at_epoch`. Defaults: SGD lr 1e-4, momentum 0.9, 5 epochs.
 
-use super::common::optimizer;
-use super::{Context, Method, Outcome, ParamSpec, details};
+use super::common::Recipe;
+use super::{Context, Method, Outcome, ParamSpec};
 use crate::ml::batches;
-use crate::params::Params;
 use crate::progress::StageProgress;
 use serde_json::json;
 
@@ -27,16 +26,15 @@ impl Method for NegGrad {
         }
     }
     fn unlearn(&self, ctx: &Context<'_>) -> Result<Outcome, String> {
-        let p = Params(ctx.params);
-        let (lr, wd, epochs, bs) = (
-            p.f64("lr", 1e-4)?,
-            p.f64("weight_decay", 0.0)?,
-            p.usize("epochs", 5)?,
-            p.usize("batch_size", 32)? as i64,
-        );
-        tch::manual_seed(ctx.seed);
-        let model = ctx.original.duplicate().map_err(|e| e.to_string())?;
-        let mut opt = optimizer(&p, &model.vs, "sgd", lr, wd)?;
+        let mut s = Recipe {
+            optimizer: "sgd",
+            lr: 1e-4,
+            weight_decay: 0.0,
+            epochs: 5,
+            batch_size: 32,
+        }
+        .start(ctx)?;
+        let (model, opt, epochs, bs) = (&s.model, &mut s.opt, s.epochs, s.batch);
         let f = ctx.forget_idx();
         // Ascent is unbounded: once the loss stops being finite, stop before stepping into NaN
         // weights and record where it diverged.
@@ -59,11 +57,6 @@ impl Method for NegGrad {
             }
             bar.finish();
         }
-        Ok(Outcome {
-            model,
-            details: details(
-                json!({"lr": lr, "weight_decay": wd, "epochs": epochs, "batch_size": bs, "diverged_at_epoch": diverged}),
-            ),
-        })
+        Ok(s.outcome(json!({"diverged_at_epoch": diverged})))
     }
 }

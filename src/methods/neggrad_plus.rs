@@ -2,8 +2,8 @@
 //! alpha * CE(f(x_r), y_r) - (1 - alpha) * CE(f(x_f), y_f), the forget loader cycled alongside the
 //! retain loader. Defaults: alpha 0.95, 10 epochs, SGD lr 0.01, momentum 0.9, weight decay 5e-4.
 
-use super::common::{optimizer, pass};
-use super::{Context, Method, Outcome, ParamSpec, details};
+use super::common::{Recipe, pass};
+use super::{Context, Method, Outcome, ParamSpec};
 use crate::ml::batches;
 use crate::params::Params;
 use serde_json::json;
@@ -33,15 +33,16 @@ impl Method for NegGradPlus {
     }
     fn unlearn(&self, ctx: &Context<'_>) -> Result<Outcome, String> {
         let p = Params(ctx.params);
-        let (alpha, lr, wd) = (
-            p.f64("alpha", 0.95)?,
-            p.f64("lr", 0.01)?,
-            p.f64("weight_decay", 5e-4)?,
-        );
-        let (epochs, bs) = (p.usize("epochs", 10)?, p.usize("batch_size", 32)? as i64);
-        tch::manual_seed(ctx.seed);
-        let model = ctx.original.duplicate().map_err(|e| e.to_string())?;
-        let mut opt = optimizer(&p, &model.vs, "sgd", lr, wd)?;
+        let alpha = p.f64("alpha", 0.95)?;
+        let mut s = Recipe {
+            optimizer: "sgd",
+            lr: 0.01,
+            weight_decay: 5e-4,
+            epochs: 10,
+            batch_size: 32,
+        }
+        .start(ctx)?;
+        let (model, opt, epochs, bs) = (&s.model, &mut s.opt, s.epochs, s.batch);
         let remain = ctx.remain_subset(p.f64("remain_fraction", 1.0)?);
         let forget = ctx.forget_idx();
         for e in 1..=epochs {
@@ -57,11 +58,6 @@ impl Method for NegGradPlus {
                 Ok(loss.double_value(&[]))
             })?;
         }
-        Ok(Outcome {
-            model,
-            details: details(
-                json!({"alpha": alpha, "lr": lr, "weight_decay": wd, "epochs": epochs, "batch_size": bs}),
-            ),
-        })
+        Ok(s.outcome(json!({"alpha": alpha})))
     }
 }

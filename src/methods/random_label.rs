@@ -2,8 +2,8 @@
 //! sample with a random class; per epoch, one pass over relabelled Df, then one over Dr.
 //! Defaults: 10 epochs, SGD lr 0.013, momentum 0.9, weight decay 5e-4.
 
-use super::common::{ce_pass, optimizer};
-use super::{Context, Method, Outcome, ParamSpec, details};
+use super::common::{Recipe, ce_pass};
+use super::{Context, Method, Outcome, ParamSpec};
 use crate::params::Params;
 use serde_json::json;
 
@@ -24,46 +24,40 @@ impl Method for RandomLabel {
         }
     }
     fn unlearn(&self, ctx: &Context<'_>) -> Result<Outcome, String> {
-        let p = Params(ctx.params);
-        let (lr, wd, epochs, bs) = (
-            p.f64("lr", 0.013)?,
-            p.f64("weight_decay", 5e-4)?,
-            p.usize("epochs", 10)?,
-            p.usize("batch_size", 32)? as i64,
-        );
-        tch::manual_seed(ctx.seed);
-        let model = ctx.original.duplicate().map_err(|e| e.to_string())?;
-        let mut opt = optimizer(&p, &model.vs, "sgd", lr, wd)?;
+        let mut s = Recipe {
+            optimizer: "sgd",
+            lr: 0.013,
+            weight_decay: 5e-4,
+            epochs: 10,
+            batch_size: 32,
+        }
+        .start(ctx)?;
         let labels = ctx.random_labels_for_forget();
         let (f, r) = (
             ctx.forget_idx(),
-            ctx.remain_subset(p.f64("remain_fraction", 1.0)?),
+            ctx.remain_subset(Params(ctx.params).f64("remain_fraction", 1.0)?),
         );
-        for e in 1..=epochs {
+        for e in 1..=s.epochs {
+            let n = s.epochs;
             ce_pass(
                 ctx,
-                &model,
-                &mut opt,
+                &s.model,
+                &mut s.opt,
                 &f,
                 Some(&labels),
-                bs,
-                &format!("random_label epoch {e}/{epochs} (Df)"),
+                s.batch,
+                &format!("random_label epoch {e}/{n} (Df)"),
             )?;
             ce_pass(
                 ctx,
-                &model,
-                &mut opt,
+                &s.model,
+                &mut s.opt,
                 &r,
                 None,
-                bs,
-                &format!("random_label epoch {e}/{epochs} (Dr)"),
+                s.batch,
+                &format!("random_label epoch {e}/{n} (Dr)"),
             )?;
         }
-        Ok(Outcome {
-            model,
-            details: details(
-                json!({"lr": lr, "weight_decay": wd, "epochs": epochs, "batch_size": bs}),
-            ),
-        })
+        Ok(s.outcome(json!({})))
     }
 }

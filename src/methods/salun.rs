@@ -5,8 +5,8 @@
 //! weight decay and momentum would otherwise still move them.
 //! Defaults: top 50%, 10 epochs, SGD lr 0.013, momentum 0.9, weight decay 5e-4.
 
-use super::common::{optimizer, pass, trainable};
-use super::{Context, Method, Outcome, ParamSpec, details};
+use super::common::{Recipe, pass, trainable};
+use super::{Context, Method, Outcome, ParamSpec};
 use crate::params::Params;
 use serde_json::json;
 use tch::{Kind, Tensor};
@@ -35,15 +35,17 @@ impl Method for Salun {
     }
     fn unlearn(&self, ctx: &Context<'_>) -> Result<Outcome, String> {
         let p = Params(ctx.params);
-        let (keep, lr, wd) = (
-            p.f64("sparsity", 0.5)?.clamp(0.0, 1.0),
-            p.f64("lr", 0.013)?,
-            p.f64("weight_decay", 5e-4)?,
-        );
-        let (epochs, bs) = (p.usize("epochs", 10)?, p.usize("batch_size", 32)? as i64);
-        tch::manual_seed(ctx.seed);
-        let model = ctx.original.duplicate().map_err(|e| e.to_string())?;
-        let params = trainable(&model);
+        let keep = p.f64("sparsity", 0.5)?.clamp(0.0, 1.0);
+        let mut s = Recipe {
+            optimizer: "sgd",
+            lr: 0.013,
+            weight_decay: 5e-4,
+            epochs: 10,
+            batch_size: 32,
+        }
+        .start(ctx)?;
+        let (model, opt, epochs, bs) = (&s.model, &mut s.opt, s.epochs, s.batch);
+        let params = trainable(model);
         // Saliency: |d(-CE summed over Df)/dw|.
         let mut sal: Vec<Tensor> = params.iter().map(|(_, t)| t.zeros_like()).collect();
         pass("salun: saliency", &ctx.forget_idx(), 256, |b| {
@@ -87,7 +89,6 @@ impl Method for Salun {
             .map(|s| s.abs().ge(threshold).to_kind(Kind::Float))
             .collect();
         let start: Vec<Tensor> = params.iter().map(|(_, t)| t.detach().copy()).collect();
-        let mut opt = optimizer(&p, &model.vs, "sgd", lr, wd)?;
         let labels = ctx.random_labels_for_forget();
         let (f, r) = (
             ctx.forget_idx(),
@@ -124,11 +125,6 @@ impl Method for Salun {
                 masked_step(b, false)
             })?;
         }
-        Ok(Outcome {
-            model,
-            details: details(
-                json!({"sparsity": keep, "threshold": threshold, "lr": lr, "epochs": epochs, "batch_size": bs}),
-            ),
-        })
+        Ok(s.outcome(json!({"sparsity": keep, "threshold": threshold})))
     }
 }

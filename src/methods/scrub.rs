@@ -4,8 +4,8 @@
 //! gamma * CE + alpha * KL_T(teacher || student), KL_T at temperature T times T^2.
 //! Small-scale defaults: Adam lr 5e-4, T 2, msteps 3, 10 epochs, gamma 1, alpha 0.5.
 
-use super::common::{kl_t, optimizer, pass};
-use super::{Context, Method, Outcome, ParamSpec, details};
+use super::common::{Recipe, kl_t, pass};
+use super::{Context, Method, Outcome, ParamSpec};
 use crate::params::Params;
 use serde_json::json;
 
@@ -35,21 +35,22 @@ impl Method for Scrub {
     }
     fn unlearn(&self, ctx: &Context<'_>) -> Result<Outcome, String> {
         let p = Params(ctx.params);
-        let (lr, t, gamma, alpha) = (
-            p.f64("lr", 5e-4)?,
+        let (t, gamma, alpha) = (
             p.f64("temperature", 2.0)?.max(1e-6),
             p.f64("gamma", 1.0)?,
             p.f64("alpha", 0.5)?,
         );
-        let (epochs, msteps, bs) = (
-            p.usize("epochs", 10)?,
-            p.usize("msteps", 3)?,
-            p.usize("batch_size", 32)? as i64,
-        );
-        tch::manual_seed(ctx.seed);
+        let msteps = p.usize("msteps", 3)?;
+        let mut s = Recipe {
+            optimizer: "adam",
+            lr: 5e-4,
+            weight_decay: 0.0,
+            epochs: 10,
+            batch_size: 32,
+        }
+        .start(ctx)?;
         let teacher = ctx.original;
-        let student = teacher.duplicate().map_err(|e| e.to_string())?;
-        let mut opt = optimizer(&p, &student.vs, "adam", lr, p.f64("weight_decay", 0.0)?)?;
+        let (student, opt, epochs, bs) = (&s.model, &mut s.opt, s.epochs, s.batch);
         let (f, r) = (
             ctx.forget_idx(),
             ctx.remain_subset(p.f64("remain_fraction", 1.0)?),
@@ -84,11 +85,6 @@ impl Method for Scrub {
                 },
             )?;
         }
-        Ok(Outcome {
-            model: student,
-            details: details(
-                json!({"lr": lr, "temperature": t, "gamma": gamma, "alpha": alpha, "epochs": epochs, "msteps": msteps}),
-            ),
-        })
+        Ok(s.outcome(json!({"temperature": t, "gamma": gamma, "alpha": alpha, "msteps": msteps})))
     }
 }
