@@ -66,6 +66,9 @@ pub struct Options {
     pub cpus: usize,
     /// GPU device ids available to stages.
     pub gpus: Vec<String>,
+    /// At most this many stages at once (default: as many as the budget allows; 64 when the
+    /// executor manages resources itself).
+    pub jobs: Option<usize>,
 }
 
 /// A stage's state as `status` and `--dry-run` report it.
@@ -413,6 +416,12 @@ impl<'a> Engine<'a> {
         let old_lock = lockfile::LockFile::read(&self.pipeline.path);
 
         let cpus = self.opts.cpus.max(1);
+        let remote = executor.manages_resources();
+        let max_jobs = self
+            .opts
+            .jobs
+            .unwrap_or(if remote { 64 } else { usize::MAX })
+            .max(1);
         let mut free_cpus = cpus;
         let mut free_gpus: Vec<String> = self.opts.gpus.clone();
         let mut records: Vec<Option<Record>> = vec![None; n];
@@ -491,8 +500,15 @@ impl<'a> Engine<'a> {
                 while !stop && k < queue.len() {
                     let i = queue[k].0;
                     let s = &self.pipeline.stages[i];
-                    let want_cpu = s.resources.cpus.clamp(1, cpus);
-                    if s.resources.gpus > self.opts.gpus.len() {
+                    let want_cpu = if remote {
+                        s.resources.cpus.max(1)
+                    } else {
+                        s.resources.cpus.clamp(1, cpus)
+                    };
+                    if running.len() >= max_jobs {
+                        break;
+                    }
+                    if !remote && s.resources.gpus > self.opts.gpus.len() {
                         queue.remove(k);
                         let msg = format!(
                             "needs {} GPU(s) but {} are available (see --gpus)",
@@ -510,14 +526,18 @@ impl<'a> Engine<'a> {
                         running.insert(i, (0, Vec::new()));
                         continue;
                     }
-                    if want_cpu > free_cpus || s.resources.gpus > free_gpus.len() {
+                    if !remote && (want_cpu > free_cpus || s.resources.gpus > free_gpus.len()) {
                         k += 1;
                         continue;
                     }
                     let (i, m, key, reasons) = queue.remove(k);
-                    free_cpus -= want_cpu;
-                    let gpus: Vec<String> = free_gpus.drain(..s.resources.gpus).collect();
-                    running.insert(i, (want_cpu, gpus.clone()));
+                    let gpus: Vec<String> = if remote {
+                        Vec::new()
+                    } else {
+                        free_cpus -= want_cpu;
+                        free_gpus.drain(..s.resources.gpus).collect()
+                    };
+                    running.insert(i, (if remote { 0 } else { want_cpu }, gpus.clone()));
                     running_keys.insert(i, key.clone());
                     let inputs: BTreeMap<String, PathBuf> = s
                         .needs
@@ -548,12 +568,14 @@ impl<'a> Engine<'a> {
                     let cancel = cancel.clone();
                     let rep: &Reporter = reporter;
                     let forced = self.forced(s);
+                    let gpu_count = s.resources.gpus;
                     scope.spawn(move || {
                         let (res, reused) = run_one(
                             cache,
                             &*executor,
                             Work {
                                 job,
+                                gpu_count,
                                 material: m,
                                 reasons,
                                 forced,
@@ -717,6 +739,8 @@ pub fn log_tail(path: &Path, n: usize) -> String {
 /// One stage ready to execute.
 struct Work {
     job: StageJob,
+    /// GPUs requested (the executor may allocate them itself).
+    gpu_count: usize,
     material: KeyMaterial,
     reasons: Vec<String>,
     forced: bool,
@@ -731,6 +755,7 @@ fn run_one(
 ) -> (Result<Record, String>, bool) {
     let Work {
         mut job,
+        gpu_count,
         material,
         reasons,
         forced,
@@ -798,6 +823,7 @@ fn run_one(
                     log: &log,
                     threads: job.threads,
                     gpus: &job.gpus,
+                    gpu_count,
                 },
                 cancel,
             )

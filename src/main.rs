@@ -1,7 +1,7 @@
 //! The camu-pipe command line: a thin layer over the library.
 
 use camu_pipe::engine::{Engine, EngineError, Options};
-use camu_pipe::executor::LocalExecutor;
+use camu_pipe::executor::{LocalExecutor, SlurmExecutor};
 use camu_pipe::progress::Reporter;
 use camu_pipe::spec;
 use clap::{Args, Parser, Subcommand};
@@ -57,6 +57,12 @@ struct Selection {
     force: Vec<String>,
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ExecutorKind {
+    Local,
+    Slurm,
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Run every stage that has no valid cache record.
@@ -76,6 +82,18 @@ enum Cmd {
         /// GPU ids stages may use, e.g. `0,1` (default: CUDA_VISIBLE_DEVICES, else nvidia-smi).
         #[arg(long, env = "CAMU_GPUS", value_delimiter = ',')]
         gpus: Option<Vec<String>>,
+        /// Where stages run: `local` processes, or `slurm` batch jobs (sbatch; shared filesystem).
+        #[arg(long, value_enum, default_value = "local")]
+        executor: ExecutorKind,
+        /// SLURM partition for `--executor slurm`.
+        #[arg(long)]
+        partition: Option<String>,
+        /// Extra sbatch argument for `--executor slurm` (repeatable), e.g. `--sbatch-arg=--time=2:00:00`.
+        #[arg(long = "sbatch-arg", allow_hyphen_values = true)]
+        sbatch_args: Vec<String>,
+        /// At most this many stages at once (default: what the CPU/GPU budget allows; 64 on SLURM).
+        #[arg(long)]
+        jobs: Option<usize>,
         #[command(flatten)]
         common: Common,
     },
@@ -247,11 +265,16 @@ fn main_inner(cli: Cli) -> Result<(), EngineError> {
             keep_going,
             cpus,
             gpus,
+            executor,
+            partition,
+            sbatch_args,
+            jobs,
             common,
         } => {
             let p = load(&pipeline)?;
             let mut opts = options(&common, &sel)?;
             opts.keep_going = keep_going;
+            opts.jobs = jobs;
             opts.cpus = cpus.unwrap_or_else(|| {
                 std::thread::available_parallelism()
                     .map(|n| n.get())
@@ -269,9 +292,18 @@ fn main_inner(cli: Cli) -> Result<(), EngineError> {
             for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
                 let _ = signal_hook::flag::register(sig, interrupted.clone());
             }
-            let executor = Arc::new(LocalExecutor::new().map_err(|e| {
+            let program = std::env::current_exe().map_err(|e| {
                 EngineError::Selection(format!("cannot find the camu-pipe binary: {e}"))
-            })?);
+            })?;
+            let executor: Arc<dyn camu_pipe::executor::Executor> = match executor {
+                ExecutorKind::Local => Arc::new(LocalExecutor { program }),
+                ExecutorKind::Slurm => Arc::new(SlurmExecutor {
+                    program,
+                    partition,
+                    extra: sbatch_args,
+                    poll: std::time::Duration::from_millis(500),
+                }),
+            };
             let mut reporter = Reporter::new(common.json);
             let result = engine.run(executor, &mut reporter, interrupted);
             if let Ok(s) = &result {

@@ -2,8 +2,10 @@
 //! stage description; `local` runs it as a child process, a cluster executor would submit it.
 
 mod local;
+mod slurm;
 
 pub use local::LocalExecutor;
+pub use slurm::SlurmExecutor;
 
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
@@ -26,11 +28,19 @@ pub struct Launch<'a> {
     /// Where stdout and stderr of the stage go.
     pub log: &'a Path,
     pub threads: usize,
+    /// Device ids assigned locally (empty when the executor allocates GPUs itself).
     pub gpus: &'a [String],
+    /// How many GPUs the stage asked for.
+    pub gpu_count: usize,
 }
 
 pub trait Executor: Send + Sync {
     fn name(&self) -> &'static str;
+    /// True when the executor's own scheduler (e.g. SLURM) enforces CPU and GPU limits, so the
+    /// engine neither applies the local budget nor picks device ids.
+    fn manages_resources(&self) -> bool {
+        false
+    }
     /// Runs the stage to completion; returns early with `Cancelled` once `cancel` is set.
     fn execute(&self, launch: &Launch<'_>, cancel: &AtomicBool) -> Result<(), ExecError>;
 }

@@ -1,0 +1,88 @@
+//! The SLURM executor against a real cluster (scripts/slurm-localhost.sh starts one on localhost
+//! with two fake GPUs). Skipped, with a message, where no cluster answers.
+
+mod common;
+
+use common::{Fixture, stages_with};
+
+fn cluster_up() -> bool {
+    std::process::Command::new("sinfo")
+        .args(["-h", "-o", "%T"])
+        .output()
+        .is_ok_and(|o| o.status.success() && !String::from_utf8_lossy(&o.stdout).trim().is_empty())
+}
+
+const PIPELINE: &str = r#"
+stages:
+  first:
+    kind: command
+    resources: {cpus: 1, gpus: 1}
+    command: "echo $SLURM_JOB_ID > ${out}/job.txt"
+  fan:
+    kind: command
+    needs: [first]
+    matrix: {i: [1, 2, 3]}
+    resources: {cpus: 1, gpus: 1}
+    command: "s=$(date +%s.%N); sleep 2; echo \"${i} $s $(date +%s.%N) $SLURM_JOB_ID\" >> spans.log; cat ${in.first}/job.txt > ${out}/first.txt"
+"#;
+
+#[test]
+fn stages_run_as_slurm_jobs_within_gres_limits() {
+    if !cluster_up() {
+        eprintln!(
+            "SKIPPED: no SLURM cluster answers `sinfo` (scripts/slurm-localhost.sh starts one)"
+        );
+        return;
+    }
+    let f = Fixture::new();
+    f.write("p.yaml", PIPELINE);
+    let (ev, code, err) = f.run_json(&["run", "p.yaml", "--executor", "slurm"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        stages_with(&ev, "finished"),
+        ["fan@i=1", "fan@i=2", "fan@i=3", "first"]
+    );
+    // Each stage ran as its own job, after its input was ready.
+    let spans: Vec<(f64, f64, String)> = f
+        .lines("spans.log")
+        .iter()
+        .map(|l| {
+            let p: Vec<&str> = l.split_whitespace().collect();
+            (
+                p[1].parse().unwrap(),
+                p[2].parse().unwrap(),
+                p[3].to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(spans.len(), 3);
+    let mut ids: Vec<&String> = spans.iter().map(|s| &s.2).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 3, "stages shared a SLURM job: {spans:?}");
+    // Two fake GPUs: SLURM never ran all three one-GPU jobs at once.
+    let most = spans
+        .iter()
+        .map(|(s, _, _)| spans.iter().filter(|(a, b, _)| a <= s && s < b).count())
+        .max();
+    assert!(most <= Some(2), "{spans:?}");
+    // Cached afterwards, like any local run.
+    let (ev, _, _) = f.run_json(&["run", "p.yaml", "--executor", "slurm"]);
+    assert!(stages_with(&ev, "finished").is_empty());
+}
+
+#[test]
+fn a_failed_job_fails_its_stage() {
+    if !cluster_up() {
+        eprintln!("SKIPPED: no SLURM cluster answers `sinfo`");
+        return;
+    }
+    let f = Fixture::new();
+    f.write("p.yaml", "stages:\n  bad:\n    kind: command\n    command: 'echo from-slurm; exit 3'\n  after:\n    kind: command\n    needs: [bad]\n    command: 'touch after'\n");
+    let out = f.run(&["run", "p.yaml", "--executor", "slurm"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("SLURM job") && err.contains("FAILED"), "{err}");
+    assert!(err.contains("from-slurm"), "log tail missing: {err}");
+    assert!(!f.path("after").exists(), "a dependent of a failed job ran");
+}
