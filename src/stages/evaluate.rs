@@ -85,13 +85,21 @@ impl Kind for Evaluate {
                 max_epochs: p.usize("relearn_max_epochs", 100)?,
                 seed: p.i64("seed", 0)?,
             };
-            let r = relearn(&model, &original, &data, &split, &ro)?;
-            m.insert(
-                "relearn_epochs".into(),
-                json!(r.epochs.unwrap_or(ro.max_epochs)),
-            );
-            m.insert("relearn_capped".into(), json!(r.epochs.is_none()));
-            m.insert("relearn_curve".into(), json!(r.curve));
+            // An optional metric: a relearning run that diverges is recorded, not fatal.
+            match relearn(&model, &original, &data, &split, &ro) {
+                Ok(r) => {
+                    m.insert(
+                        "relearn_epochs".into(),
+                        json!(r.epochs.unwrap_or(ro.max_epochs)),
+                    );
+                    m.insert("relearn_capped".into(), json!(r.epochs.is_none()));
+                    m.insert("relearn_curve".into(), json!(r.curve));
+                }
+                Err(e) => {
+                    tracing::warn!("relearn: {e}");
+                    m.insert("relearn_error".into(), json!(e));
+                }
+            }
         }
         // The time of what produced the model: an unlearning method, or a retraining on Dr.
         let produced: Map<String, Value> =
