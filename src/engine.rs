@@ -355,12 +355,16 @@ impl<'a> Engine<'a> {
                         "run"
                     }
                     Err(c) => {
-                        reasons.push(format!(
-                            "cached output corrupt: {} (hash {}, expected {})",
-                            c.path.display(),
-                            c.actual,
-                            c.expected
-                        ));
+                        reasons.push(if c.actual == "missing" {
+                            format!("cached output missing: {}", c.path.display())
+                        } else {
+                            format!(
+                                "cached output corrupt: {} (hash {}, expected {})",
+                                c.path.display(),
+                                c.actual,
+                                c.expected
+                            )
+                        });
                         "run"
                     }
                 },

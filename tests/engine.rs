@@ -97,6 +97,24 @@ fn status_explains_why() {
     std::fs::remove_file(f.path(&format!("cache/records/{key}.json"))).unwrap();
     let text = String::from_utf8_lossy(&f.run(&["status", "p.yaml"]).stdout).to_string();
     assert!(text.contains("outputs missing from the cache"), "{text}");
+
+    // Deleting one output object names that output.
+    assert!(f.run(&["run", "p.yaml"]).status.success());
+    let now: Vec<serde_json::Value> =
+        serde_json::from_slice(&f.run(&["status", "p.yaml", "--json"]).stdout).unwrap();
+    let key_c = now.iter().find(|r| r["stage"] == "c").unwrap()["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let rec: serde_json::Value =
+        serde_json::from_str(&f.read(&format!("cache/records/{key_c}.json"))).unwrap();
+    let hash = rec["outputs"]["c.txt"]["hash"].as_str().unwrap();
+    std::fs::remove_file(f.path(&format!("cache/objects/{}/{}", &hash[..2], &hash[2..]))).unwrap();
+    let text = String::from_utf8_lossy(&f.run(&["status", "p.yaml"]).stdout).to_string();
+    assert!(
+        text.contains("cached output missing:") && text.contains(&hash[2..]),
+        "{text}"
+    );
 }
 
 #[test]
