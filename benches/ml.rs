@@ -13,7 +13,14 @@ use tch::{Device, Kind, Tensor};
 /// cost): `steps` Adam steps at batch 32 after one warm-up step.
 fn resnet_throughput(arch: Arch, side: i64, steps: usize) -> f64 {
     tch::manual_seed(0);
-    let m = Model::new(ModelSpec { arch, classes: 10, channels: 3 }, Device::Cpu);
+    let m = Model::new(
+        ModelSpec {
+            arch,
+            classes: 10,
+            channels: 3,
+        },
+        Device::Cpu,
+    );
     let mut opt = camu_pipe::train::adam(&m.vs, 1e-3, 1e-4).expect("adam");
     let x = Tensor::rand([32, 3, side, side], (Kind::Float, Device::Cpu));
     let y = Tensor::randint(10, [32], (Kind::Int64, Device::Cpu));

@@ -208,9 +208,10 @@ fn print_status(rows: &[camu_pipe::engine::StageStatus], json: bool) {
 fn main_inner(cli: Cli) -> Result<(), EngineError> {
     match cli.command {
         Cmd::ExecStage { job } => {
-            // The stage process: its stdout/stderr are the stage's log.
+            // The stage process: its stdout/stderr are the stage's log (a file: no colours).
             let _ = tracing_subscriber::fmt()
                 .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+                .with_ansi(std::io::stderr().is_terminal())
                 .with_writer(std::io::stderr)
                 .try_init();
             if let Err(e) = camu_pipe::stages::exec_job(&job) {
