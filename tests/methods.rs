@@ -351,3 +351,37 @@ fn l1_sparse_shrinks_weights_and_keeps_accuracy() {
         ) > 0.9
     );
 }
+
+#[test]
+fn ascent_methods_stop_on_the_last_finite_weights() {
+    let lab = lab();
+    for method in ["neggrad", "neggrad_plus"] {
+        let out = run(
+            &lab,
+            method,
+            &lab.class_split,
+            json!({"lr": 50.0, "epochs": 3, "alpha": 0.5})
+                .as_object()
+                .map(|o| {
+                    let mut o = o.clone();
+                    if method == "neggrad" {
+                        o.remove("alpha");
+                    }
+                    serde_json::Value::Object(o)
+                })
+                .unwrap(),
+        )
+        .unwrap_or_else(|e| panic!("{method} failed instead of stopping: {e}"));
+        assert!(
+            out.details["hyperparameters"]["diverged_at_epoch"].is_number(),
+            "{method}: {:?}",
+            out.details
+        );
+        for (name, t) in out.model.named_tensors() {
+            assert!(
+                t.isfinite().all().int64_value(&[]) == 1,
+                "{method}: {name} is not finite"
+            );
+        }
+    }
+}

@@ -295,3 +295,54 @@ impl Setup {
         }
     }
 }
+
+/// Protects a run from divergence: saves the trainable weights before each step and restores
+/// them if the step made any weight non-finite. Used by the unbounded ascent methods.
+pub struct DivergenceGuard {
+    params: Vec<Tensor>,
+    backup: Vec<Tensor>,
+}
+
+impl DivergenceGuard {
+    pub fn new(model: &Model) -> DivergenceGuard {
+        let params: Vec<Tensor> = trainable(model).into_iter().map(|(_, t)| t).collect();
+        let backup = params.iter().map(|t| t.detach().copy()).collect();
+        DivergenceGuard { params, backup }
+    }
+    /// Remembers the current weights.
+    pub fn save(&mut self) {
+        tch::no_grad(|| {
+            for (b, p) in self.backup.iter_mut().zip(&self.params) {
+                b.copy_(p);
+            }
+        });
+    }
+    /// True if every weight is finite.
+    pub fn finite(&self) -> bool {
+        self.params
+            .iter()
+            .all(|p| p.isfinite().all().int64_value(&[]) == 1)
+    }
+    /// Puts back the weights saved last.
+    pub fn restore(&mut self) {
+        tch::no_grad(|| {
+            for (p, b) in self.params.iter_mut().zip(&self.backup) {
+                p.copy_(b);
+            }
+        });
+    }
+    /// One guarded optimizer step on `loss`; false (and nothing changed) if the loss or the
+    /// resulting weights are not finite.
+    pub fn step(&mut self, opt: &mut nn::Optimizer, loss: &Tensor) -> bool {
+        if !loss.double_value(&[]).is_finite() {
+            return false;
+        }
+        self.save();
+        opt.backward_step(loss);
+        if self.finite() {
+            return true;
+        }
+        self.restore();
+        false
+    }
+}

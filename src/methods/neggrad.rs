@@ -1,9 +1,9 @@
 //! NegGrad / gradient ascent (Golatkar et al. 2020; Thudi et al. 2022): maximise the
 //! cross-entropy on Df only, i.e. minimise -CE(f(x_f), y_f). Collapses easily, which comparisons
-//! should show: if the loss stops being finite, the method stops, keeps the last finite weights
-//! and records `diverged_at_epoch`. Defaults: SGD lr 1e-4, momentum 0.9, 5 epochs.
+//! should show: at the first step whose loss or weights would not be finite, the method stops,
+//! keeps the last finite weights and records `diverged_at_epoch`. Defaults: SGD lr 1e-4, momentum 0.9, 5 epochs.
 
-use super::common::Recipe;
+use super::common::{DivergenceGuard, Recipe};
 use super::{Context, Method, Outcome, ParamSpec};
 use crate::ml::batches;
 use crate::progress::StageProgress;
@@ -36,24 +36,29 @@ impl Method for NegGrad {
         .start(ctx)?;
         let (model, opt, epochs, bs) = (&s.model, &mut s.opt, s.epochs, s.batch);
         let f = ctx.forget_idx();
-        // Ascent is unbounded: once the loss stops being finite, stop before stepping into NaN
-        // weights and record where it diverged.
+        // Ascent is unbounded: stop at the first step whose loss or weights would not be finite,
+        // keep the last finite weights, and record where it diverged.
+        let mut guard = DivergenceGuard::new(model);
         let mut diverged = None;
         'outer: for e in 1..=epochs {
-            let bar = StageProgress::new(&format!("neggrad epoch {e}/{epochs}"), 0, "batches");
-            for (k, b) in batches(&f, bs, true).iter().enumerate() {
+            let fbs = batches(&f, bs, true);
+            let bar = StageProgress::new(
+                &format!("neggrad epoch {e}/{epochs}"),
+                fbs.len() as u64,
+                "batches",
+            );
+            for (k, b) in fbs.iter().enumerate() {
                 let bt = ctx.batch(b, None);
                 let loss = -model.forward(&bt.x, true).0.cross_entropy_for_logits(&bt.y);
-                let l = loss.double_value(&[]);
-                if !l.is_finite() {
+                if !guard.step(opt, &loss) {
                     tracing::warn!(
                         "neggrad diverged at epoch {e}, step {k}; keeping the last finite weights"
                     );
                     diverged = Some(e);
                     break 'outer;
                 }
-                opt.backward_step(&loss);
-                bar.set_message(format!("loss {l:.4}"));
+                bar.set_message(format!("loss {:.4}", loss.double_value(&[])));
+                bar.set(k as u64 + 1);
             }
             bar.finish();
         }
