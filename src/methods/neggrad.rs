@@ -16,7 +16,8 @@ impl Method for NegGrad {
         "neggrad"
     }
     fn version(&self) -> u32 {
-        1
+        // 2: guarded steps (v1 could return non-finite weights after diverging).
+        2
     }
     fn spec(&self) -> ParamSpec {
         ParamSpec {

@@ -17,7 +17,8 @@ impl Method for NegGradPlus {
         "neggrad_plus"
     }
     fn version(&self) -> u32 {
-        1
+        // 2: guarded steps (v1 could return non-finite weights after diverging).
+        2
     }
     fn spec(&self) -> ParamSpec {
         ParamSpec {

@@ -47,6 +47,10 @@ pub fn mia_camu(
     n_attack: usize,
     seed: u64,
 ) -> Result<MiaResult, String> {
+    let finite = |rows: &[Vec<f32>]| rows.iter().flatten().all(|v| v.is_finite());
+    if !finite(shadow_in) || !finite(test) || !finite(forget) {
+        return Err("the model's outputs are not finite".into());
+    }
     let n_in = n_attack.min(shadow_in.len());
     let n_out = n_attack.min(test.len());
     if n_in == 0 || n_out == 0 || forget.is_empty() {
@@ -190,6 +194,17 @@ mod tests {
         let same: Vec<f64> = (0..400).map(|i| ((i * 37) % 100) as f64 / 100.0).collect();
         let acc = mia_loss(&same[..200], &same[200..], 5, 0).unwrap();
         assert!((acc - 0.5).abs() < 0.1, "{acc}");
+    }
+
+    #[test]
+    fn non_finite_outputs_are_an_error_not_a_panic() {
+        let good = vec![vec![0.1f32, 0.9]; 10];
+        let bad = vec![vec![f32::NAN, 1.0]; 10];
+        assert!(
+            mia_camu(&good, &good, &bad, 5, 0)
+                .unwrap_err()
+                .contains("not finite")
+        );
     }
 
     #[test]

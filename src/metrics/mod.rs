@@ -111,12 +111,19 @@ pub fn evaluate(
         let feats_s = mia::sorted_softmax(&train_logits.index_select(0, &s_idx));
         let feats_t = mia::sorted_softmax(&test_logits);
         let feats_f = mia::sorted_softmax(&lf);
-        let r = mia::mia_camu(&feats_s, &feats_t, &feats_f, opts.mia_samples, opts.seed)?;
-        m.insert("mia_camu".into(), num(r.accuracy));
-        m.insert(
-            "mia_camu_forget_member_rate".into(),
-            num(r.forget_member_rate),
-        );
+        // A collapsed model (non-finite outputs) cannot be attacked: record why, keep the rest.
+        match mia::mia_camu(&feats_s, &feats_t, &feats_f, opts.mia_samples, opts.seed) {
+            Ok(r) => {
+                m.insert("mia_camu".into(), num(r.accuracy));
+                m.insert(
+                    "mia_camu_forget_member_rate".into(),
+                    num(r.forget_member_rate),
+                );
+            }
+            Err(e) => {
+                m.insert("mia_camu_error".into(), Value::String(e));
+            }
+        }
         // Loss attack: Df against as many test samples of the same classes as available.
         let lf_losses = losses(&lf, &y_f);
         let yf: Vec<i64> = Vec::<i64>::try_from(&y_f).unwrap_or_default();
