@@ -1,7 +1,7 @@
 //! Helpers for tests that drive the real camu-pipe binary in a scratch directory.
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 pub struct Fixture {
@@ -84,8 +84,4 @@ pub fn stages_with(events: &[serde_json::Value], event: &str) -> Vec<String> {
         .collect();
     v.sort();
     v
-}
-
-pub fn exists(p: &Path) -> bool {
-    p.exists()
 }
