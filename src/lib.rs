@@ -20,3 +20,13 @@ pub mod report;
 pub mod spec;
 pub mod stages;
 pub mod train;
+
+/// libtorch's generator is process-wide: unit tests that seed it and compare draws hold this lock,
+/// since the test harness runs tests on parallel threads. (Stage processes draw from one thread.)
+#[cfg(test)]
+pub(crate) static TEST_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+#[cfg(test)]
+pub(crate) fn rng_lock() -> std::sync::MutexGuard<'static, ()> {
+    TEST_RNG.lock().unwrap_or_else(|e| e.into_inner())
+}

@@ -9,6 +9,14 @@ use camu_pipe::train::{TrainConfig, train};
 use serde_json::{Map, Value, json};
 use tch::{Device, Kind, Tensor};
 
+/// libtorch's generator is process-wide and tests run on parallel threads: every test that seeds
+/// it holds this lock, so each sees exactly the draws its seed gives.
+static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn rng() -> std::sync::MutexGuard<'static, ()> {
+    RNG.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 struct Lab {
     data: Dataset,
     original: Model,
@@ -115,6 +123,7 @@ fn l1(m: &Model) -> f64 {
 
 #[test]
 fn the_original_model_knows_everything_first() {
+    let _rng = rng();
     let lab = lab();
     let m = metrics(&lab, &lab.original, &lab.class_split);
     assert!(
@@ -125,6 +134,7 @@ fn the_original_model_knows_everything_first() {
 
 #[test]
 fn finetune_keeps_remaining_accuracy() {
+    let _rng = rng();
     let lab = lab();
     let out = run(&lab, "finetune", &lab.class_split, json!({"epochs": 2})).unwrap();
     let m = metrics(&lab, &out.model, &lab.class_split);
@@ -137,6 +147,7 @@ fn finetune_keeps_remaining_accuracy() {
 
 #[test]
 fn neggrad_raises_forget_loss_and_lowers_fa() {
+    let _rng = rng();
     let lab = lab();
     let before = forget_loss(&lab, &lab.original, &lab.class_split);
     let out = run(
@@ -158,6 +169,7 @@ fn neggrad_raises_forget_loss_and_lowers_fa() {
 
 #[test]
 fn neggrad_plus_forgets_while_keeping_the_rest() {
+    let _rng = rng();
     let lab = lab();
     let out = run(
         &lab,
@@ -185,6 +197,7 @@ fn neggrad_plus_forgets_while_keeping_the_rest() {
 
 #[test]
 fn relabelling_methods_lower_forget_accuracy() {
+    let _rng = rng();
     let lab = lab();
     for (method, params) in [
         // Smaller steps than the published defaults: this synthetic task makes the original
@@ -202,6 +215,7 @@ fn relabelling_methods_lower_forget_accuracy() {
 
 #[test]
 fn salun_leaves_masked_weights_untouched() {
+    let _rng = rng();
     let lab = lab();
     let out = run(
         &lab,
@@ -230,6 +244,7 @@ fn salun_leaves_masked_weights_untouched() {
 
 #[test]
 fn ssd_dampens_only_selected_weights() {
+    let _rng = rng();
     let lab = lab();
     let out = run(&lab, "ssd", &lab.class_split, json!({})).unwrap();
     let h = &out.details["hyperparameters"];
@@ -252,6 +267,7 @@ fn ssd_dampens_only_selected_weights() {
 
 #[test]
 fn distillation_methods_push_the_forget_set_away() {
+    let _rng = rng();
     let lab = lab();
     let before = forget_loss(&lab, &lab.original, &lab.class_split);
     for (method, params) in [
@@ -271,6 +287,7 @@ fn distillation_methods_push_the_forget_set_away() {
 
 #[test]
 fn unsir_impairs_the_class_and_refuses_random_splits() {
+    let _rng = rng();
     let lab = lab();
     let out = run(
         &lab,
@@ -290,6 +307,7 @@ fn unsir_impairs_the_class_and_refuses_random_splits() {
 
 #[test]
 fn boundary_methods_move_df_across_the_boundary() {
+    let _rng = rng();
     let lab = lab();
     let before = forget_loss(&lab, &lab.original, &lab.class_split);
     for method in ["boundary_shrink", "boundary_expand"] {
@@ -311,6 +329,7 @@ fn boundary_methods_move_df_across_the_boundary() {
 
 #[test]
 fn unrolling_adds_back_the_forget_gradient() {
+    let _rng = rng();
     let lab = lab();
     let before = forget_loss(&lab, &lab.original, &lab.random_split);
     let out = run(&lab, "unrolling_sgd", &lab.random_split, json!({})).unwrap();
@@ -354,6 +373,7 @@ fn l1_sparse_shrinks_weights_and_keeps_accuracy() {
 
 #[test]
 fn ascent_methods_stop_on_the_last_finite_weights() {
+    let _rng = rng();
     let lab = lab();
     for method in ["neggrad", "neggrad_plus"] {
         let out = run(

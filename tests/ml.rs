@@ -13,6 +13,14 @@ use common::{Fixture, stages_with};
 use serde_json::Map;
 use tch::{Device, Kind, Tensor};
 
+/// libtorch's generator is process-wide and tests run on parallel threads: every test that seeds
+/// it holds this lock, so each sees exactly the draws its seed gives.
+static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn rng() -> std::sync::MutexGuard<'static, ()> {
+    RNG.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// The first `n_train` / `n_test` samples of real Fashion-MNIST (Debian's package), or None with
 /// a message when it is not installed (scripts/setup.sh installs it).
 fn fashion(n_train: i64, n_test: i64) -> Option<Dataset> {
@@ -60,6 +68,7 @@ fn cfg(epochs: usize) -> TrainConfig {
 
 #[test]
 fn training_learns_fashion_mnist() {
+    let _rng = rng();
     tch::set_num_threads(2);
     let Some(ds) = fashion(10000, 2000) else {
         return;
@@ -81,6 +90,7 @@ fn training_learns_fashion_mnist() {
 
 #[test]
 fn camu_forgets_a_class_and_keeps_the_rest() {
+    let _rng = rng();
     tch::set_num_threads(2);
     let Some(ds) = fashion(10000, 2000) else {
         return;
@@ -134,6 +144,7 @@ fn camu_forgets_a_class_and_keeps_the_rest() {
 
 #[test]
 fn same_seed_same_weights_on_cpu() {
+    let _rng = rng();
     tch::set_num_threads(1);
     let ds = data::synthetic(0, 10, 600, 100, 0.5);
     let run = |seed| {
@@ -169,6 +180,7 @@ fn constant_model(class: i64) -> Model {
 
 #[test]
 fn metrics_on_models_with_known_answers() {
+    let _rng = rng();
     let ds = data::synthetic(1, 10, 1000, 400, 0.5);
     let labels = Vec::<i64>::try_from(&ds.train_y).unwrap();
     let sp = split::make(&labels, Scenario::Class { classes: vec![3] }, 0, 1).unwrap();
@@ -238,6 +250,7 @@ stages:
 
 #[test]
 fn ml_pipeline_caches_and_reruns_only_camu() {
+    let _rng = rng();
     let f = Fixture::new();
     f.write("p.yaml", PIPELINE);
     let (ev, code, err) = f.run_json(&["run", "p.yaml"]);
@@ -290,6 +303,7 @@ fn ml_pipeline_caches_and_reruns_only_camu() {
 
 #[test]
 fn bad_ml_parameters_are_rejected_before_running() {
+    let _rng = rng();
     let f = Fixture::new();
     f.write(
         "p.yaml",

@@ -49,7 +49,8 @@ pub struct Split {
     pub forget_repeat: usize,
 }
 
-/// Seeded permutation of 0..n (libtorch's CPU generator: the same on every machine).
+/// Seeded permutation of 0..n from libtorch's CPU generator (the same on every machine). The
+/// generator is process-wide; a stage process draws from one thread, so the split is reproducible.
 fn permutation(n: i64, seed: i64) -> Vec<i64> {
     tch::manual_seed(seed);
     Vec::<i64>::try_from(Tensor::randperm(n, (Kind::Int64, tch::Device::Cpu))).unwrap_or_default()
@@ -133,6 +134,7 @@ mod tests {
 
     #[test]
     fn random_split_invariants() {
+        let _rng = crate::rng_lock();
         let s = make(&labels(), Scenario::Random { fraction: 0.1 }, 3, 1).unwrap();
         assert_eq!(s.forget.len(), 100);
         assert_eq!(s.remain.len(), 900);
@@ -155,6 +157,7 @@ mod tests {
 
     #[test]
     fn class_and_per_class_content() {
+        let _rng = crate::rng_lock();
         let l = labels();
         let s = make(&l, Scenario::Class { classes: vec![0] }, 0, 5).unwrap();
         assert!(s.forget.iter().all(|&i| l[i as usize] == 0));

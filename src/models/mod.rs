@@ -430,6 +430,7 @@ mod tests {
 
     #[test]
     fn shapes() {
+        let _rng = crate::rng_lock();
         tch::manual_seed(0);
         let cnn = Model::new(
             ModelSpec {
@@ -474,6 +475,7 @@ mod tests {
 
     #[test]
     fn duplicate_and_save_load_are_exact() {
+        let _rng = crate::rng_lock();
         tch::manual_seed(1);
         let m = Model::new(
             ModelSpec {
