@@ -47,7 +47,8 @@ const SERIES: &[(&str, &str)] = &[
 ];
 
 fn colour(i: usize) -> RGBColor {
-    const P: [RGBColor; 8] = [
+    // Enough distinct colours for retrain, CaMU and every baseline in one plot.
+    const P: [RGBColor; 16] = [
         RGBColor(31, 119, 180),
         RGBColor(255, 127, 14),
         RGBColor(44, 160, 44),
@@ -56,6 +57,14 @@ fn colour(i: usize) -> RGBColor {
         RGBColor(140, 86, 75),
         RGBColor(227, 119, 194),
         RGBColor(127, 127, 127),
+        RGBColor(188, 189, 34),
+        RGBColor(23, 190, 207),
+        RGBColor(0, 0, 128),
+        RGBColor(128, 0, 0),
+        RGBColor(0, 128, 128),
+        RGBColor(255, 215, 0),
+        RGBColor(75, 0, 130),
+        RGBColor(0, 0, 0),
     ];
     P[i % P.len()]
 }
