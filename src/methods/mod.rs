@@ -87,6 +87,13 @@ impl ParamSpec {
     }
 }
 
+/// The parameters of a plain training-based method: its step settings plus `remain_fraction`.
+pub const TRAINING_SPEC: ParamSpec = ParamSpec {
+    floats: &["lr", "momentum", "weight_decay", "remain_fraction"],
+    ints: &["epochs", "batch_size"],
+    strs: &["optimizer"],
+};
+
 pub trait Method: Sync {
     fn name(&self) -> &'static str;
     /// Bump when the method's results change; part of the cache key.

@@ -17,11 +17,7 @@ impl Method for RandomLabel {
         1
     }
     fn spec(&self) -> ParamSpec {
-        ParamSpec {
-            floats: &["lr", "momentum", "weight_decay", "remain_fraction"],
-            ints: &["epochs", "batch_size"],
-            strs: &["optimizer"],
-        }
+        super::TRAINING_SPEC
     }
     fn unlearn(&self, ctx: &Context<'_>) -> Result<Outcome, String> {
         let mut s = Recipe {
