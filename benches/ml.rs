@@ -92,6 +92,7 @@ fn main() {
         threads: 2,
         seed: 0,
         params: &params,
+        original_record: &Default::default(),
     };
     let t0 = Instant::now();
     methods::lookup("camu")

@@ -104,10 +104,11 @@ pub fn infer(model: &Model, x: &Tensor, family: Family, batch: i64) -> (Tensor, 
     (Tensor::cat(&logits, 0), Tensor::cat(&embs, 0))
 }
 
-/// Accuracy of logits against labels (NaN for an empty set).
+/// Accuracy of logits against labels (NaN for an empty set or any non-finite logit).
 pub fn accuracy(logits: &Tensor, labels: &Tensor) -> f64 {
     let n = labels.size()[0];
-    if n == 0 {
+    // No accuracy from non-finite logits: NaN (recorded as null), never argmax's class 0.
+    if n == 0 || logits.isfinite().all().int64_value(&[]) == 0 {
         return f64::NAN;
     }
     logits

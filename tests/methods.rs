@@ -57,7 +57,20 @@ fn lab() -> Lab {
 }
 
 fn run(lab: &Lab, method: &str, split: &Split, params: Value) -> Result<Outcome, String> {
+    // The training record the original model's stage writes (`config` of `train`).
+    let record = json!({"config": {"lr": 1e-3, "epochs": 2, "batch_size": 32}});
+    run_with(lab, method, split, params, &record)
+}
+
+fn run_with(
+    lab: &Lab,
+    method: &str,
+    split: &Split,
+    params: Value,
+    record: &Value,
+) -> Result<Outcome, String> {
     let params: Map<String, Value> = params.as_object().cloned().unwrap_or_default();
+    let record: Map<String, Value> = record.as_object().cloned().unwrap_or_default();
     let m = methods::lookup(method).unwrap();
     m.validate(&params)?;
     let ctx = Context {
@@ -68,6 +81,7 @@ fn run(lab: &Lab, method: &str, split: &Split, params: Value) -> Result<Outcome,
         threads: 1,
         seed: 0,
         params: &params,
+        original_record: &record,
     };
     m.unlearn(&ctx)
 }
@@ -78,6 +92,7 @@ fn metrics(lab: &Lab, model: &Model, split: &Split) -> Map<String, Value> {
         mia_samples: 0,
         batch: 512,
         seed: 0,
+        mia_export: None,
     };
     evaluate(model, None, &lab.data, split, &opts).unwrap()
 }
@@ -380,7 +395,7 @@ fn ascent_methods_stop_on_the_last_finite_weights() {
             &lab,
             method,
             &lab.class_split,
-            json!({"lr": 50.0, "epochs": 3, "alpha": 0.5})
+            json!({"lr": 50.0, "epochs": 3, "alpha": 0.5, "batch_size": 32})
                 .as_object()
                 .map(|o| {
                     let mut o = o.clone();
@@ -404,4 +419,202 @@ fn ascent_methods_stop_on_the_last_finite_weights() {
             );
         }
     }
+}
+
+/// Euclidean distance between two models' trainable weights.
+fn distance(a: &Model, b: &Model) -> f64 {
+    a.named_tensors()
+        .iter()
+        .zip(b.named_tensors().iter())
+        .filter(|((_, x), _)| x.requires_grad())
+        .map(|((_, x), (_, y))| (x - y).square().sum(Kind::Double).double_value(&[]))
+        .sum::<f64>()
+        .sqrt()
+}
+
+#[test]
+fn neggrad_plus_anchor_pulls_toward_the_original_weights() {
+    let _rng = rng();
+    let lab = lab();
+    let common =
+        |anchor: f64| json!({"epochs": 2, "lr": 0.05, "anchor": anchor, "remain_fraction": 0.5});
+    let free = run(&lab, "neggrad_plus", &lab.random_split, common(0.0)).unwrap();
+    let anchored = run(&lab, "neggrad_plus", &lab.random_split, common(20.0)).unwrap();
+    let (d_free, d_anch) = (
+        distance(&free.model, &lab.original),
+        distance(&anchored.model, &lab.original),
+    );
+    assert!(
+        d_anch < 0.8 * d_free,
+        "anchored run moved {d_anch}, unanchored {d_free}"
+    );
+    let h = &anchored.details["hyperparameters"];
+    assert_eq!(h["momentum"], 0.0, "{h}");
+    assert_eq!(h["weight_decay"], 0.0, "{h}");
+    assert_eq!(h["batch_size"], 128, "{h}");
+    assert_eq!(h["forget_batch_size"], 64, "{h}");
+}
+
+#[test]
+fn boundary_shrink_keeps_the_true_label_where_the_attack_fails() {
+    let _rng = rng();
+    let lab = lab();
+    // With a zero bound the attack fails everywhere: each target is f_o's own prediction, the
+    // true class wherever f_o is right (the old code forced every target to a wrong class).
+    let out = run(
+        &lab,
+        "boundary_shrink",
+        &lab.random_split,
+        json!({"bound": 0.0, "epochs": 1}),
+    )
+    .unwrap();
+    let kept = out.details["hyperparameters"]["targets_true_class_fraction"]
+        .as_f64()
+        .unwrap();
+    let fa = get(
+        &metrics(&lab, &lab.original, &lab.random_split),
+        "acc_forget_train",
+    );
+    assert!(fa > 0.8, "{fa}");
+    assert!(
+        (kept - fa).abs() < 1e-9,
+        "kept {kept}, f_o's accuracy on Df {fa}"
+    );
+}
+
+#[test]
+fn random_labels_are_redrawn_every_epoch() {
+    let _rng = rng();
+    let lab = lab();
+    for method in ["random_label", "salun"] {
+        let out = run(
+            &lab,
+            method,
+            &lab.random_split,
+            json!({"epochs": 3, "remain_fraction": 0.1}),
+        )
+        .unwrap();
+        let rate = out.details["hyperparameters"]["relabel_change_rate"]
+            .as_f64()
+            .unwrap_or(0.0);
+        // Redrawn uniformly over 10 classes: a sample keeps its previous label 1 time in 10.
+        assert!((rate - 0.9).abs() < 0.05, "{method}: change rate {rate}");
+    }
+}
+
+#[test]
+fn unrolling_step_scales_with_the_original_recorded_epochs() {
+    let _rng = rng();
+    let lab = lab();
+    let step = |epochs: u64| {
+        let record = json!({"config": {"lr": 1e-3, "epochs": epochs, "batch_size": 32}});
+        let out = run_with(&lab, "unrolling_sgd", &lab.random_split, json!({}), &record).unwrap();
+        let h = &out.details["hyperparameters"];
+        assert_eq!(h["epochs"], epochs);
+        (
+            h["step"].as_f64().unwrap(),
+            distance(&out.model, &lab.original),
+        )
+    };
+    let (s10, d10) = step(10);
+    let (s20, d20) = step(20);
+    assert!((s20 / s10 - 2.0).abs() < 1e-12, "{s10} {s20}");
+    assert!(
+        (d20 / d10 - 2.0).abs() < 1e-3,
+        "weights moved {d10} and {d20}"
+    );
+    // Without a record, the method asks for the recipe instead of guessing one.
+    let err = run_with(
+        &lab,
+        "unrolling_sgd",
+        &lab.random_split,
+        json!({}),
+        &json!({}),
+    )
+    .err()
+    .unwrap();
+    assert!(err.contains("training record"), "{err}");
+}
+
+#[test]
+fn a_nan_model_evaluates_as_diverged_with_null_metrics() {
+    let _rng = rng();
+    let lab = lab();
+    let nan = lab.original.duplicate().unwrap();
+    tch::no_grad(|| {
+        for (_, mut t) in nan.named_tensors() {
+            let _ = t.fill_(f64::NAN);
+        }
+    });
+    let opts = EvalOptions {
+        mia: true,
+        mia_samples: 100,
+        batch: 512,
+        seed: 0,
+        mia_export: None,
+    };
+    let m = evaluate(
+        &nan,
+        Some(&lab.original),
+        &lab.data,
+        &lab.class_split,
+        &opts,
+    )
+    .unwrap();
+    assert_eq!(m["diverged"], true, "{m:?}");
+    for k in [
+        "acc_remain_train",
+        "acc_forget_train",
+        "acc_test",
+        "acc_test_forget",
+        "acc_test_remain",
+        "mia_camu",
+        "mia_loss",
+        "kl_to_retrain_forget",
+    ] {
+        assert_eq!(m[k], Value::Null, "{k}: {m:?}");
+    }
+    assert_eq!(m["nonfinite_outputs"]["test"], 500, "{m:?}");
+    // The original is finite and says so.
+    let ok = evaluate(&lab.original, None, &lab.data, &lab.class_split, &opts).unwrap();
+    assert_eq!(ok["diverged"], false);
+    assert!(ok["acc_test"].is_number());
+}
+
+#[test]
+fn the_divergence_guard_rejects_weights_with_non_finite_outputs() {
+    let _rng = rng();
+    let lab = lab();
+    let model = lab.original.duplicate().unwrap();
+    let probe = lab.data.train_x.narrow(0, 0, 16).to_kind(Kind::Float) / 255.0;
+    let mut guard = methods::common::DivergenceGuard::new(&model, probe);
+    assert!(guard.finite());
+    // One SGD step of size 1e36 on -sum(w): every weight becomes about 1e36, still finite in
+    // f32, but the activations overflow.
+    let mut opt = methods::common::sgd(&model.vs, 1e36, 0.0, 0.0).unwrap();
+    let before: Vec<Tensor> = methods::common::trainable(&model)
+        .iter()
+        .map(|(_, t)| t.detach().copy())
+        .collect();
+    let loss = methods::common::trainable(&model).iter().fold(
+        Tensor::zeros([], (Kind::Float, Device::Cpu)),
+        |a, (_, t)| a - t.sum(Kind::Float),
+    );
+    assert!(!guard.step(&mut opt, &loss), "the step must be rejected");
+    for ((_, t), b) in methods::common::trainable(&model).iter().zip(&before) {
+        assert!(t.equal(b), "weights must be restored");
+    }
+    // The same weights set by hand: finite, yet the guard sees the outputs.
+    tch::no_grad(|| {
+        for (_, t) in methods::common::trainable(&model) {
+            let mut t = t;
+            let _ = t.fill_(1e36);
+        }
+    });
+    assert!(
+        methods::common::trainable(&model)
+            .iter()
+            .all(|(_, t)| t.isfinite().all().int64_value(&[]) == 1)
+    );
+    assert!(!guard.finite());
 }

@@ -104,6 +104,7 @@ fn camu_forgets_a_class_and_keeps_the_rest() {
         mia_samples: 0,
         batch: 512,
         seed: 0,
+        mia_export: None,
     };
     let before = evaluate(&original, None, &ds, &sp, &opts).unwrap();
     let params = Map::new();
@@ -115,6 +116,7 @@ fn camu_forgets_a_class_and_keeps_the_rest() {
         threads: 2,
         seed: 0,
         params: &params,
+        original_record: &Default::default(),
     };
     let out = methods::lookup("camu").unwrap().unlearn(&ctx).unwrap();
     let after = evaluate(&out.model, None, &ds, &sp, &opts).unwrap();
@@ -189,6 +191,7 @@ fn metrics_on_models_with_known_answers() {
         mia_samples: 150,
         batch: 256,
         seed: 0,
+        mia_export: None,
     };
     // Always predicts class 3: accuracy = share of class 3; perfect on the forgotten class.
     let m3 = constant_model(3);

@@ -1,6 +1,11 @@
 //! Amnesiac unlearning, relabel variant (Graves et al. 2021, as public baselines implement it):
-//! relabel each Df sample with a random *wrong* class, mix it with Dr, train. Defaults: 3 epochs,
-//! Adam lr 1e-4.
+//! relabel each Df sample once with a random *wrong* class, mix it with all of Dr, train in train
+//! mode.
+//!
+//! Reference: if-loops/selective-synaptic-dampening, `src/forget_full_class_strategies.py` and
+//! `src/forget_random_strategies.py` (`amnesiac`): `DataLoader(unlearning_trainset, 128,
+//! shuffle=True)` and `fit_one_unlearning_cycle(3, ..., lr=0.0001)`, which is Adam
+//! (`src/unlearn.py`), 3 epochs, batch 128, no schedule.
 
 use super::common::{Recipe, ce_pass};
 use super::{Context, Method, Outcome, ParamSpec};
@@ -15,7 +20,8 @@ impl Method for Amnesiac {
         "amnesiac"
     }
     fn version(&self) -> u32 {
-        1
+        // 2: batch 128 as the SSD repository (v1: 32).
+        2
     }
     fn spec(&self) -> ParamSpec {
         super::TRAINING_SPEC
@@ -24,9 +30,10 @@ impl Method for Amnesiac {
         let mut s = Recipe {
             optimizer: "adam",
             lr: 1e-4,
+            momentum: 0.9,
             weight_decay: 0.0,
             epochs: 3,
-            batch_size: 32,
+            batch_size: 128,
         }
         .start(ctx)?;
         let labels = ctx.wrong_labels_for_forget();

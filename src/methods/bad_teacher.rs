@@ -1,7 +1,12 @@
 //! Bad teaching / incompetent teacher (Chundawat et al., AAAI 2023; "TS" in the CaMU paper): the
 //! student (a copy of f_o) distils from the competent teacher f_o on a random part of Dr and from
 //! a randomly initialised teacher on Df, minimising KL(teacher_mix || student) at temperature tau.
-//! Defaults: tau 1, 30% of Dr, Adam lr 1e-4, 1 epoch, batch 256.
+//!
+//! Reference: vikram2000b/bad-teaching-unlearning, `unlearn.py` (`UnlearnerLoss`:
+//! `F.kl_div(student_out, overall_teacher_out)`, PyTorch's default reduction, the mean over all
+//! batch x class elements) and its notebook: `KL_temperature` 1, `Adam(lr=0.0001)`, 1 epoch,
+//! batch 256, `random.sample(retain_train, int(0.3 * len(retain_train)))`, the incompetent
+//! teacher a randomly initialised model of the same architecture, the student left in train mode.
 
 use super::common::{Recipe, pass};
 use super::{Context, Method, Outcome, ParamSpec};
@@ -17,7 +22,8 @@ impl Method for BadTeacher {
         "bad_teacher"
     }
     fn version(&self) -> u32 {
-        1
+        // 2: KL averaged over all elements, as F.kl_div's default (v1: per-sample mean).
+        2
     }
     fn spec(&self) -> ParamSpec {
         ParamSpec {
@@ -41,6 +47,7 @@ impl Method for BadTeacher {
         let mut s = Recipe {
             optimizer: "adam",
             lr: 1e-4,
+            momentum: 0.9,
             weight_decay: 0.0,
             epochs: 1,
             batch_size: 256,
@@ -70,10 +77,9 @@ impl Method for BadTeacher {
                     });
                     let t = (teacher / tau).softmax(1, Kind::Float);
                     let ls = (student.forward(&bt.x, true).0 / tau).log_softmax(1, Kind::Float);
-                    // KL(t || s), batch mean, as the public code (no tau^2 factor).
-                    let loss = (&t * (t.clamp_min(1e-12).log() - ls))
-                        .sum_dim_intlist(1, false, Kind::Float)
-                        .mean(Kind::Float);
+                    // KL(t || s) elementwise, mean over all elements (F.kl_div's default), no
+                    // tau^2 factor, as the public code.
+                    let loss = (&t * (t.clamp_min(1e-12).log() - ls)).mean(Kind::Float);
                     opt.backward_step(&loss);
                     Ok(loss.double_value(&[]))
                 },

@@ -20,7 +20,8 @@ pub fn sgd(vs: &nn::VarStore, lr: f64, momentum: f64, wd: f64) -> Result<nn::Opt
     .map_err(|e| e.to_string())
 }
 
-/// The optimizer named by parameter `optimizer` (`sgd` or `adam`).
+/// The optimizer named by parameter `optimizer` (`sgd` or `adam`); SGD's momentum is parameter
+/// `momentum`, 0.9 unless given.
 pub fn optimizer(
     p: &Params,
     vs: &nn::VarStore,
@@ -28,8 +29,20 @@ pub fn optimizer(
     lr: f64,
     wd: f64,
 ) -> Result<nn::Optimizer, String> {
+    optimizer_with_momentum(p, vs, default, lr, 0.9, wd)
+}
+
+/// [`optimizer`] with another default momentum.
+pub fn optimizer_with_momentum(
+    p: &Params,
+    vs: &nn::VarStore,
+    default: &str,
+    lr: f64,
+    momentum: f64,
+    wd: f64,
+) -> Result<nn::Optimizer, String> {
     match p.str("optimizer", default)? {
-        "sgd" => sgd(vs, lr, p.f64("momentum", 0.9)?, wd),
+        "sgd" => sgd(vs, lr, p.f64("momentum", momentum)?, wd),
         "adam" => crate::train::adam(vs, lr, wd),
         o => Err(format!("unknown optimizer `{o}` (sgd, adam)")),
     }
@@ -90,11 +103,53 @@ impl Context<'_> {
         let wrong = &r + r.ge_tensor(&yf).to_kind(Kind::Int64);
         y.index_copy(0, &f, &wrong)
     }
-    /// Training labels with every Df sample given a uniformly random class (possibly its own).
-    pub fn random_labels_for_forget(&self) -> Tensor {
-        let f = self.forget_idx();
-        let r = Tensor::randint(self.classes(), f.size(), (Kind::Int64, Device::Cpu));
-        self.data.train_y.index_copy(0, &f, &r)
+    /// A fixed probe batch (up to 64 samples of Df and 64 of Dr) on which a divergence guard
+    /// checks that the model's outputs stay finite.
+    pub fn probe(&self) -> Tensor {
+        let take = |v: &[i64]| v[..v.len().min(64)].to_vec();
+        let mut idx = take(&self.split.forget);
+        idx.extend(take(&self.split.remain));
+        self.batch(&idx_tensor(&idx), None).x
+    }
+}
+
+/// Labels drawn uniformly over all classes (possibly the true one) for every forget batch of every
+/// epoch, as SalUn's RL code draws them. Remembers each sample's last draw, so a run can record
+/// how often a sample's label changed from one epoch to the next (about (K-1)/K when redrawn).
+pub struct Relabeler {
+    classes: i64,
+    last: Vec<i64>,
+    changed: u64,
+    compared: u64,
+}
+
+impl Relabeler {
+    pub fn new(ctx: &Context<'_>) -> Relabeler {
+        Relabeler {
+            classes: ctx.classes(),
+            last: vec![-1; ctx.data.meta.n_train as usize],
+            changed: 0,
+            compared: 0,
+        }
+    }
+    /// Fresh labels for the samples `idx` (CPU indices), on `device`.
+    pub fn draw(&mut self, idx: &Tensor, device: Device) -> Tensor {
+        let y = Tensor::randint(self.classes, idx.size(), (Kind::Int64, Device::Cpu));
+        let ids = Vec::<i64>::try_from(idx).unwrap_or_default();
+        let ys = Vec::<i64>::try_from(&y).unwrap_or_default();
+        for (&i, &l) in ids.iter().zip(&ys) {
+            let prev = &mut self.last[i as usize];
+            if *prev >= 0 {
+                self.compared += 1;
+                self.changed += u64::from(*prev != l);
+            }
+            *prev = l;
+        }
+        y.to_device(device)
+    }
+    /// Fraction of redraws that gave a sample another label than its previous draw.
+    pub fn change_rate(&self) -> Option<f64> {
+        (self.compared > 0).then(|| self.changed as f64 / self.compared as f64)
     }
 }
 
@@ -103,9 +158,17 @@ pub fn pass(
     label: &str,
     idx: &Tensor,
     batch: i64,
+    step: impl FnMut(&Tensor) -> Result<f64, String>,
+) -> Result<f64, String> {
+    pass_in(label, &batches(idx, batch, true), step)
+}
+
+/// One pass of `step` over the given batches, with a progress line.
+pub fn pass_in(
+    label: &str,
+    bs: &[Tensor],
     mut step: impl FnMut(&Tensor) -> Result<f64, String>,
 ) -> Result<f64, String> {
-    let bs = batches(idx, batch, true);
     let bar = StageProgress::new(label, bs.len() as u64, "batches");
     let mut total = 0.0;
     for (k, b) in bs.iter().enumerate() {
@@ -153,8 +216,9 @@ pub fn kl_t(teacher_logits: &Tensor, student_logits: &Tensor, temperature: f64) 
         * (temperature * temperature)
 }
 
-/// Mean over batches of squared cross-entropy gradients per parameter (a diagonal Fisher
-/// estimate, as the SSD public code computes it), by trainable parameter name.
+/// Mean over batches of squared gradients of the batch-mean cross-entropy per parameter (a
+/// diagonal Fisher estimate, as the SSD public code computes it), by trainable parameter name.
+/// Batches are taken in the order of `idx`, unshuffled, as SSD's loaders do.
 pub fn squared_grads(
     ctx: &Context<'_>,
     model: &Model,
@@ -165,7 +229,7 @@ pub fn squared_grads(
     let params = trainable(model);
     let mut acc: Vec<Tensor> = params.iter().map(|(_, t)| t.zeros_like()).collect();
     let mut n = 0;
-    pass(label, idx, batch, |b| {
+    pass_in(label, &batches(idx, batch, false), |b| {
         let bt = ctx.batch(b, None);
         for (_, p) in &params {
             let mut g = p.grad();
@@ -239,6 +303,8 @@ pub fn non_negative(p: &Params, keys: &[&str]) -> Result<(), String> {
 pub struct Recipe {
     pub optimizer: &'static str,
     pub lr: f64,
+    /// SGD's momentum (unused by Adam).
+    pub momentum: f64,
     pub weight_decay: f64,
     pub epochs: usize,
     pub batch_size: usize,
@@ -248,6 +314,8 @@ pub struct Recipe {
 pub struct Setup {
     pub model: Model,
     pub opt: nn::Optimizer,
+    pub optimizer: String,
+    pub momentum: f64,
     pub lr: f64,
     pub weight_decay: f64,
     pub epochs: usize,
@@ -262,10 +330,19 @@ impl Recipe {
         let weight_decay = p.f64("weight_decay", self.weight_decay)?;
         tch::manual_seed(ctx.seed);
         let model = ctx.original.duplicate().map_err(|e| e.to_string())?;
-        let opt = optimizer(&p, &model.vs, self.optimizer, lr, weight_decay)?;
+        let opt = optimizer_with_momentum(
+            &p,
+            &model.vs,
+            self.optimizer,
+            lr,
+            self.momentum,
+            weight_decay,
+        )?;
         Ok(Setup {
             model,
             opt,
+            optimizer: p.str("optimizer", self.optimizer)?.to_string(),
+            momentum: p.f64("momentum", self.momentum)?,
             lr,
             weight_decay,
             epochs: p.usize("epochs", self.epochs)?,
@@ -278,6 +355,7 @@ impl Setup {
     /// The resolved settings plus `extra`, for the record.
     pub fn details(&self, extra: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
         let mut h = serde_json::json!({
+            "optimizer": self.optimizer, "momentum": self.momentum,
             "lr": self.lr, "weight_decay": self.weight_decay,
             "epochs": self.epochs, "batch_size": self.batch,
         });
@@ -297,17 +375,25 @@ impl Setup {
 }
 
 /// Protects a run from divergence: saves the trainable weights before each step and restores
-/// them if the step made any weight non-finite. Used by the unbounded ascent methods.
-pub struct DivergenceGuard {
+/// them if the step made any weight, or the model's output on a fixed probe batch, non-finite
+/// (finite weights can still overflow to infinite logits). Used by the unbounded ascent methods.
+pub struct DivergenceGuard<'m> {
+    model: &'m Model,
+    probe: Tensor,
     params: Vec<Tensor>,
     backup: Vec<Tensor>,
 }
 
-impl DivergenceGuard {
-    pub fn new(model: &Model) -> DivergenceGuard {
+impl<'m> DivergenceGuard<'m> {
+    pub fn new(model: &'m Model, probe: Tensor) -> DivergenceGuard<'m> {
         let params: Vec<Tensor> = trainable(model).into_iter().map(|(_, t)| t).collect();
         let backup = params.iter().map(|t| t.detach().copy()).collect();
-        DivergenceGuard { params, backup }
+        DivergenceGuard {
+            model,
+            probe,
+            params,
+            backup,
+        }
     }
     /// Remembers the current weights.
     pub fn save(&mut self) {
@@ -317,11 +403,11 @@ impl DivergenceGuard {
             }
         });
     }
-    /// True if every weight is finite.
+    /// True if every weight and every output on the probe batch is finite.
     pub fn finite(&self) -> bool {
-        self.params
-            .iter()
-            .all(|p| p.isfinite().all().int64_value(&[]) == 1)
+        let all = |t: &Tensor| t.isfinite().all().int64_value(&[]) == 1;
+        self.params.iter().all(all)
+            && tch::no_grad(|| all(&self.model.forward(&self.probe, false).0))
     }
     /// Puts back the weights saved last.
     pub fn restore(&mut self) {
@@ -331,8 +417,8 @@ impl DivergenceGuard {
             }
         });
     }
-    /// One guarded optimizer step on `loss`; false (and nothing changed) if the loss or the
-    /// resulting weights are not finite.
+    /// One guarded optimizer step on `loss`; false (and nothing changed) if the loss, the
+    /// resulting weights or the resulting probe outputs are not finite.
     pub fn step(&mut self, opt: &mut nn::Optimizer, loss: &Tensor) -> bool {
         if !loss.double_value(&[]).is_finite() {
             return false;

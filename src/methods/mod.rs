@@ -37,6 +37,9 @@ pub struct Context<'a> {
     pub seed: i64,
     /// The method's own parameters (the stage's `with` without the common keys).
     pub params: &'a Map<String, Value>,
+    /// The original model's training record (its `metrics.json`: recipe, epochs, time); empty
+    /// when the model came without one.
+    pub original_record: &'a Map<String, Value>,
 }
 
 impl Context<'_> {

@@ -1,7 +1,13 @@
-//! NegGrad / gradient ascent (Golatkar et al. 2020; Thudi et al. 2022): maximise the
-//! cross-entropy on Df only, i.e. minimise -CE(f(x_f), y_f). Collapses easily, which comparisons
-//! should show: at the first step whose loss or weights would not be finite, the method stops,
-//! keeps the last finite weights and records `diverged_at_epoch`. Defaults: SGD lr 1e-4, momentum 0.9, 5 epochs.
+//! NegGrad / gradient ascent (GA; Golatkar et al. 2020, Thudi et al. 2022): maximise the
+//! cross-entropy on Df only, i.e. minimise -CE(f(x_f), y_f), model in train mode.
+//!
+//! Reference: OPTML-Group/Unlearn-Sparse `unlearn/GA.py` through `unlearn/impl.py`, with the
+//! README's `--unlearn GA --unlearn_lr 0.0001 --unlearn_epochs 5` and `arg_parser.py`'s SGD
+//! momentum 0.9, weight decay 5e-4, batch 256.
+//!
+//! Deviation: ascent is unbounded, so every step is guarded. At the first step whose loss, weights
+//! or outputs on a probe batch would not be finite, the method stops, keeps the last finite
+//! weights and records `diverged_at_epoch`; the reference would carry on with NaN weights.
 
 use super::common::{DivergenceGuard, Recipe};
 use super::{Context, Method, Outcome, ParamSpec};
@@ -16,8 +22,8 @@ impl Method for NegGrad {
         "neggrad"
     }
     fn version(&self) -> u32 {
-        // 2: guarded steps (v1 could return non-finite weights after diverging).
-        2
+        // 3: weight decay 5e-4 and batch 256 as OPTML; the guard also checks outputs.
+        3
     }
     fn spec(&self) -> ParamSpec {
         ParamSpec {
@@ -30,16 +36,15 @@ impl Method for NegGrad {
         let mut s = Recipe {
             optimizer: "sgd",
             lr: 1e-4,
-            weight_decay: 0.0,
+            momentum: 0.9,
+            weight_decay: 5e-4,
             epochs: 5,
-            batch_size: 32,
+            batch_size: 256,
         }
         .start(ctx)?;
         let (model, opt, epochs, bs) = (&s.model, &mut s.opt, s.epochs, s.batch);
         let f = ctx.forget_idx();
-        // Ascent is unbounded: stop at the first step whose loss or weights would not be finite,
-        // keep the last finite weights, and record where it diverged.
-        let mut guard = DivergenceGuard::new(model);
+        let mut guard = DivergenceGuard::new(model, ctx.probe());
         let mut diverged = None;
         'outer: for e in 1..=epochs {
             let fbs = batches(&f, bs, true);

@@ -1,8 +1,14 @@
-//! Random labelling (RL; Golatkar et al. 2020, as the SalUn code base runs it): relabel each Df
-//! sample with a random class; per epoch, one pass over relabelled Df, then one over Dr.
-//! Defaults: 10 epochs, SGD lr 0.013, momentum 0.9, weight decay 5e-4.
+//! Random labelling (RL; Golatkar et al. 2020, as the SalUn code base runs it): each epoch, one
+//! pass over Df with labels drawn afresh for every batch, uniformly over all classes (the true
+//! class included), then one pass over Dr with the true labels; model in train mode.
+//!
+//! Reference: OPTML-Group/Unlearn-Saliency `Classification/unlearn/RL.py` (the CIFAR-10 branch:
+//! `target = torch.randint(0, args.num_classes, target.shape)` inside the forget loop), run
+//! through `unlearn/impl.py` with `arg_parser.py`'s defaults: SGD lr 0.01 (`unlearn_lr`),
+//! momentum 0.9, weight decay 5e-4, batch 256, 10 epochs. SalUn's lr 0.013 belongs to the masked
+//! variant (see `salun.rs`).
 
-use super::common::{Recipe, ce_pass};
+use super::common::{Recipe, Relabeler, ce_pass, pass};
 use super::{Context, Method, Outcome, ParamSpec};
 use crate::params::Params;
 use serde_json::json;
@@ -14,7 +20,8 @@ impl Method for RandomLabel {
         "random_label"
     }
     fn version(&self) -> u32 {
-        1
+        // 2: labels redrawn per batch, lr 0.01, batch 256 (v1: drawn once, lr 0.013, batch 32).
+        2
     }
     fn spec(&self) -> ParamSpec {
         super::TRAINING_SPEC
@@ -22,27 +29,31 @@ impl Method for RandomLabel {
     fn unlearn(&self, ctx: &Context<'_>) -> Result<Outcome, String> {
         let mut s = Recipe {
             optimizer: "sgd",
-            lr: 0.013,
+            lr: 0.01,
+            momentum: 0.9,
             weight_decay: 5e-4,
             epochs: 10,
-            batch_size: 32,
+            batch_size: 256,
         }
         .start(ctx)?;
-        let labels = ctx.random_labels_for_forget();
         let (f, r) = (
             ctx.forget_idx(),
             ctx.remain_subset(Params(ctx.params).f64("remain_fraction", 1.0)?),
         );
-        for e in 1..=s.epochs {
-            let n = s.epochs;
-            ce_pass(
-                ctx,
-                &s.model,
-                &mut s.opt,
-                &f,
-                Some(&labels),
-                s.batch,
+        let n = s.epochs;
+        let mut relabel = Relabeler::new(ctx);
+        for e in 1..=n {
+            pass(
                 &format!("random_label epoch {e}/{n} (Df)"),
+                &f,
+                s.batch,
+                |b| {
+                    let bt = ctx.batch(b, None);
+                    let y = relabel.draw(b, ctx.device);
+                    let loss = s.model.forward(&bt.x, true).0.cross_entropy_for_logits(&y);
+                    s.opt.backward_step(&loss);
+                    Ok(loss.double_value(&[]))
+                },
             )?;
             ce_pass(
                 ctx,
@@ -54,6 +65,6 @@ impl Method for RandomLabel {
                 &format!("random_label epoch {e}/{n} (Dr)"),
             )?;
         }
-        Ok(s.outcome(json!({})))
+        Ok(s.outcome(json!({"relabel_change_rate": relabel.change_rate()})))
     }
 }

@@ -1,11 +1,19 @@
 //! SalUn (Fan et al., ICLR 2024, "Saliency Unlearning"): a weight saliency mask keeps the top
-//! `sparsity` fraction of parameters by |gradient of -CE summed over Df| (one global threshold);
-//! then random-label training (relabelled Df, then Dr, per epoch) where gradients outside the mask
-//! are zeroed and masked-out weights are restored to their starting values after every step, since
+//! `sparsity` fraction of parameters by |sum over Df batches of the gradient of the batch-mean
+//! -CE| (model in eval mode, one global ranking over all parameters); then random-label training
+//! (each epoch: Df with labels redrawn per batch, then Dr) where gradients outside the mask are
+//! zeroed and masked-out weights are restored to their starting values after every step, since
 //! weight decay and momentum would otherwise still move them.
-//! Defaults: top 50%, 10 epochs, SGD lr 0.013, momentum 0.9, weight decay 5e-4.
+//!
+//! Reference: OPTML-Group/Unlearn-Saliency `Classification/generate_mask.py` (batch 256, top 50%
+//! = `with_0.5.pt`), `unlearn/RL.py` with `_apply_mask_to_grads` and `_restore_masked_params`
+//! (the restore is in the repository since commit a6e89fd, "Fix weight decay"), the README's
+//! `--unlearn RL --unlearn_epochs 10 --unlearn_lr 0.013 --mask_path mask/with_0.5.pt`, and
+//! `arg_parser.py`'s SGD momentum 0.9, weight decay 5e-4, batch 256. The reference also masks the
+//! momentum buffer; here the masked-out weights are reset after every step, which makes that
+//! buffer irrelevant to them.
 
-use super::common::{Recipe, pass, trainable};
+use super::common::{Recipe, Relabeler, pass, trainable};
 use super::{Context, Method, Outcome, ParamSpec};
 use crate::params::Params;
 use serde_json::json;
@@ -18,7 +26,8 @@ impl Method for Salun {
         "salun"
     }
     fn version(&self) -> u32 {
-        1
+        // 2: labels redrawn per batch, batch 256, saliency from batch-mean losses.
+        2
     }
     fn spec(&self) -> ParamSpec {
         ParamSpec {
@@ -39,14 +48,15 @@ impl Method for Salun {
         let mut s = Recipe {
             optimizer: "sgd",
             lr: 0.013,
+            momentum: 0.9,
             weight_decay: 5e-4,
             epochs: 10,
-            batch_size: 32,
+            batch_size: 256,
         }
         .start(ctx)?;
         let (model, opt, epochs, bs) = (&s.model, &mut s.opt, s.epochs, s.batch);
         let params = trainable(model);
-        // Saliency: |d(-CE summed over Df)/dw|.
+        // Saliency: |sum over Df batches of d(-mean CE)/dw|.
         let mut sal: Vec<Tensor> = params.iter().map(|(_, t)| t.zeros_like()).collect();
         pass("salun: saliency", &ctx.forget_idx(), 256, |b| {
             let bt = ctx.batch(b, None);
@@ -56,13 +66,10 @@ impl Method for Salun {
                     let _ = g.zero_();
                 }
             }
-            let loss = -model.forward(&bt.x, false).0.cross_entropy_loss::<Tensor>(
-                &bt.y,
-                None,
-                tch::Reduction::Sum,
-                -100,
-                0.0,
-            );
+            let loss = -model
+                .forward(&bt.x, false)
+                .0
+                .cross_entropy_for_logits(&bt.y);
             loss.backward();
             tch::no_grad(|| {
                 for ((_, t), s) in params.iter().zip(sal.iter_mut()) {
@@ -89,14 +96,19 @@ impl Method for Salun {
             .map(|s| s.abs().ge(threshold).to_kind(Kind::Float))
             .collect();
         let start: Vec<Tensor> = params.iter().map(|(_, t)| t.detach().copy()).collect();
-        let labels = ctx.random_labels_for_forget();
+        let mut relabel = Relabeler::new(ctx);
         let (f, r) = (
             ctx.forget_idx(),
             ctx.remain_subset(p.f64("remain_fraction", 1.0)?),
         );
-        let mut masked_step = |b: &Tensor, relabel: bool| -> Result<f64, String> {
-            let bt = ctx.batch(b, relabel.then_some(&labels));
-            let loss = model.forward(&bt.x, true).0.cross_entropy_for_logits(&bt.y);
+        let mut masked_step = |b: &Tensor, forget: bool| -> Result<f64, String> {
+            let bt = ctx.batch(b, None);
+            let y = if forget {
+                relabel.draw(b, ctx.device)
+            } else {
+                bt.y
+            };
+            let loss = model.forward(&bt.x, true).0.cross_entropy_for_logits(&y);
             opt.zero_grad();
             loss.backward();
             tch::no_grad(|| {
@@ -125,6 +137,9 @@ impl Method for Salun {
                 masked_step(b, false)
             })?;
         }
-        Ok(s.outcome(json!({"sparsity": keep, "threshold": threshold})))
+        Ok(s.outcome(json!({
+            "sparsity": keep, "threshold": threshold,
+            "relabel_change_rate": relabel.change_rate(),
+        })))
     }
 }

@@ -1,8 +1,16 @@
-//! SCRUB (Kurmanji et al., NeurIPS 2023): a student (copy of f_o) moves away from the teacher f_o
-//! on Df and stays close to it on Dr. Each epoch: while epoch <= msteps, a max pass over Df
-//! minimising -KL_T(teacher || student); then a min pass over Dr minimising
-//! gamma * CE + alpha * KL_T(teacher || student), KL_T at temperature T times T^2.
-//! Small-scale defaults: Adam lr 5e-4, T 2, msteps 3, 10 epochs, gamma 1, alpha 0.5.
+//! SCRUB (Kurmanji et al., NeurIPS 2023): a student (copy of f_o, train mode) moves away from the
+//! teacher f_o on Df and stays close to it on Dr. Each epoch: while epoch <= msteps, a max pass
+//! over Df minimising -KL_T(teacher || student); then a min pass over Dr minimising
+//! gamma * CE + alpha * KL_T(teacher || student), KL_T at temperature T, batch-mean, times T^2.
+//! One Adam optimizer serves both passes; its lr is multiplied by 0.1 for every decay epoch the
+//! current epoch is past.
+//!
+//! Reference: meghdadk/SCRUB, `small_scale_unlearning.ipynb` (cell settings: `optim = 'adam'`,
+//! `sgda_learning_rate` 5e-4, `lr_decay_epochs` [5, 8, 9], `lr_decay_rate` 0.1,
+//! `sgda_weight_decay` 0.1 as Adam's coupled L2, `msteps` 3, `sgda_epochs` 10, `kd_T` 2, `gamma`
+//! 1, `alpha` 0.5, `retain_bs` 32, `forget_bs` 64), `thirdparty/repdistiller/helper/util.py`
+//! (`adjust_learning_rate`: lr * rate ** sum(epoch > decay_epochs), epochs counted from 1) and
+//! `distiller_zoo/KD.py` (DistillKL).
 
 use super::common::{Recipe, kl_t, pass};
 use super::{Context, Method, Outcome, ParamSpec};
@@ -11,17 +19,28 @@ use serde_json::json;
 
 pub struct Scrub;
 
+/// The notebook's epochs after which the lr decays.
+const DECAY_EPOCHS: [usize; 3] = [5, 8, 9];
+
+/// lr of `epoch` (from 1) under `adjust_learning_rate`.
+pub fn lr_at(lr: f64, rate: f64, epoch: usize) -> f64 {
+    let steps = DECAY_EPOCHS.iter().filter(|&&d| epoch > d).count();
+    lr * rate.powi(steps as i32)
+}
+
 impl Method for Scrub {
     fn name(&self) -> &'static str {
         "scrub"
     }
     fn version(&self) -> u32 {
-        1
+        // 2: lr decay, weight decay 0.1, batches 32 (Dr) / 64 (Df) as the notebook.
+        2
     }
     fn spec(&self) -> ParamSpec {
         ParamSpec {
             floats: &[
                 "lr",
+                "lr_decay_rate",
                 "temperature",
                 "gamma",
                 "alpha",
@@ -29,7 +48,7 @@ impl Method for Scrub {
                 "momentum",
                 "remain_fraction",
             ],
-            ints: &["epochs", "msteps", "batch_size"],
+            ints: &["epochs", "msteps", "batch_size", "forget_batch_size"],
             strs: &["optimizer"],
         }
     }
@@ -41,26 +60,33 @@ impl Method for Scrub {
             p.f64("alpha", 0.5)?,
         );
         let msteps = p.usize("msteps", 3)?;
+        let rate = p.f64("lr_decay_rate", 0.1)?;
+        let fbs = p.usize("forget_batch_size", 64)?.max(1) as i64;
         let mut s = Recipe {
             optimizer: "adam",
             lr: 5e-4,
-            weight_decay: 0.0,
+            momentum: 0.9,
+            weight_decay: 0.1,
             epochs: 10,
             batch_size: 32,
         }
         .start(ctx)?;
         let teacher = ctx.original;
-        let (student, opt, epochs, bs) = (&s.model, &mut s.opt, s.epochs, s.batch);
+        let (student, opt, epochs, bs, lr) = (&s.model, &mut s.opt, s.epochs, s.batch, s.lr);
         let (f, r) = (
             ctx.forget_idx(),
             ctx.remain_subset(p.f64("remain_fraction", 1.0)?),
         );
+        let mut lrs = Vec::with_capacity(epochs);
         for e in 1..=epochs {
+            let lr_e = lr_at(lr, rate, e);
+            opt.set_lr(lr_e);
+            lrs.push(lr_e);
             if e <= msteps {
                 pass(
                     &format!("scrub epoch {e}/{epochs} (max, Df)"),
                     &f,
-                    bs,
+                    fbs,
                     |b| {
                         let bt = ctx.batch(b, None);
                         let tl = tch::no_grad(|| teacher.forward(&bt.x, false).0);
@@ -85,6 +111,23 @@ impl Method for Scrub {
                 },
             )?;
         }
-        Ok(s.outcome(json!({"temperature": t, "gamma": gamma, "alpha": alpha, "msteps": msteps})))
+        Ok(s.outcome(json!({
+            "temperature": t, "gamma": gamma, "alpha": alpha, "msteps": msteps,
+            "forget_batch_size": fbs, "lr_per_epoch": lrs,
+        })))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lr_at;
+
+    #[test]
+    fn lr_decays_as_adjust_learning_rate() {
+        let lrs: Vec<f64> = (1..=10).map(|e| lr_at(1.0, 0.1, e)).collect();
+        let want = [1.0, 1.0, 1.0, 1.0, 1.0, 0.1, 0.1, 0.1, 0.01, 0.001];
+        for (a, b) in lrs.iter().zip(want) {
+            assert!((a - b).abs() < 1e-12, "{lrs:?}");
+        }
     }
 }

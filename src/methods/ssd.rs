@@ -1,8 +1,14 @@
 //! Selective Synaptic Dampening (Foster et al., AAAI 2024): no training. Importance of every
-//! parameter = mean squared cross-entropy gradient (diagonal Fisher, over batches as the public
-//! code computes it) on Df (I_f) and on D (I_D). Where I_f > alpha * I_D, the weight is multiplied
-//! by min(lambda * I_D / I_f, 1); all other weights are left exactly as they are.
-//! Defaults: alpha 10, lambda 1, batch 32.
+//! parameter = the mean over batches of the squared gradient of the batch-mean cross-entropy
+//! (model in eval mode) on Df (I_f) and on D = Dr followed by Df, unshuffled (I_D). Where
+//! I_f > alpha * I_D, the weight is multiplied by min(lambda * I_D / I_f, 1); all other weights
+//! are left exactly as they are.
+//!
+//! Reference: if-loops/selective-synaptic-dampening, `src/ssd.py` (`calc_importance`,
+//! `modify_weight`; exponent and lower bound 1), `src/forget_full_class_main.py` /
+//! `forget_random_main.py` (`selection_weighting` 10 for ResNet, `dampening_constant` 1;
+//! unshuffled loaders of batch 64 for full-class forgetting (`-b` default) and 128 for random
+//! forgetting). The default batch follows the split's scenario accordingly.
 
 use super::common::{squared_grads, trainable};
 use super::{Context, Method, Outcome, ParamSpec, details};
@@ -17,7 +23,8 @@ impl Method for Ssd {
         "ssd"
     }
     fn version(&self) -> u32 {
-        1
+        // 2: the repository's batch sizes (64 class, 128 random) and unshuffled Dr-then-Df order.
+        2
     }
     fn spec(&self) -> ParamSpec {
         ParamSpec {
@@ -31,10 +38,18 @@ impl Method for Ssd {
         let (alpha, lambda, bs) = (
             p.f64("alpha", 10.0)?,
             p.f64("lambda", 1.0)?,
-            p.usize("batch_size", 32)? as i64,
+            p.usize(
+                "batch_size",
+                if ctx.split.scenario.family() == "random" {
+                    128
+                } else {
+                    64
+                },
+            )?
+            .max(1) as i64,
         );
         let model = ctx.original.duplicate().map_err(|e| e.to_string())?;
-        let all = Tensor::arange(ctx.data.meta.n_train, (Kind::Int64, tch::Device::Cpu));
+        let all = Tensor::cat(&[ctx.remain_idx(), ctx.forget_idx()], 0);
         let i_d = squared_grads(ctx, &model, &all, bs, "ssd: importance on D")?;
         let i_f = squared_grads(ctx, &model, &ctx.forget_idx(), bs, "ssd: importance on Df")?;
         let (mut selected, mut total) = (0i64, 0i64);
@@ -52,7 +67,7 @@ impl Method for Ssd {
         Ok(Outcome {
             model,
             details: details(
-                json!({"alpha": alpha, "lambda": lambda, "dampened_parameters": selected, "parameters": total}),
+                json!({"alpha": alpha, "lambda": lambda, "batch_size": bs, "dampened_parameters": selected, "parameters": total}),
             ),
         })
     }

@@ -5,8 +5,12 @@
 //!   w' = w + scale * (lr * E / B) * sum_{x in Df} grad L(w; x)
 //!
 //! Variant implemented: the gradients are taken at the trained weights w of f_o (the initial
-//! weights are not kept), in one first-order step. Defaults mirror the original training recipe:
-//! lr 1e-3, 20 epochs, batch 32, scale 1.
+//! weights are not kept), in one first-order step over all of Df (the public code,
+//! cleverhans-lab/unrolling-sgd, does it for one batch of a model trained with plain SGD).
+//! lr, E and B are the original model's own: read from its training record (`config` in its
+//! `metrics.json`), overridable with `with`; a model without a record needs them given. The
+//! original here is trained with Adam, not SGD, so lr * E / B is the SGD-equivalent step the
+//! method assumes, not an exact inverse of the training.
 
 use super::common::{pass, trainable};
 use super::{Context, Method, Outcome, ParamSpec, details};
@@ -20,7 +24,8 @@ impl Method for UnrollingSgd {
         "unrolling_sgd"
     }
     fn version(&self) -> u32 {
-        1
+        // 2: lr, epochs and batch size from the original's training record (v1: fixed 20 epochs).
+        2
     }
     fn spec(&self) -> ParamSpec {
         ParamSpec {
@@ -31,11 +36,24 @@ impl Method for UnrollingSgd {
     }
     fn unlearn(&self, ctx: &Context<'_>) -> Result<Outcome, String> {
         let p = Params(ctx.params);
+        let recorded = ctx
+            .original_record
+            .get("config")
+            .and_then(|c| c.as_object());
+        let from_record = |k: &str| recorded.and_then(|c| c.get(k)).and_then(|v| v.as_f64());
+        let need = |k: &str| -> Result<f64, String> {
+            match p.opt_f64(k)? {
+                Some(v) => Ok(v),
+                None => from_record(k).ok_or_else(|| {
+                    format!("the original model's training record has no `{k}`: give it in `with`")
+                }),
+            }
+        };
         let (lr, scale, epochs, bs) = (
-            p.f64("lr", 1e-3)?,
+            need("lr")?,
             p.f64("scale", 1.0)?,
-            p.usize("epochs", 20)?,
-            p.usize("batch_size", 32)? as i64,
+            need("epochs")? as usize,
+            (need("batch_size")? as i64).max(1),
         );
         let model = ctx.original.duplicate().map_err(|e| e.to_string())?;
         let params = trainable(&model);
@@ -70,9 +88,10 @@ impl Method for UnrollingSgd {
         });
         Ok(Outcome {
             model,
-            details: details(
-                json!({"lr": lr, "epochs": epochs, "batch_size": bs, "scale": scale, "step": step}),
-            ),
+            details: details(json!({
+                "lr": lr, "epochs": epochs, "batch_size": bs, "scale": scale, "step": step,
+                "from_original_record": recorded.is_some(),
+            })),
         })
     }
 }

@@ -1,16 +1,16 @@
 //! Membership-inference attacks.
 //!
-//! - [`mia_camu`]: the reference's attack. Features are the softmax outputs sorted ascending; a
-//!   gradient-boosted tree classifier (gbdt crate: 100 trees, depth 6, shrinkage 0.3, like
-//!   XGBoost's defaults) learns members (Ds, label 1) against non-members (the first test samples,
-//!   label 0), and is scored by its accuracy on Df (label 1) plus as many further, unseen test
-//!   samples (label 0).
+//! - [`mia_camu`]: the reference's attack (ShaofeiShen768/CaMU, `CaMU/train.py`:
+//!   `train_attack_model` and `attack`). Features are the softmax outputs sorted ascending. The
+//!   attacker's data is 4,000 samples of Ds (members, 1) and the first 4,000 test samples
+//!   (non-members, 0); `train_test_split(test_size=0.01, shuffle=True)` keeps 99% of it for the
+//!   fit and never uses the other 1%. The learner is `XGBClassifier(n_estimators=100,
+//!   objective='binary:logistic')`, reproduced by [`super::xgb`]. The score is the accuracy of
+//!   `predict` on Df (members) plus as many further, unseen test samples (non-members).
 //! - [`mia_loss`]: the loss-based attack of recent work: per-sample cross-entropy on Df against as
 //!   many test samples of the same classes, logistic regression, k-fold cross-validated accuracy.
 
-use gbdt::config::Config;
-use gbdt::decision_tree::{Data, DataVec};
-use gbdt::gradient_boost::GBDT;
+use super::xgb::{Booster, XgbParams};
 use tch::{Kind, Tensor};
 
 /// Softmax of each row, sorted ascending: the reference's attack features.
@@ -21,12 +21,6 @@ pub fn sorted_softmax(logits: &Tensor) -> Vec<Vec<f32>> {
     flat.chunks(k.max(1)).map(|c| c.to_vec()).collect()
 }
 
-fn to_data(rows: &[Vec<f32>], label: f32) -> DataVec {
-    rows.iter()
-        .map(|r| Data::new_training_data(r.clone(), 1.0, label, None))
-        .collect()
-}
-
 /// Result of the reference attack.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct MiaResult {
@@ -34,19 +28,38 @@ pub struct MiaResult {
     pub accuracy: f64,
     /// Fraction of Df the attacker calls a member.
     pub forget_member_rate: f64,
-    pub n_train: usize,
+    /// Samples the learner was fitted on (99% of the attack data).
+    pub n_fit: usize,
+    /// Samples scored (Df plus as many unseen test samples).
     pub n_eval: usize,
 }
 
-/// The reference MIA. `shadow_in`: Ds features; `test`: test-set features in order; `forget`: Df
-/// features. Uses `n_attack` samples of each side for training.
-pub fn mia_camu(
+/// The attack's data: the rows the learner is fitted on and the rows it is scored on, each
+/// with its membership label.
+#[derive(Debug, Clone, Default)]
+pub struct AttackData {
+    pub fit: Vec<(Vec<f32>, bool)>,
+    pub eval: Vec<(Vec<f32>, bool)>,
+}
+
+/// splitmix64: a small, seeded, platform-independent generator for the fit split.
+fn splitmix(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E3779B97F4A7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58476D1CE4E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D049BB133111EB);
+    z ^ (z >> 31)
+}
+
+/// Builds the reference attack's fit and evaluation sets. `shadow_in`: Ds features; `test`:
+/// test-set features in order; `forget`: Df features; `n_attack` samples of each side.
+pub fn attack_data(
     shadow_in: &[Vec<f32>],
     test: &[Vec<f32>],
     forget: &[Vec<f32>],
     n_attack: usize,
     seed: u64,
-) -> Result<MiaResult, String> {
+) -> Result<AttackData, String> {
     let finite = |rows: &[Vec<f32>]| rows.iter().flatten().all(|v| v.is_finite());
     if !finite(shadow_in) || !finite(test) || !finite(forget) {
         return Err("the model's outputs are not finite".into());
@@ -56,45 +69,81 @@ pub fn mia_camu(
     if n_in == 0 || n_out == 0 || forget.is_empty() {
         return Err("MIA needs non-empty Ds, test and Df sets".into());
     }
-    let features = shadow_in[0].len();
-    let mut train = to_data(&shadow_in[..n_in], 1.0);
-    train.extend(to_data(&test[..n_out], -1.0));
-    let mut cfg = Config::new();
-    cfg.set_feature_size(features);
-    cfg.set_max_depth(6);
-    cfg.set_iterations(100);
-    cfg.set_shrinkage(0.3);
-    cfg.set_loss("LogLikelyhood");
-    cfg.set_min_leaf_size(1);
-    cfg.set_data_sample_ratio(1.0);
-    cfg.set_feature_sample_ratio(1.0);
-    cfg.set_training_optimization_level(2);
-    let _ = seed; // the gbdt crate's training is deterministic with full sampling
-    let mut model = GBDT::new(&cfg);
-    model.fit(&mut train);
-    // Non-members for scoring: test samples after those used for training.
+    let mut all: Vec<(Vec<f32>, bool)> = shadow_in[..n_in]
+        .iter()
+        .map(|r| (r.clone(), true))
+        .chain(test[..n_out].iter().map(|r| (r.clone(), false)))
+        .collect();
+    // train_test_split(test_size=0.01, shuffle=True): a seeded shuffle, 1% (rounded up) left out.
+    let mut state = seed ^ 0x4D49_415F_4649_5421;
+    for i in (1..all.len()).rev() {
+        all.swap(i, (splitmix(&mut state) % (i as u64 + 1)) as usize);
+    }
+    let held_out = all.len().div_ceil(100);
+    all.truncate(all.len() - held_out);
     let unseen = &test[n_out..];
     let n_neg = forget.len().min(unseen.len());
-    let mut eval = to_data(forget, 1.0);
-    eval.extend(to_data(&unseen[..n_neg], -1.0));
-    let pred = model.predict(&eval);
+    let eval = forget
+        .iter()
+        .map(|r| (r.clone(), true))
+        .chain(unseen[..n_neg].iter().map(|r| (r.clone(), false)))
+        .collect();
+    Ok(AttackData { fit: all, eval })
+}
+
+/// The reference MIA on the sets of [`attack_data`].
+pub fn mia_camu(
+    shadow_in: &[Vec<f32>],
+    test: &[Vec<f32>],
+    forget: &[Vec<f32>],
+    n_attack: usize,
+    seed: u64,
+) -> Result<MiaResult, String> {
+    let d = attack_data(shadow_in, test, forget, n_attack, seed)?;
+    score(&d, forget.len())
+}
+
+/// Fits the learner on `d.fit` and scores it on `d.eval`, whose first `n_forget` rows are Df.
+pub fn score(d: &AttackData, n_forget: usize) -> Result<MiaResult, String> {
+    let rows: Vec<Vec<f32>> = d.fit.iter().map(|(r, _)| r.clone()).collect();
+    let labels: Vec<bool> = d.fit.iter().map(|(_, l)| *l).collect();
+    let model = Booster::fit(&rows, &labels, &XgbParams::default())?;
     let mut correct = 0usize;
     let mut forget_members = 0usize;
-    for (i, (p, d)) in pred.iter().zip(&eval).enumerate() {
-        let member = *p >= 0.5;
-        if member == (d.label > 0.0) {
-            correct += 1;
-        }
-        if i < forget.len() && member {
+    for (i, (r, label)) in d.eval.iter().enumerate() {
+        let member = model.predict(r);
+        correct += usize::from(member == *label);
+        if i < n_forget && member {
             forget_members += 1;
         }
     }
     Ok(MiaResult {
-        accuracy: correct as f64 / eval.len() as f64,
-        forget_member_rate: forget_members as f64 / forget.len() as f64,
-        n_train: train.len(),
-        n_eval: eval.len(),
+        accuracy: correct as f64 / d.eval.len().max(1) as f64,
+        forget_member_rate: forget_members as f64 / n_forget.max(1) as f64,
+        n_fit: d.fit.len(),
+        n_eval: d.eval.len(),
     })
+}
+
+/// The attack's sets as CSV (`label,f0,f1,...`), for cross-checking the learner elsewhere.
+/// Values are written in Rust's shortest round-trip form, so they parse back to the same f32.
+pub fn to_csv(rows: &[(Vec<f32>, bool)]) -> String {
+    let mut out = String::new();
+    if let Some((r, _)) = rows.first() {
+        out.push_str("label");
+        for k in 0..r.len() {
+            out.push_str(&format!(",f{k}"));
+        }
+        out.push('\n');
+    }
+    for (r, l) in rows {
+        out.push_str(if *l { "1" } else { "0" });
+        for v in r {
+            out.push_str(&format!(",{v}"));
+        }
+        out.push('\n');
+    }
+    out
 }
 
 /// Logistic regression on one standardised feature, by Newton's method (exact for 2 params).
@@ -148,15 +197,10 @@ pub fn mia_loss(
         .map(|&l| (l, 1.0))
         .chain(test_losses[..n].iter().map(|&l| (l, 0.0)))
         .collect();
-    // Deterministic shuffle (splitmix64), so folds mix both sides.
+    // Deterministic shuffle, so folds mix both sides.
     let mut state = seed.wrapping_add(0x9E3779B97F4A7C15);
     for i in (1..xs.len()).rev() {
-        state = state.wrapping_add(0x9E3779B97F4A7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58476D1CE4E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D049BB133111EB);
-        z ^= z >> 31;
-        xs.swap(i, (z % (i as u64 + 1)) as usize);
+        xs.swap(i, (splitmix(&mut state) % (i as u64 + 1)) as usize);
     }
     let mut correct = 0usize;
     for f in 0..folds {
@@ -219,6 +263,7 @@ mod tests {
         let test: Vec<Vec<f32>> = (0..600).map(|j| conf(0.5, j)).collect();
         let forget_like_members: Vec<Vec<f32>> = (0..100).map(|j| conf(0.98, j)).collect();
         let r = mia_camu(&members, &test, &forget_like_members, 300, 0).unwrap();
+        assert_eq!(r.n_fit, 594, "99% of 600 rows, 1% rounded up left out");
         assert!(r.accuracy > 0.95, "{r:?}");
         assert!(r.forget_member_rate > 0.95);
         // A forget set that looks like test data is called non-member.

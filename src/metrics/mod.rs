@@ -2,6 +2,7 @@
 
 pub mod mia;
 pub mod relearn;
+pub mod xgb;
 
 use crate::data::Dataset;
 use crate::data::split::Split;
@@ -54,12 +55,46 @@ fn losses(logits: &Tensor, y: &Tensor) -> Vec<f64> {
 }
 
 /// What to compute.
+#[derive(Debug, Clone, Default)]
 pub struct EvalOptions {
     pub mia: bool,
     /// Samples per side used to train the reference attack (reference: ~4,000).
     pub mia_samples: usize,
     pub batch: i64,
     pub seed: u64,
+    /// Where to write the reference attack's fit and evaluation sets (`mia_fit.csv`,
+    /// `mia_eval.csv`) for a cross-check with another learner; none: not written.
+    pub mia_export: Option<std::path::PathBuf>,
+}
+
+/// The metrics computed from a model's outputs: all null when the model has diverged.
+pub const OUTPUT_METRICS: &[&str] = &[
+    "acc_remain_train",
+    "acc_forget_train",
+    "acc_test",
+    "acc_test_forget",
+    "acc_test_remain",
+    "mia_camu",
+    "mia_camu_forget_member_rate",
+    "mia_loss",
+    "kl_to_retrain_forget",
+    "kl_to_retrain_test",
+    "js_to_retrain_forget",
+    "js_to_retrain_test",
+    "activation_distance",
+];
+
+/// Rows of a logit matrix with any non-finite entry.
+pub fn nonfinite_rows(logits: &Tensor) -> i64 {
+    if logits.numel() == 0 {
+        return 0;
+    }
+    logits
+        .isfinite()
+        .all_dim(1, false)
+        .logical_not()
+        .sum(Kind::Int64)
+        .int64_value(&[])
 }
 
 fn num(v: f64) -> Value {
@@ -81,6 +116,38 @@ pub fn evaluate(
     let s_idx = idx_tensor(&split.sample);
     let train_logits = infer(model, &data.train_x, fam, opts.batch).0;
     let (test_logits, _) = infer(model, &data.test_x, fam, opts.batch);
+    // A model with non-finite outputs has no accuracy (the argmax of a NaN row is 0, which would
+    // read as "predicts class 0"): record it as diverged, every output metric null.
+    let (bad_train, bad_test) = (nonfinite_rows(&train_logits), nonfinite_rows(&test_logits));
+    m.insert("diverged".into(), json!(bad_train + bad_test > 0));
+    if bad_train + bad_test > 0 {
+        m.insert(
+            "nonfinite_outputs".into(),
+            json!({"train": bad_train, "test": bad_test}),
+        );
+        m.insert(
+            "diverged_reason".into(),
+            json!(format!(
+                "non-finite outputs on {bad_train} of {} training and {bad_test} of {} test samples",
+                data.meta.n_train,
+                test_logits.size()[0]
+            )),
+        );
+        let class = !split.scenario.forgotten_classes().is_empty();
+        for k in OUTPUT_METRICS {
+            if k.starts_with("acc_test_") && !class {
+                continue;
+            }
+            if k.starts_with("mia") && !opts.mia {
+                continue;
+            }
+            if (k.contains("to_retrain") || *k == "activation_distance") && reference.is_none() {
+                continue;
+            }
+            m.insert(k.to_string(), Value::Null);
+        }
+        return Ok(m);
+    }
     let y_f = data.train_y.index_select(0, &f_idx);
     let lf = train_logits.index_select(0, &f_idx);
     m.insert(
@@ -111,8 +178,15 @@ pub fn evaluate(
         let feats_s = mia::sorted_softmax(&train_logits.index_select(0, &s_idx));
         let feats_t = mia::sorted_softmax(&test_logits);
         let feats_f = mia::sorted_softmax(&lf);
-        // A collapsed model (non-finite outputs) cannot be attacked: record why, keep the rest.
-        match mia::mia_camu(&feats_s, &feats_t, &feats_f, opts.mia_samples, opts.seed) {
+        let attack = mia::attack_data(&feats_s, &feats_t, &feats_f, opts.mia_samples, opts.seed);
+        if let (Ok(d), Some(dir)) = (&attack, &opts.mia_export) {
+            for (name, rows) in [("mia_fit.csv", &d.fit), ("mia_eval.csv", &d.eval)] {
+                let p = dir.join(name);
+                std::fs::write(&p, mia::to_csv(rows))
+                    .map_err(|e| format!("cannot write {}: {e}", p.display()))?;
+            }
+        }
+        match attack.and_then(|d| mia::score(&d, feats_f.len())) {
             Ok(r) => {
                 m.insert("mia_camu".into(), num(r.accuracy));
                 m.insert(

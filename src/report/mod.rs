@@ -15,6 +15,8 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, Serialize)]
 pub struct Row {
     pub stage: String,
+    /// The cache key of the evaluate record the metrics come from.
+    pub key: Option<String>,
     pub metrics: Map<String, Value>,
 }
 
@@ -48,6 +50,7 @@ pub fn collect(engine: &mut Engine<'_>) -> Result<Results, EngineError> {
         {
             Some(metrics) => rows.push(Row {
                 stage: st.stage.clone(),
+                key: st.key.clone(),
                 metrics,
             }),
             None => missing.push(st.stage.clone()),
@@ -107,10 +110,26 @@ impl Stat {
     }
 }
 
+/// Where one seed's numbers of a method came from.
+#[derive(Debug, Clone, Serialize)]
+pub struct Source {
+    pub seed: Option<i64>,
+    /// The evaluate stage and the key of its cache record (`records/KEY.json`).
+    pub stage: String,
+    pub key: Option<String>,
+    /// The evaluate record's own account of its inputs (model, split and method versions).
+    pub provenance: Option<Value>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct MethodSummary {
     pub method: String,
     pub seeds: Vec<i64>,
+    /// Seeds whose model had non-finite outputs: their output metrics are null and the method is
+    /// left out of the gap and speed-up ranking.
+    pub diverged_seeds: Vec<i64>,
+    /// One entry per seed's evaluate record.
+    pub sources: Vec<Source>,
     pub metrics: BTreeMap<String, Stat>,
     /// Mean |method - retrain| over RA, FA, TA and MIA, in percentage points.
     pub gap_to_retrain: Option<f64>,
@@ -172,8 +191,12 @@ fn method_rank(m: &str) -> (u8, String) {
     }
 }
 
-/// The metrics of each seed's run, by method.
-type RunsByMethod<'a> = BTreeMap<String, Vec<&'a Map<String, Value>>>;
+/// Each seed's evaluated row, by method.
+type RunsByMethod<'a> = BTreeMap<String, Vec<&'a Row>>;
+
+fn diverged(m: &Map<String, Value>) -> bool {
+    m.get("diverged") == Some(&Value::Bool(true))
+}
 
 /// Groups rows by dataset and scenario and aggregates over seeds.
 pub fn aggregate(results: &Results) -> Comparison {
@@ -188,13 +211,14 @@ pub fn aggregate(results: &Results) -> Comparison {
             .or_default()
             .entry(text(m, "method"))
             .or_default()
-            .push(m);
+            .push(r);
     }
     let mut out = Vec::new();
     for ((dataset, scenario), by_method) in groups {
         let mut methods: Vec<MethodSummary> = by_method
             .iter()
-            .map(|(method, runs)| {
+            .map(|(method, rows)| {
+                let runs: Vec<&Map<String, Value>> = rows.iter().map(|r| &r.metrics).collect();
                 let mut metrics = BTreeMap::new();
                 for (k, _, _) in METRICS {
                     let vals: Vec<f64> = runs
@@ -221,9 +245,27 @@ pub fn aggregate(results: &Results) -> Comparison {
                     .filter_map(|m| m.get("seed").and_then(Value::as_i64))
                     .collect();
                 seeds.sort_unstable();
+                let mut diverged_seeds: Vec<i64> = runs
+                    .iter()
+                    .filter(|m| diverged(m))
+                    .filter_map(|m| m.get("seed").and_then(Value::as_i64))
+                    .collect();
+                diverged_seeds.sort_unstable();
+                let mut sources: Vec<Source> = rows
+                    .iter()
+                    .map(|r| Source {
+                        seed: r.metrics.get("seed").and_then(Value::as_i64),
+                        stage: r.stage.clone(),
+                        key: r.key.clone(),
+                        provenance: r.metrics.get("provenance").cloned(),
+                    })
+                    .collect();
+                sources.sort_by_key(|s| s.seed);
                 MethodSummary {
                     method: method.clone(),
                     seeds,
+                    diverged_seeds,
+                    sources,
                     metrics,
                     gap_to_retrain: None,
                     speedup: None,
@@ -240,6 +282,20 @@ pub fn aggregate(results: &Results) -> Comparison {
             }
             Some(r) => {
                 for m in methods.iter_mut() {
+                    if !m.diverged_seeds.is_empty() {
+                        let seeds: Vec<String> =
+                            m.diverged_seeds.iter().map(|s| s.to_string()).collect();
+                        let mut note = format!(
+                            "{}: diverged (non-finite outputs) in seed {}; left out of the gap and speed-up ranking",
+                            m.method,
+                            seeds.join(", ")
+                        );
+                        if m.diverged_seeds.len() < m.seeds.len() {
+                            note.push_str("; its other cells average the remaining seeds");
+                        }
+                        notes.push(note);
+                        continue;
+                    }
                     let diffs: Vec<f64> = GAP_METRICS
                         .iter()
                         .filter_map(|k| {
@@ -344,7 +400,13 @@ pub fn markdown(c: &Comparison) -> String {
             };
             out.push_str(&format!("| {name} |"));
             for (k, _, pct) in &cols {
-                out.push_str(&format!(" {} |", fmt_stat(m.metrics.get(*k), *pct, k)));
+                let cell = match m.metrics.get(*k) {
+                    None if !m.diverged_seeds.is_empty() && *k != "unlearn_time_s" => {
+                        "diverged".to_string()
+                    }
+                    s => fmt_stat(s, *pct, k),
+                };
+                out.push_str(&format!(" {cell} |"));
             }
             let sp = m.speedup.map(|s| format!("{s:.2}x")).unwrap_or("-".into());
             let gap = m
@@ -354,11 +416,38 @@ pub fn markdown(c: &Comparison) -> String {
             out.push_str(&format!(" {sp} | {gap} |\n"));
         }
         if !g.notes.is_empty() {
-            out.push_str(&format!("\npartial: {}\n", g.notes.join("; ")));
+            out.push('\n');
+            for n in &g.notes {
+                out.push_str(&format!("- {n}\n"));
+            }
         }
         out.push('\n');
     }
     out.push_str("Accuracies and MIA in percent, mean ± population std over seeds; gap to retrain in percentage points.\n");
+    let sources: Vec<String> = c
+        .groups
+        .iter()
+        .flat_map(|g| {
+            g.methods.iter().map(move |m| {
+                let runs: Vec<String> = m
+                    .sources
+                    .iter()
+                    .map(|s| {
+                        let seed = s.seed.map(|x| x.to_string()).unwrap_or("-".into());
+                        let key = s.key.as_deref().unwrap_or("-");
+                        format!("s{seed} `{}`", &key[..key.len().min(12)])
+                    })
+                    .collect();
+                format!("{} / {}: {}", g.scenario, m.method, runs.join(", "))
+            })
+        })
+        .collect();
+    if !sources.is_empty() {
+        out.push_str(&format!(
+            "\nSources (evaluate record keys, `cache/records/KEY.json`; full keys and each record's inputs in comparison.json): {}.\n",
+            sources.join("; ")
+        ));
+    }
     if !c.missing.is_empty() {
         out.push_str(&format!(
             "\nnot yet computed ({}): {}\n",
@@ -457,6 +546,7 @@ mod tests {
         });
         Row {
             stage: format!("evaluate@{method},{seed}"),
+            key: Some(format!("{method}{seed}key")),
             metrics: m.as_object().unwrap().clone(),
         }
     }
@@ -495,12 +585,74 @@ mod tests {
              | retrain (reference) | 91.00 ± 1.00 | 82.00 ± 2.00 | 90.00 ± 0.00 | 50.00 ± 0.00 | 100.00 ± 0.00 | 1.00x | 0.00 |\n\
              | camu | 89.00 ± 1.00 | 82.00 ± 2.00 | 90.00 ± 0.00 | 50.00 ± 0.00 | 20.00 ± 10.00 | 5.00x | 0.50 |\n\n\
              Accuracies and MIA in percent, mean ± population std over seeds; gap to retrain in percentage points.\n\n\
+             Sources (evaluate record keys, `cache/records/KEY.json`; full keys and each record's inputs in comparison.json): \
+             random 10% / retrain: s0 `retrain0key`, s1 `retrain1key`; random 10% / camu: s0 `camu0key`, s1 `camu1key`.\n\n\
              not yet computed (1): evaluate@scrub\n"
         );
         let csv = csv(&c);
         assert!(
             csv.contains("fashion_mnist,random 10%,camu,speedup,5,0,2\n"),
             "{csv}"
+        );
+    }
+
+    /// A row as `evaluate` records a model with non-finite outputs.
+    fn diverged_row(method: &str, seed: i64, time: f64) -> Row {
+        let mut r = row(method, seed, 0.0, 0.0, time);
+        for k in [
+            "acc_remain_train",
+            "acc_forget_train",
+            "acc_test",
+            "mia_camu",
+        ] {
+            r.metrics.insert(k.into(), Value::Null);
+        }
+        r.metrics.insert("diverged".into(), json!(true));
+        r
+    }
+
+    #[test]
+    fn diverged_methods_are_reported_as_diverged_and_not_ranked() {
+        let results = Results {
+            rows: vec![
+                row("retrain", 0, 0.90, 0.80, 100.0),
+                row("retrain", 1, 0.92, 0.84, 100.0),
+                diverged_row("neggrad", 0, 1.0),
+                diverged_row("neggrad", 1, 1.0),
+                row("ssd", 0, 0.90, 0.80, 10.0),
+                diverged_row("ssd", 1, 10.0),
+            ],
+            missing: vec![],
+        };
+        let c = aggregate(&results);
+        let g = &c.groups[0];
+        let ng = g.methods.iter().find(|m| m.method == "neggrad").unwrap();
+        assert_eq!(ng.diverged_seeds, vec![0, 1]);
+        assert!(!ng.metrics.contains_key("acc_test"), "no accuracy from NaN");
+        assert_eq!((ng.gap_to_retrain, ng.speedup), (None, None));
+        let ssd = g.methods.iter().find(|m| m.method == "ssd").unwrap();
+        assert_eq!((ssd.gap_to_retrain, ssd.speedup), (None, None));
+        assert_eq!(ssd.metrics["acc_remain_train"].n, 1, "the finite seed only");
+        let md = markdown(&c);
+        assert!(
+            md.contains(
+                "| neggrad | diverged | diverged | diverged | diverged | 1.00 ± 0.00 | - | - |"
+            ),
+            "{md}"
+        );
+        assert!(
+            md.contains("- neggrad: diverged (non-finite outputs) in seed 0, 1; left out of the gap and speed-up ranking\n"),
+            "{md}"
+        );
+        assert!(
+            md.contains("- ssd: diverged (non-finite outputs) in seed 1; left out of the gap and speed-up ranking; its other cells average the remaining seeds"),
+            "{md}"
+        );
+        // Every seed's number is traceable to its evaluate record.
+        let json = serde_json::to_value(&c).unwrap();
+        assert_eq!(
+            json["groups"][0]["methods"][1]["sources"][1]["key"],
+            "neggrad1key"
         );
     }
 

@@ -88,7 +88,18 @@ fn bars<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, g: &Group) -> Res {
         .y_label_area_size(50)
         .build_cartesian_2d(0f64..n as f64, 0f64..100f64)
         .map_err(err)?;
-    let names: Vec<String> = g.methods.iter().map(|m| m.method.clone()).collect();
+    // A method with a diverged seed is marked; one with no finite seed has no bars at all.
+    let names: Vec<String> = g
+        .methods
+        .iter()
+        .map(|m| {
+            if m.diverged_seeds.is_empty() {
+                m.method.clone()
+            } else {
+                format!("{} (diverged)", m.method)
+            }
+        })
+        .collect();
     chart
         .configure_mesh()
         .disable_x_mesh()

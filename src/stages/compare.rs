@@ -14,7 +14,8 @@ impl Kind for Compare {
         "compare"
     }
     fn version(&self) -> u32 {
-        1
+        // 2: diverged methods, sources per seed.
+        2
     }
     fn validate(&self, params: &Map<String, Value>) -> Result<(), String> {
         check_keys(params, &[])
@@ -30,6 +31,8 @@ impl Kind for Compare {
             if metrics.contains_key("method") && metrics.contains_key("acc_test") {
                 rows.push(Row {
                     stage: name.clone(),
+                    // Input directories are `out/KEY`.
+                    key: dir.file_name().map(|k| k.to_string_lossy().to_string()),
                     metrics,
                 });
             }

@@ -19,6 +19,7 @@ const PARAMS: &[&str] = &[
     "split",
     "mia",
     "mia_samples",
+    "mia_export",
     "batch_size",
     "device",
     "seed",
@@ -35,13 +36,16 @@ impl Kind for Evaluate {
         "evaluate"
     }
     fn version(&self) -> u32 {
-        1
+        // 2: diverged models recorded as such; the XGBoost-semantics attack on the 99% fit split;
+        // provenance of every input.
+        2
     }
     fn validate(&self, params: &Map<String, Value>) -> Result<(), String> {
         check_keys(params, PARAMS)?;
         let p = Params(params);
         p.bool("mia", true)?;
         p.usize("mia_samples", 4000)?;
+        p.bool("mia_export", false)?;
         p.usize("batch_size", 512)?;
         if p.bool("relearn", false)? && p.opt_str("original")?.is_none() {
             return Err("`relearn: true` needs `original: STAGE` (the original model's Df loss is the target)".into());
@@ -73,9 +77,21 @@ impl Kind for Evaluate {
             mia_samples: p.usize("mia_samples", 4000)?,
             batch: p.usize("batch_size", 512)?.max(1) as i64,
             seed: p.i64("seed", 0)? as u64,
+            mia_export: p.bool("mia_export", false)?.then(|| job.out_dir.clone()),
         };
         let mut m = evaluate(&model, reference.as_ref(), &data, &split, &opts)?;
-        if p.bool("relearn", false)? {
+        let diverged = m.get("diverged") == Some(&json!(true));
+        if diverged {
+            tracing::warn!(
+                "the model has diverged: {}",
+                m.get("diverged_reason")
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or("non-finite outputs")
+            );
+        }
+        if p.bool("relearn", false)? && diverged {
+            m.insert("relearn_epochs".into(), Value::Null);
+        } else if p.bool("relearn", false)? {
             let original_dir = input_with(job, "model.safetensors", p.opt_str("original")?)?;
             let original = Model::load(&original_dir, device).map_err(|e| e.to_string())?;
             let ro = RelearnOptions {
@@ -117,7 +133,35 @@ impl Kind for Evaluate {
                 Some(v) if v == "remain" => json!("retrain"),
                 _ => json!("original"),
             });
-        m.insert("method".into(), method);
+        m.insert("method".into(), method.clone());
+        // Where every number came from: this record's key and each input's stage and key (the
+        // input directories are `out/KEY`), with the producing kind and method versions.
+        let key_of = |dir: &std::path::Path| {
+            dir.file_name()
+                .map(|k| k.to_string_lossy().to_string())
+                .unwrap_or_default()
+        };
+        let stage_of = |dir: &std::path::Path| {
+            job.inputs
+                .iter()
+                .find(|(_, d)| d.as_path() == dir)
+                .map(|(n, _)| n.clone())
+                .unwrap_or_default()
+        };
+        let split_dir = input_with(job, "split.json", p.opt_str("split")?)?;
+        let mut provenance = json!({
+            "evaluate": {"stage": job.stage, "key": job.key, "version": self.version()},
+            "model": {
+                "stage": stage_of(&model_dir), "key": key_of(&model_dir), "method": method,
+                "method_version": produced.get("method_version"),
+            },
+            "split": {"stage": stage_of(&split_dir), "key": key_of(&split_dir)},
+        });
+        if let Some(r) = p.opt_str("reference")? {
+            let d = input_with(job, "model.safetensors", Some(r))?;
+            provenance["reference"] = json!({"stage": stage_of(&d), "key": key_of(&d)});
+        }
+        m.insert("provenance".into(), provenance);
         m.insert("scenario".into(), json!(split.scenario));
         m.insert("seed".into(), json!(split.seed));
         m.insert("dataset".into(), json!(data.meta.name));

@@ -66,11 +66,10 @@ impl Kind for Unlearn {
             Dataset::load(&input_with(job, "dataset.json", None)?).map_err(|e| e.to_string())?;
         let split: Split =
             read_json(&input_with(job, "split.json", p.opt_str("split")?)?.join("split.json"))?;
-        let original = Model::load(
-            &input_with(job, "model.safetensors", p.opt_str("original")?)?,
-            device,
-        )
-        .map_err(|e| e.to_string())?;
+        let original_dir = input_with(job, "model.safetensors", p.opt_str("original")?)?;
+        let original = Model::load(&original_dir, device).map_err(|e| e.to_string())?;
+        let original_record: Map<String, Value> =
+            read_json(&original_dir.join("metrics.json")).unwrap_or_default();
         let mp = method_params(&job.params);
         let ctx = Context {
             original: &original,
@@ -80,6 +79,7 @@ impl Kind for Unlearn {
             threads: job.threads,
             seed: p.i64("seed", 0)?,
             params: &mp,
+            original_record: &original_record,
         };
         tracing::info!(method = m.name(), forget = split.forget.len(), "unlearning");
         let t0 = Instant::now();
@@ -91,6 +91,7 @@ impl Kind for Unlearn {
             .map_err(|e| e.to_string())?;
         let mut metrics = outcome.details;
         metrics.insert("method".into(), json!(m.name()));
+        metrics.insert("method_version".into(), json!(m.version()));
         metrics.insert("unlearn_time_s".into(), json!(secs));
         metrics.insert("device".into(), json!(ml::device_name(device)));
         metrics.insert("threads".into(), json!(job.threads));
