@@ -127,6 +127,9 @@ enum Cmd {
         #[command(flatten)]
         common: Common,
     },
+    /// List the built-in unlearning methods with every default and its source (Markdown; the
+    /// text of docs/methods.md).
+    Methods,
     /// Run one stage from its description (used by executors).
     #[command(hide = true)]
     ExecStage { job: PathBuf },
@@ -207,6 +210,10 @@ fn print_status(rows: &[camu_pipe::engine::StageStatus], json: bool) {
 
 fn main_inner(cli: Cli) -> Result<(), EngineError> {
     match cli.command {
+        Cmd::Methods => {
+            say!("{}", camu_pipe::methods::provenance_markdown().trim_end());
+            Ok(())
+        }
         Cmd::ExecStage { job } => {
             // The stage process: its stdout/stderr are the stage's log (a file: no colours).
             let _ = tracing_subscriber::fmt()

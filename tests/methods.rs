@@ -618,3 +618,62 @@ fn the_divergence_guard_rejects_weights_with_non_finite_outputs() {
     );
     assert!(!guard.finite());
 }
+
+#[test]
+fn docs_methods_md_is_what_the_code_says() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/methods.md");
+    let doc = std::fs::read_to_string(&path).unwrap_or_default();
+    assert_eq!(
+        doc.trim_end(),
+        methods::provenance_markdown().trim_end(),
+        "docs/methods.md is stale: regenerate it with `camu-pipe methods > docs/methods.md`"
+    );
+}
+
+#[test]
+fn every_method_records_its_documented_defaults() {
+    let _rng = rng();
+    let lab = lab();
+    for m in methods::METHODS {
+        let spec = m.spec();
+        // No training: the run only resolves and records its settings.
+        let mut params = Map::new();
+        for k in ["epochs", "impair_epochs"] {
+            if spec.ints.contains(&k) {
+                params.insert(k.into(), json!(0));
+            }
+        }
+        let out = run(
+            &lab,
+            m.name(),
+            &lab.class_split,
+            Value::Object(params.clone()),
+        )
+        .unwrap_or_else(|e| panic!("{}: {e}", m.name()));
+        let h = &out.details["hyperparameters"];
+        let mut checked = 0;
+        for (k, v, _) in m.reference().defaults {
+            if params.contains_key(*k) {
+                continue;
+            }
+            // Defaults that depend on the data ("MNIST family: ...") are checked elsewhere.
+            let want = match v.parse::<f64>() {
+                Ok(x) => json!(x),
+                Err(_) if v.chars().all(|c| c.is_ascii_alphabetic()) => json!(v),
+                Err(_) => continue,
+            };
+            // remain_fraction (1: all of Dr) is recorded only where its default is not 1.
+            if *k == "remain_fraction" && h.get(*k).is_none() && want == json!(1.0) {
+                continue;
+            }
+            let got = &h[*k];
+            let same = match (got.as_f64(), want.as_f64()) {
+                (Some(a), Some(b)) => (a - b).abs() <= 1e-12 * b.abs().max(1.0),
+                _ => *got == want,
+            };
+            assert!(same, "{}: `{k}` documented {v}, recorded {got}", m.name());
+            checked += 1;
+        }
+        assert!(checked >= 1, "{}: no default checked", m.name());
+    }
+}

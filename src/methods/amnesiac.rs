@@ -23,6 +23,28 @@ impl Method for Amnesiac {
         // 2: batch 128 as the SSD repository (v1: 32).
         2
     }
+    fn reference(&self) -> super::Reference {
+        super::Reference {
+            source: "if-loops/selective-synaptic-dampening `src/forget_full_class_strategies.py`, `src/forget_random_strategies.py` (`amnesiac`), `src/unlearn.py`",
+            defaults: &[
+                (
+                    "optimizer",
+                    "adam",
+                    "`fit_one_unlearning_cycle` builds `torch.optim.Adam`",
+                ),
+                ("lr", "0.0001", "`lr=0.0001`"),
+                ("weight_decay", "0", "Adam's default"),
+                ("epochs", "3", "`fit_one_unlearning_cycle(3, ...)`"),
+                (
+                    "batch_size",
+                    "128",
+                    "`DataLoader(unlearning_trainset, 128, ...)`",
+                ),
+                ("remain_fraction", "1", "all of Dr"),
+            ],
+            deviations: &[],
+        }
+    }
     fn spec(&self) -> ParamSpec {
         super::TRAINING_SPEC
     }

@@ -25,6 +25,29 @@ impl Method for BadTeacher {
         // 2: KL averaged over all elements, as F.kl_div's default (v1: per-sample mean).
         2
     }
+    fn reference(&self) -> super::Reference {
+        super::Reference {
+            source: "vikram2000b/bad-teaching-unlearning `unlearn.py` (`UnlearnerLoss`) and its notebook",
+            defaults: &[
+                (
+                    "optimizer",
+                    "adam",
+                    "`torch.optim.Adam(student_model.parameters(), lr = 0.0001)`",
+                ),
+                ("lr", "0.0001", "ditto"),
+                ("weight_decay", "0", "Adam's default"),
+                ("epochs", "1", "`epochs = 1`"),
+                ("batch_size", "256", "`batch_size = 256`"),
+                ("temperature", "1", "`KL_temperature = 1`"),
+                (
+                    "remain_fraction",
+                    "0.3",
+                    "`random.sample(retain_train, int(0.3*len(retain_train)))`",
+                ),
+            ],
+            deviations: &[],
+        }
+    }
     fn spec(&self) -> ParamSpec {
         ParamSpec {
             floats: &[

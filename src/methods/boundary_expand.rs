@@ -42,6 +42,38 @@ impl Method for BoundaryExpand {
         // 2: batch 256 and weight decay 5e-4 as OPTML (v1: batch 32, no weight decay).
         2
     }
+    fn reference(&self) -> super::Reference {
+        super::Reference {
+            source: "OPTML-Group/Unlearn-Saliency `Classification/unlearn/boundary_ex.py` via `unlearn/impl.py`",
+            defaults: &[
+                ("optimizer", "sgd", "`impl.py`"),
+                (
+                    "lr",
+                    "0.00001",
+                    "Boundary Unlearning paper (the repository recommends none)",
+                ),
+                (
+                    "momentum",
+                    "0.9",
+                    "OPTML-Group/Unlearn-Saliency `Classification/arg_parser.py`",
+                ),
+                (
+                    "weight_decay",
+                    "0.0005",
+                    "OPTML-Group/Unlearn-Saliency `Classification/arg_parser.py`",
+                ),
+                ("epochs", "10", "Boundary Unlearning paper"),
+                (
+                    "batch_size",
+                    "256",
+                    "OPTML-Group/Unlearn-Saliency `Classification/arg_parser.py`",
+                ),
+            ],
+            deviations: &[
+                "The shadow neuron is removed after training, as the paper describes; the repository keeps the (K+1)-way head and evaluates with it.",
+            ],
+        }
+    }
     fn spec(&self) -> ParamSpec {
         ParamSpec {
             floats: &["lr", "momentum", "weight_decay"],

@@ -28,6 +28,37 @@ impl Method for BoundaryShrink {
         // 2: target = argmax over all classes, clamped and discretised attack, batch 256, wd 5e-4.
         2
     }
+    fn reference(&self) -> super::Reference {
+        super::Reference {
+            source: "OPTML-Group/Unlearn-Saliency `Classification/unlearn/boundary_sh.py` via `unlearn/impl.py`",
+            defaults: &[
+                ("bound", "0.1", "`bound = 0.1` in `boundary_sh.py`"),
+                ("optimizer", "sgd", "`impl.py`"),
+                (
+                    "lr",
+                    "0.00001",
+                    "Boundary Unlearning paper (the repository recommends none)",
+                ),
+                (
+                    "momentum",
+                    "0.9",
+                    "OPTML-Group/Unlearn-Saliency `Classification/arg_parser.py`",
+                ),
+                (
+                    "weight_decay",
+                    "0.0005",
+                    "OPTML-Group/Unlearn-Saliency `Classification/arg_parser.py`",
+                ),
+                ("epochs", "10", "Boundary Unlearning paper"),
+                (
+                    "batch_size",
+                    "256",
+                    "OPTML-Group/Unlearn-Saliency `Classification/arg_parser.py`",
+                ),
+            ],
+            deviations: &[],
+        }
+    }
     fn spec(&self) -> ParamSpec {
         ParamSpec {
             floats: &["bound", "lr", "momentum", "weight_decay"],

@@ -51,6 +51,42 @@ impl Method for Camu {
     fn version(&self) -> u32 {
         1
     }
+    fn reference(&self) -> super::Reference {
+        super::Reference {
+            source: "ShaofeiShen768/CaMU `CaMU/config.py`, `CaMU/train.py`, `CaMU/main.py`",
+            defaults: &[
+                (
+                    "impair_epochs",
+                    "MNIST family: 10 random / 2 class; CIFAR: 10 / 2",
+                    "`config.py` IMPAIR_EPOCHS per dataset and scenario",
+                ),
+                (
+                    "impair_lr",
+                    "MNIST family: 5e-4 random / 1e-3 class; CIFAR: 1e-4 / 5e-5",
+                    "`config.py` IMPAIR_LR",
+                ),
+                (
+                    "kl_lr",
+                    "MNIST family: 4e-4; CIFAR: 1e-5",
+                    "`config.py` KL_LR",
+                ),
+                (
+                    "weight_decay",
+                    "0.0001",
+                    "both Adam optimizers in `train.py`",
+                ),
+                ("batch_size", "32", "`construct_data(..., batch_size = 32)`"),
+                ("kl_weight_remain", "0.5", "the KL loss in `train.py`"),
+                ("kl_weight_forget", "0.5", "the KL loss in `train.py`"),
+                ("ce_weight_remain", "0.9", "the CE loss in `train.py`"),
+                ("ce_weight_forget", "0.01", "the CE loss in `train.py`"),
+            ],
+            deviations: &[
+                "Inputs go through the test-time transform (no augmentation) for both models; the reference page is silent.",
+                "Df is repeated `forget_repeat` times (a split setting; 1 unless set) before pairing with Ds.",
+            ],
+        }
+    }
     fn spec(&self) -> ParamSpec {
         ParamSpec {
             floats: &[
@@ -175,7 +211,8 @@ impl Method for Camu {
             json!({
                 "impair_epochs": epochs, "impair_lr": impair_lr, "kl_lr": kl_lr,
                 "weight_decay": wd, "batch_size": bs,
-                "kl_weights": [w_kr, w_kf], "ce_weights": [w_cr, w_cf],
+                "kl_weight_remain": w_kr, "kl_weight_forget": w_kf,
+                "ce_weight_remain": w_cr, "ce_weight_forget": w_cf,
                 "pairs": n,
             }),
         );

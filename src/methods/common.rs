@@ -374,9 +374,11 @@ impl Setup {
     }
 }
 
-/// Protects a run from divergence: saves the trainable weights before each step and restores
-/// them if the step made any weight, or the model's output on a fixed probe batch, non-finite
-/// (finite weights can still overflow to infinite logits). Used by the unbounded ascent methods.
+/// Protects a run from divergence: keeps a copy of every variable (weights and batch-norm running
+/// statistics) as it was after the last good step and restores it if a step made any weight, or
+/// the model's output on a fixed probe batch, non-finite (finite weights can still overflow to
+/// infinite logits). The copy predates the failing step's forward pass, which in train mode
+/// already updates the running statistics. Used by the unbounded ascent methods.
 pub struct DivergenceGuard<'m> {
     model: &'m Model,
     probe: Tensor,
@@ -386,7 +388,9 @@ pub struct DivergenceGuard<'m> {
 
 impl<'m> DivergenceGuard<'m> {
     pub fn new(model: &'m Model, probe: Tensor) -> DivergenceGuard<'m> {
-        let params: Vec<Tensor> = trainable(model).into_iter().map(|(_, t)| t).collect();
+        let mut vars: Vec<(String, Tensor)> = model.vs.variables().into_iter().collect();
+        vars.sort_by(|a, b| a.0.cmp(&b.0));
+        let params: Vec<Tensor> = vars.into_iter().map(|(_, t)| t).collect();
         let backup = params.iter().map(|t| t.detach().copy()).collect();
         DivergenceGuard {
             model,
@@ -395,7 +399,7 @@ impl<'m> DivergenceGuard<'m> {
             backup,
         }
     }
-    /// Remembers the current weights.
+    /// Remembers the current variables.
     pub fn save(&mut self) {
         tch::no_grad(|| {
             for (b, p) in self.backup.iter_mut().zip(&self.params) {
@@ -409,7 +413,7 @@ impl<'m> DivergenceGuard<'m> {
         self.params.iter().all(all)
             && tch::no_grad(|| all(&self.model.forward(&self.probe, false).0))
     }
-    /// Puts back the weights saved last.
+    /// Puts back the variables saved last.
     pub fn restore(&mut self) {
         tch::no_grad(|| {
             for (p, b) in self.params.iter_mut().zip(&self.backup) {
@@ -417,16 +421,15 @@ impl<'m> DivergenceGuard<'m> {
             }
         });
     }
-    /// One guarded optimizer step on `loss`; false (and nothing changed) if the loss, the
-    /// resulting weights or the resulting probe outputs are not finite.
+    /// One guarded optimizer step on `loss`; false, with the model as after the last good step,
+    /// if the loss, the resulting weights or the resulting probe outputs are not finite.
     pub fn step(&mut self, opt: &mut nn::Optimizer, loss: &Tensor) -> bool {
-        if !loss.double_value(&[]).is_finite() {
-            return false;
-        }
-        self.save();
-        opt.backward_step(loss);
-        if self.finite() {
-            return true;
+        if loss.double_value(&[]).is_finite() {
+            opt.backward_step(loss);
+            if self.finite() {
+                self.save();
+                return true;
+            }
         }
         self.restore();
         false

@@ -23,6 +23,39 @@ impl Method for Finetune {
         // 2: OPTML's 10 epochs at batch 256 (v1: 5 epochs at batch 32).
         2
     }
+    fn reference(&self) -> super::Reference {
+        super::Reference {
+            source: "OPTML-Group/Unlearn-Sparse `unlearn/FT.py` via `unlearn/impl.py`; README command for FT",
+            defaults: &[
+                ("optimizer", "sgd", "`impl.py`: torch.optim.SGD"),
+                ("lr", "0.01", "README `--unlearn_lr 0.01`"),
+                (
+                    "momentum",
+                    "0.9",
+                    "OPTML-Group/Unlearn-Sparse `arg_parser.py`",
+                ),
+                (
+                    "weight_decay",
+                    "0.0005",
+                    "OPTML-Group/Unlearn-Sparse `arg_parser.py`",
+                ),
+                ("epochs", "10", "README `--unlearn_epochs 10`"),
+                (
+                    "batch_size",
+                    "256",
+                    "OPTML-Group/Unlearn-Sparse `arg_parser.py`",
+                ),
+                (
+                    "remain_fraction",
+                    "1",
+                    "all of Dr (`data_loaders['retain']`)",
+                ),
+            ],
+            deviations: &[
+                "The SSD repository's finetune (lr 0.02, 5 epochs) is a different source and is not mixed in.",
+            ],
+        }
+    }
     fn spec(&self) -> ParamSpec {
         super::TRAINING_SPEC
     }

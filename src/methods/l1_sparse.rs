@@ -34,6 +34,38 @@ impl Method for L1Sparse {
         // 2: alpha decays per epoch (v1: per step, to 0); batch 256.
         2
     }
+    fn reference(&self) -> super::Reference {
+        super::Reference {
+            source: "OPTML-Group/Unlearn-Sparse `unlearn/FT.py` (`FT_l1`, called by `FT_prune`); README command for l1-sparse",
+            defaults: &[
+                (
+                    "alpha",
+                    "0.0005",
+                    "the paper's gamma (the README leaves `${alpha}` open)",
+                ),
+                ("optimizer", "sgd", "`impl.py`"),
+                ("lr", "0.01", "README `--unlearn_lr 0.01`"),
+                (
+                    "momentum",
+                    "0.9",
+                    "OPTML-Group/Unlearn-Sparse `arg_parser.py`",
+                ),
+                (
+                    "weight_decay",
+                    "0.0005",
+                    "OPTML-Group/Unlearn-Sparse `arg_parser.py`",
+                ),
+                ("epochs", "10", "README `--unlearn_epochs 10`"),
+                (
+                    "batch_size",
+                    "256",
+                    "OPTML-Group/Unlearn-Sparse `arg_parser.py`",
+                ),
+                ("remain_fraction", "1", "all of Dr"),
+            ],
+            deviations: &[],
+        }
+    }
     fn spec(&self) -> ParamSpec {
         ParamSpec {
             floats: &["alpha", "lr", "momentum", "weight_decay", "remain_fraction"],

@@ -25,6 +25,34 @@ impl Method for NegGrad {
         // 3: weight decay 5e-4 and batch 256 as OPTML; the guard also checks outputs.
         3
     }
+    fn reference(&self) -> super::Reference {
+        super::Reference {
+            source: "OPTML-Group/Unlearn-Sparse `unlearn/GA.py` via `unlearn/impl.py`; README command for GA",
+            defaults: &[
+                ("optimizer", "sgd", "`impl.py`"),
+                ("lr", "0.0001", "README `--unlearn_lr 0.0001`"),
+                (
+                    "momentum",
+                    "0.9",
+                    "OPTML-Group/Unlearn-Sparse `arg_parser.py`",
+                ),
+                (
+                    "weight_decay",
+                    "0.0005",
+                    "OPTML-Group/Unlearn-Sparse `arg_parser.py`",
+                ),
+                ("epochs", "5", "README `--unlearn_epochs 5`"),
+                (
+                    "batch_size",
+                    "256",
+                    "OPTML-Group/Unlearn-Sparse `arg_parser.py`",
+                ),
+            ],
+            deviations: &[
+                "Every step is guarded: at the first step whose loss, weights or probe outputs are not finite the run stops on the last finite weights and records `diverged_at_epoch` (the reference continues with NaN weights).",
+            ],
+        }
+    }
     fn spec(&self) -> ParamSpec {
         ParamSpec {
             floats: &["lr", "momentum", "weight_decay"],

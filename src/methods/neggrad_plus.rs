@@ -31,6 +31,36 @@ impl Method for NegGradPlus {
         // 3: the SCRUB notebook's plain SGD, L2 anchor to w_0, batches 128/64, eval mode.
         3
     }
+    fn reference(&self) -> super::Reference {
+        super::Reference {
+            source: "meghdadk/SCRUB `small_scale_unlearning.ipynb`: `run_neggrad_epoch`, `negative_grad`, `l2_penalty`",
+            defaults: &[
+                ("alpha", "0.95", "`args.ng_alpha`"),
+                (
+                    "anchor",
+                    "0.1",
+                    "`l2_penalty(model, model_init, args.weight_decay)` with `--weight-decay 0.1`",
+                ),
+                (
+                    "optimizer",
+                    "sgd",
+                    "`torch.optim.SGD(lr=lr, weight_decay=0.0)`",
+                ),
+                ("lr", "0.01", "`args.ng_lr`"),
+                ("momentum", "0", "SGD without momentum"),
+                ("weight_decay", "0", "`weight_decay=0.0` in the optimizer"),
+                ("epochs", "10", "`args.ng_epochs`"),
+                (
+                    "batch_size",
+                    "128",
+                    "retain loader rebuilt with `args.batch_size` 128",
+                ),
+                ("forget_batch_size", "64", "forget loader, batch 64"),
+                ("remain_fraction", "1", "all of Dr"),
+            ],
+            deviations: &["Every step is guarded as for neggrad."],
+        }
+    }
     fn spec(&self) -> ParamSpec {
         ParamSpec {
             floats: &[

@@ -23,6 +23,37 @@ impl Method for RandomLabel {
         // 2: labels redrawn per batch, lr 0.01, batch 256 (v1: drawn once, lr 0.013, batch 32).
         2
     }
+    fn reference(&self) -> super::Reference {
+        super::Reference {
+            source: "OPTML-Group/Unlearn-Saliency `Classification/unlearn/RL.py` (CIFAR-10 branch) via `unlearn/impl.py`",
+            defaults: &[
+                ("optimizer", "sgd", "`impl.py`"),
+                (
+                    "lr",
+                    "0.01",
+                    "`--unlearn_lr` default, OPTML-Group/Unlearn-Saliency `Classification/arg_parser.py`",
+                ),
+                (
+                    "momentum",
+                    "0.9",
+                    "OPTML-Group/Unlearn-Saliency `Classification/arg_parser.py`",
+                ),
+                (
+                    "weight_decay",
+                    "0.0005",
+                    "OPTML-Group/Unlearn-Saliency `Classification/arg_parser.py`",
+                ),
+                ("epochs", "10", "`--unlearn_epochs` default"),
+                (
+                    "batch_size",
+                    "256",
+                    "OPTML-Group/Unlearn-Saliency `Classification/arg_parser.py`",
+                ),
+                ("remain_fraction", "1", "all of Dr"),
+            ],
+            deviations: &[],
+        }
+    }
     fn spec(&self) -> ParamSpec {
         super::TRAINING_SPEC
     }

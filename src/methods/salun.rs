@@ -17,7 +17,7 @@ use super::common::{Recipe, Relabeler, pass, trainable};
 use super::{Context, Method, Outcome, ParamSpec};
 use crate::params::Params;
 use serde_json::json;
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
 pub struct Salun;
 
@@ -26,8 +26,38 @@ impl Method for Salun {
         "salun"
     }
     fn version(&self) -> u32 {
-        // 2: labels redrawn per batch, batch 256, saliency from batch-mean losses.
+        // 2: labels redrawn per batch, batch 256, saliency from batch-mean losses, mask by rank.
         2
+    }
+    fn reference(&self) -> super::Reference {
+        super::Reference {
+            source: "OPTML-Group/Unlearn-Saliency `Classification/generate_mask.py`, `unlearn/RL.py` (`_apply_mask_to_grads`, `_restore_masked_params`), README",
+            defaults: &[
+                ("sparsity", "0.5", "README `--mask_path mask/with_0.5.pt`"),
+                ("optimizer", "sgd", "`impl.py`"),
+                ("lr", "0.013", "README `--unlearn_lr 0.013`"),
+                (
+                    "momentum",
+                    "0.9",
+                    "OPTML-Group/Unlearn-Saliency `Classification/arg_parser.py`",
+                ),
+                (
+                    "weight_decay",
+                    "0.0005",
+                    "OPTML-Group/Unlearn-Saliency `Classification/arg_parser.py`",
+                ),
+                ("epochs", "10", "README `--unlearn_epochs 10`"),
+                (
+                    "batch_size",
+                    "256",
+                    "OPTML-Group/Unlearn-Saliency `Classification/arg_parser.py`",
+                ),
+                ("remain_fraction", "1", "all of Dr"),
+            ],
+            deviations: &[
+                "The reference also multiplies the momentum buffer by the mask; masked-out weights are reset after every step here, which makes that buffer irrelevant to them.",
+            ],
+        }
     }
     fn spec(&self) -> ParamSpec {
         ParamSpec {
@@ -78,6 +108,8 @@ impl Method for Salun {
             });
             Ok(loss.double_value(&[]))
         })?;
+        // The top floor(n * sparsity) by rank, ties broken by position, as the reference's
+        // argsort: exactly that many weights, even where saliencies tie.
         let flat = Tensor::cat(
             &sal.iter()
                 .map(|s| s.abs().flatten(0, -1))
@@ -85,16 +117,22 @@ impl Method for Salun {
             0,
         );
         let n = flat.size()[0];
-        let k = ((n as f64) * keep).round() as i64;
+        let k = ((n as f64) * keep).floor() as i64;
+        let mut flat_mask = flat.zeros_like();
         let threshold = if k == 0 {
             f64::INFINITY
         } else {
-            flat.topk(k, 0, true, true).0.get(k - 1).double_value(&[])
+            let (vals, idx) = flat.topk(k, 0, true, true);
+            let _ = flat_mask.index_fill_(0, &idx, 1.0);
+            vals.get(k - 1).double_value(&[])
         };
-        let masks: Vec<Tensor> = sal
-            .iter()
-            .map(|s| s.abs().ge(threshold).to_kind(Kind::Float))
-            .collect();
+        let mut masks = Vec::with_capacity(sal.len());
+        let mut at = 0;
+        for s in &sal {
+            let len = s.numel() as i64;
+            masks.push(flat_mask.narrow(0, at, len).view_as(s));
+            at += len;
+        }
         let start: Vec<Tensor> = params.iter().map(|(_, t)| t.detach().copy()).collect();
         let mut relabel = Relabeler::new(ctx);
         let (f, r) = (

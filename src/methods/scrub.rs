@@ -36,6 +36,34 @@ impl Method for Scrub {
         // 2: lr decay, weight decay 0.1, batches 32 (Dr) / 64 (Df) as the notebook.
         2
     }
+    fn reference(&self) -> super::Reference {
+        super::Reference {
+            source: "meghdadk/SCRUB `small_scale_unlearning.ipynb`; `thirdparty/repdistiller/helper/util.py` (`adjust_learning_rate`), `distiller_zoo/KD.py`",
+            defaults: &[
+                ("optimizer", "adam", "`args.optim = 'adam'`"),
+                ("lr", "0.0005", "`args.sgda_learning_rate`"),
+                (
+                    "lr_decay_rate",
+                    "0.1",
+                    "`args.lr_decay_rate`; decay after epochs 5, 8, 9 (`args.lr_decay_epochs`)",
+                ),
+                (
+                    "weight_decay",
+                    "0.1",
+                    "`args.sgda_weight_decay` (Adam's coupled L2)",
+                ),
+                ("msteps", "3", "`args.msteps`"),
+                ("epochs", "10", "`args.sgda_epochs`"),
+                ("temperature", "2", "`args.kd_T`"),
+                ("gamma", "1", "`args.gamma`"),
+                ("alpha", "0.5", "`args.alpha`"),
+                ("batch_size", "32", "`args.retain_bs`"),
+                ("forget_batch_size", "64", "`args.forget_bs`"),
+                ("remain_fraction", "1", "all of Dr"),
+            ],
+            deviations: &[],
+        }
+    }
     fn spec(&self) -> ParamSpec {
         ParamSpec {
             floats: &[
@@ -113,7 +141,7 @@ impl Method for Scrub {
         }
         Ok(s.outcome(json!({
             "temperature": t, "gamma": gamma, "alpha": alpha, "msteps": msteps,
-            "forget_batch_size": fbs, "lr_per_epoch": lrs,
+            "forget_batch_size": fbs, "lr_decay_rate": rate, "lr_per_epoch": lrs,
         })))
     }
 }

@@ -26,6 +26,21 @@ impl Method for Ssd {
         // 2: the repository's batch sizes (64 class, 128 random) and unshuffled Dr-then-Df order.
         2
     }
+    fn reference(&self) -> super::Reference {
+        super::Reference {
+            source: "if-loops/selective-synaptic-dampening `src/ssd.py`, `src/forget_full_class_main.py`, `src/forget_random_main.py`",
+            defaults: &[
+                ("alpha", "10", "`selection_weighting` 10 (ResNet)"),
+                ("lambda", "1", "`dampening_constant` 1"),
+                (
+                    "batch_size",
+                    "64 class / 128 random",
+                    "`-b` default 64 (full class); 128 (random)",
+                ),
+            ],
+            deviations: &[],
+        }
+    }
     fn spec(&self) -> ParamSpec {
         ParamSpec {
             floats: &["alpha", "lambda"],

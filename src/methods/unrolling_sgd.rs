@@ -27,6 +27,33 @@ impl Method for UnrollingSgd {
         // 2: lr, epochs and batch size from the original's training record (v1: fixed 20 epochs).
         2
     }
+    fn reference(&self) -> super::Reference {
+        super::Reference {
+            source: "cleverhans-lab/unrolling-sgd (single-step first-order correction)",
+            defaults: &[
+                (
+                    "lr",
+                    "the original's recorded lr",
+                    "the original model's training record (`config.lr`)",
+                ),
+                (
+                    "epochs",
+                    "the original's recorded epochs",
+                    "the original model's training record (`config.epochs`)",
+                ),
+                (
+                    "batch_size",
+                    "the original's recorded batch size",
+                    "the original model's training record (`config.batch_size`)",
+                ),
+                ("scale", "1", "the formula as published"),
+            ],
+            deviations: &[
+                "One correction over all of Df at the trained weights; the public code does it for one batch.",
+                "The original here is trained with Adam, not SGD: lr * E / B is the SGD-equivalent step the method assumes.",
+            ],
+        }
+    }
     fn spec(&self) -> ParamSpec {
         ParamSpec {
             floats: &["lr", "scale"],

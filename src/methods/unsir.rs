@@ -34,6 +34,43 @@ impl Method for Unsir {
         // 2: every setting from the notebook, its 60 noise samples per class (v1 mixed sources).
         2
     }
+    fn reference(&self) -> super::Reference {
+        super::Reference {
+            source: "vikram2000b/Fast-Machine-Unlearning `Machine Unlearning.ipynb`",
+            defaults: &[
+                (
+                    "noise_batch",
+                    "256",
+                    "`Noise(batch_size, 3, 32, 32)`, `batch_size = 256`",
+                ),
+                ("noise_steps", "40", "`num_epochs = 5` x `num_steps = 8`"),
+                (
+                    "noise_lr",
+                    "0.1",
+                    "`torch.optim.Adam(noise.parameters(), lr = 0.1)`",
+                ),
+                (
+                    "noise_l2",
+                    "0.1",
+                    "`0.1*torch.mean(torch.sum(torch.square(inputs), [1, 2, 3]))`",
+                ),
+                ("noise_repeat", "20", "`num_batches = 20`"),
+                (
+                    "noise_per_round",
+                    "3",
+                    "`for i in range(batch[0].size(0))`: 3 samples per round",
+                ),
+                ("remain_per_class", "1000", "`num_samples_per_class = 1000`"),
+                ("impair_lr", "0.02", "`Adam(lr = 0.02)`"),
+                ("repair_lr", "0.01", "`Adam(lr = 0.01)`"),
+                ("batch_size", "256", "`DataLoader(..., batch_size=256)`"),
+            ],
+            deviations: &[
+                "The notebook labels every noise batch with class 0 (`class_num = 0`); here each keeps its forgotten class.",
+                "The noise is learned against f in eval mode (the notebook: train mode, which only matters with batch norm).",
+            ],
+        }
+    }
     fn spec(&self) -> ParamSpec {
         ParamSpec {
             floats: &[
@@ -152,7 +189,7 @@ impl Method for Unsir {
         Ok(Outcome {
             model,
             details: details(
-                json!({"noise_steps": steps, "noise_batch": nb, "noise_repeat": repeat, "noise_per_round": per_round, "noise_lr": noise_lr, "noise_l2": l2, "impair_lr": impair_lr, "repair_lr": repair_lr, "batch_size": bs, "subset": subset.len()}),
+                json!({"noise_steps": steps, "noise_batch": nb, "noise_repeat": repeat, "noise_per_round": per_round, "noise_lr": noise_lr, "noise_l2": l2, "impair_lr": impair_lr, "repair_lr": repair_lr, "batch_size": bs, "remain_per_class": per_class, "subset": subset.len()}),
             ),
         })
     }

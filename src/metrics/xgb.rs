@@ -2,15 +2,23 @@
 //!
 //! What XGBoost's `XGBClassifier()` does with its defaults and `tree_method="exact"`
 //! (`updater_colmaker.cc`, `param.h`), restated:
-//! - objective `binary:logistic`: g = p - y, h = max(p (1 - p), 1e-16), margins start at the
-//!   logit of the mean label (XGBoost >= 2 estimates this intercept; 0 for balanced labels);
+//! - objective `binary:logistic`: g = p - y, h = max(p (1 - p), 1e-16), computed in f32 from f32
+//!   margins (XGBoost's `GradientPair` and predictions are f32; node sums are f64); margins start
+//!   at 0 (`base_score` 0.5, XGBoost 1.x's default, the version the reference ran; XGBoost >= 2
+//!   estimates the intercept instead);
 //! - gain of a split = G_L^2 / (H_L + lambda) + G_R^2 / (H_R + lambda) - G^2 / (H + lambda), taken
 //!   when it exceeds 1e-6; both children need a hessian sum >= `min_child_weight`;
 //! - every boundary between two *different* sorted feature values is a candidate, however close
-//!   (the `gbdt` crate skipped gaps below 1e-5, which hid most splits on sorted-softmax features);
-//!   the threshold is their midpoint in f32 and a sample goes left when `x < threshold`;
-//! - ties go to the lower feature index, then to the lower threshold;
-//! - leaf value = -eta * G / (H + lambda); depth 6, eta 0.3, lambda 1, 100 rounds;
+//!   (the `gbdt` crate skips gaps below 1e-5, which hides most splits on sorted-softmax features);
+//!   the threshold is their midpoint in f32, or the larger value where the midpoint rounds to the
+//!   smaller one (adjacent floats), and a sample goes left when `x < threshold`;
+//! - gains are computed in f64 against the node's gain rounded to f32, and compared in f32, as
+//!   `SplitEntry::loss_chg` is a float;
+//! - dense columns are enumerated from the largest value down (colmaker's backward search): on
+//!   equal gains the first found, i.e. the largest threshold, stays; across features the lower
+//!   index wins;
+//! - leaf value = eta * f32(-G / (H + lambda)) in f32, 0 where H < `min_child_weight`; depth 6,
+//!   eta 0.3, lambda 1, 100 rounds;
 //! - `predict` calls a sample positive when its probability is > 0.5.
 
 /// Learner settings; [`Default`] is XGBoost's.
@@ -74,7 +82,7 @@ impl Stats {
 
 #[derive(Clone, Copy)]
 struct Best {
-    gain: f64,
+    gain: f32,
     feature: usize,
     threshold: f32,
 }
@@ -101,12 +109,7 @@ impl Booster {
             return Err("non-finite feature value".into());
         }
         let y: Vec<f64> = labels.iter().map(|&l| f64::from(u8::from(l))).collect();
-        let mean = y.iter().sum::<f64>() / n as f64;
-        let base_margin = if mean <= 0.0 || mean >= 1.0 {
-            0.0
-        } else {
-            (mean / (1.0 - mean)).ln()
-        };
+        let base_margin = 0.0;
         // Column-major values and, per feature, the samples in ascending order (stable).
         let cols: Vec<Vec<f32>> = (0..width)
             .map(|f| rows.iter().map(|r| r[f]).collect())
@@ -119,19 +122,19 @@ impl Booster {
                 idx
             })
             .collect();
-        let mut margin = vec![base_margin; n];
+        let mut margin = vec![base_margin as f32; n];
         let mut trees = Vec::with_capacity(p.rounds);
         let (mut g, mut h) = (vec![0.0; n], vec![0.0; n]);
         for _ in 0..p.rounds {
             for i in 0..n {
-                let pr = sigmoid(margin[i]);
-                g[i] = pr - y[i];
-                h[i] = (pr * (1.0 - pr)).max(1e-16);
+                let pr = 1.0f32 / (1.0 + (-margin[i]).exp());
+                g[i] = f64::from(pr - y[i] as f32);
+                h[i] = f64::from((pr * (1.0 - pr)).max(1e-16));
             }
             let (tree, pos) = grow(&cols, &sorted, &g, &h, p);
             for i in 0..n {
                 if let Node::Leaf(v) = tree[pos[i]] {
-                    margin[i] += v;
+                    margin[i] += v as f32;
                 }
             }
             trees.push(tree);
@@ -139,15 +142,15 @@ impl Booster {
         Ok(Booster { base_margin, trees })
     }
 
-    /// The raw margin (log-odds) of one row.
+    /// The raw margin (log-odds) of one row, accumulated in f32 as XGBoost predicts.
     pub fn margin(&self, row: &[f32]) -> f64 {
-        let mut m = self.base_margin;
+        let mut m = self.base_margin as f32;
         for t in &self.trees {
             let mut k = 0;
             loop {
                 match t[k] {
                     Node::Leaf(v) => {
-                        m += v;
+                        m += v as f32;
                         break;
                     }
                     Node::Split {
@@ -165,7 +168,7 @@ impl Booster {
                 }
             }
         }
-        m
+        f64::from(m)
     }
 
     /// The probability of the positive class.
@@ -209,37 +212,43 @@ fn grow(
             }
         }
         let mut best: Vec<Option<Best>> = vec![None; frontier.len()];
+        let root: Vec<f64> = total
+            .iter()
+            .map(|t| f64::from(t.score(p.lambda) as f32))
+            .collect();
         if depth < p.max_depth {
             for (f, order) in sorted.iter().enumerate() {
                 let col = &cols[f];
-                let mut left = vec![Stats::default(); frontier.len()];
+                // From the largest value down: `right` holds the samples above the candidate.
+                let mut right = vec![Stats::default(); frontier.len()];
                 let mut last = vec![0f32; frontier.len()];
-                for &i in order {
+                for &i in order.iter().rev() {
                     let i = i as usize;
                     let s = slot[pos[i]];
                     if s == usize::MAX {
                         continue;
                     }
                     let v = col[i];
-                    let l = &mut left[s];
-                    if l.h != 0.0 && v != last[s] && l.h >= p.min_child_weight {
-                        let r = Stats {
-                            g: total[s].g - l.g,
-                            h: total[s].h - l.h,
+                    let r = &mut right[s];
+                    if r.h != 0.0 && v != last[s] && r.h >= p.min_child_weight {
+                        let l = Stats {
+                            g: total[s].g - r.g,
+                            h: total[s].h - r.h,
                         };
-                        if r.h >= p.min_child_weight {
-                            let gain =
-                                l.score(p.lambda) + r.score(p.lambda) - total[s].score(p.lambda);
+                        if l.h >= p.min_child_weight {
+                            let gain = (l.score(p.lambda) + r.score(p.lambda) - root[s]) as f32;
                             if best[s].is_none_or(|b| gain > b.gain) {
+                                // Here v < last: the midpoint may round to v itself.
+                                let mid = (v + last[s]) * 0.5;
                                 best[s] = Some(Best {
                                     gain,
                                     feature: f,
-                                    threshold: (v + last[s]) * 0.5,
+                                    threshold: if mid == v { last[s] } else { mid },
                                 });
                             }
                         }
                     }
-                    l.add(g[i], h[i]);
+                    r.add(g[i], h[i]);
                     last[s] = v;
                 }
             }
@@ -247,7 +256,7 @@ fn grow(
         let mut next = Vec::new();
         for (s, &k) in frontier.iter().enumerate() {
             match best[s] {
-                Some(b) if b.gain > RT_EPS => {
+                Some(b) if f64::from(b.gain) > RT_EPS => {
                     let (l, r) = (nodes.len(), nodes.len() + 1);
                     nodes.push(Node::Leaf(0.0));
                     nodes.push(Node::Leaf(0.0));
@@ -262,7 +271,12 @@ fn grow(
                 }
                 _ => {
                     let t = total[s];
-                    nodes[k] = Node::Leaf(-p.eta * t.g / (t.h + p.lambda));
+                    let w = if t.h < p.min_child_weight || t.h <= 0.0 {
+                        0.0
+                    } else {
+                        (-t.g / (t.h + p.lambda)) as f32
+                    };
+                    nodes[k] = Node::Leaf(f64::from(w * p.eta as f32));
                 }
             }
         }
@@ -312,12 +326,13 @@ mod tests {
         let labels = [false, false, false, false, true, true, true, true];
         let b = fit(&rows, &labels, 1);
         // The best split is at 2.5: left G = 4 * 0.5 = 2, H = 1, leaf = -0.3 * 2 / 2 = -0.3.
+        // (Leaf values are f32, as XGBoost stores them.)
         assert!(
-            (b.margin(&[2.0]) + 0.3).abs() < 1e-12,
+            (b.margin(&[2.0]) + 0.3).abs() < 1e-6,
             "{}",
             b.margin(&[2.0])
         );
-        assert!((b.margin(&[3.0]) - 0.3).abs() < 1e-12);
+        assert!((b.margin(&[3.0]) - 0.3).abs() < 1e-6);
         // Children of 2 samples have H = 0.5 < min_child_weight 1: no deeper split.
         assert!((b.margin(&[1.0]) - b.margin(&[2.0])).abs() < 1e-12);
     }
@@ -364,6 +379,18 @@ mod tests {
             .count() as f64
             / 2000.0;
         assert!((acc - 0.5).abs() < 0.05, "held-out accuracy {acc}");
+    }
+
+    #[test]
+    fn adjacent_floats_split_where_the_gain_was_scored() {
+        // Two adjacent f32 values: their midpoint rounds to one of them, and the threshold must
+        // still put the smaller left and the larger right.
+        let a = 0.999_999_9f32;
+        let b = f32::from_bits(a.to_bits() + 1);
+        let rows: Vec<Vec<f32>> = [a, a, a, a, b, b, b, b].iter().map(|&v| vec![v]).collect();
+        let labels = [false, false, false, false, true, true, true, true];
+        let m = fit(&rows, &labels, 1);
+        assert!(m.margin(&[a]) < 0.0 && m.margin(&[b]) > 0.0);
     }
 
     #[test]

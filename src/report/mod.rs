@@ -130,6 +130,8 @@ pub struct MethodSummary {
     pub diverged_seeds: Vec<i64>,
     /// One entry per seed's evaluate record.
     pub sources: Vec<Source>,
+    /// (seed, epoch) of runs the divergence guard stopped early, on the last finite weights.
+    pub stopped: Vec<(i64, i64)>,
     pub metrics: BTreeMap<String, Stat>,
     /// Mean |method - retrain| over RA, FA, TA and MIA, in percentage points.
     pub gap_to_retrain: Option<f64>,
@@ -261,11 +263,22 @@ pub fn aggregate(results: &Results) -> Comparison {
                     })
                     .collect();
                 sources.sort_by_key(|s| s.seed);
+                let mut stopped: Vec<(i64, i64)> = runs
+                    .iter()
+                    .filter_map(|m| {
+                        Some((
+                            m.get("seed").and_then(Value::as_i64)?,
+                            m.get("stopped_at_epoch").and_then(Value::as_i64)?,
+                        ))
+                    })
+                    .collect();
+                stopped.sort_unstable();
                 MethodSummary {
                     method: method.clone(),
                     seeds,
                     diverged_seeds,
                     sources,
+                    stopped,
                     metrics,
                     gap_to_retrain: None,
                     speedup: None,
@@ -275,6 +288,20 @@ pub fn aggregate(results: &Results) -> Comparison {
             .collect();
         methods.sort_by_key(|m| method_rank(&m.method));
         let mut notes = Vec::new();
+        for m in &methods {
+            if !m.stopped.is_empty() {
+                let at: Vec<String> = m
+                    .stopped
+                    .iter()
+                    .map(|(s, e)| format!("seed {s} at epoch {e}"))
+                    .collect();
+                notes.push(format!(
+                    "{}: the divergence guard stopped the run ({}); the model is its last finite weights",
+                    m.method,
+                    at.join(", ")
+                ));
+            }
+        }
         let retrain = methods.iter().find(|m| m.method == "retrain").cloned();
         match &retrain {
             None => {
@@ -302,8 +329,15 @@ pub fn aggregate(results: &Results) -> Comparison {
                             Some((m.metrics.get(*k)?.mean - r.metrics.get(*k)?.mean).abs() * 100.0)
                         })
                         .collect();
-                    if !diffs.is_empty() {
+                    // Only a gap over all four metrics ranks alongside the others.
+                    if diffs.len() == GAP_METRICS.len() {
                         m.gap_to_retrain = Some(diffs.iter().sum::<f64>() / diffs.len() as f64);
+                    } else {
+                        notes.push(format!(
+                            "{}: no gap to retrain (it needs {} for the method and retrain)",
+                            m.method,
+                            GAP_METRICS.join(", ")
+                        ));
                     }
                     let t = |s: &MethodSummary| s.metrics.get("unlearn_time_s").map(|x| x.mean);
                     if let (Some(rt), Some(mt)) = (t(r), t(m))

@@ -126,6 +126,14 @@ impl Kind for Evaluate {
                 .flatten()
         });
         m.insert("unlearn_time_s".into(), time.unwrap_or(Value::Null));
+        // A run the divergence guard cut short: its model is the last finite weights.
+        if let Some(e) = produced
+            .get("hyperparameters")
+            .and_then(|h| h.get("diverged_at_epoch"))
+            .filter(|e| !e.is_null())
+        {
+            m.insert("stopped_at_epoch".into(), e.clone());
+        }
         let method = produced
             .get("method")
             .cloned()

@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""Cross-checks camu-pipe's reference-attack learner against XGBoost on the same features.
+
+Every evaluate stage run with `mia_export: true` (pipelines/quickstart.yaml does) writes the
+attack's fit set (`mia_fit.csv`: 99% of 4,000 Ds + 4,000 test rows, as the reference's
+train_test_split keeps) and its evaluation set (`mia_eval.csv`: Df + as many unseen test rows)
+next to its metrics.json. This script fits XGBClassifier(n_estimators=100,
+objective='binary:logistic') on the first, scores `predict` on the second and compares the
+accuracy with the `mia_camu` that camu-pipe recorded.
+
+    pip install xgboost-cpu            # any XGBoost >= 1.7
+    python3 scripts/mia-crosscheck.py [CACHE_DIR]    # default: cache
+
+`tree_method="exact"` is the learner the reference ran (XGBoost 1.x picks exact greedy for data
+this small) and the one camu-pipe reproduces; the row fails when the two differ by more than
+0.01. `hist` (XGBoost 2+'s default) is printed beside it for information. Exit status 1 if any
+exact comparison fails, 2 if there is nothing to compare.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import xgboost
+
+TOLERANCE = 0.01
+
+
+def load(path):
+    data = np.loadtxt(path, delimiter=",", skiprows=1, dtype=np.float32, ndmin=2)
+    return data[:, 1:], data[:, 0].astype(np.int32)
+
+
+def attack_accuracy(fit, ev, tree_method):
+    model = xgboost.XGBClassifier(
+        n_estimators=100,
+        objective="binary:logistic",
+        tree_method=tree_method,
+        n_jobs=1,
+    )
+    model.fit(*fit)
+    x, y = ev
+    return float((model.predict(x) == y).mean())
+
+
+def main():
+    cache = Path(sys.argv[1] if len(sys.argv) > 1 else "cache")
+    dirs = sorted(p.parent for p in (cache / "out").glob("*/mia_fit.csv"))
+    rows = []
+    for d in dirs:
+        m = json.loads((d / "metrics.json").read_text())
+        stage = m.get("provenance", {}).get("evaluate", {}).get("stage", d.name[:12])
+        ours = m.get("mia_camu")
+        if ours is None:
+            continue
+        fit, ev = load(d / "mia_fit.csv"), load(d / "mia_eval.csv")
+        exact = attack_accuracy(fit, ev, "exact")
+        hist = attack_accuracy(fit, ev, "hist")
+        rows.append((stage, ours, exact, hist, len(fit[1]), len(ev[1])))
+    if not rows:
+        print(f"no evaluate outputs with mia_fit.csv under {cache}/out", file=sys.stderr)
+        return 2
+    print(f"xgboost {xgboost.__version__}; attack accuracy on Df + unseen test\n")
+    print("| evaluate stage | fit rows | eval rows | camu-pipe | XGBoost exact | diff | XGBoost hist |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    failed = 0
+    for stage, ours, exact, hist, n_fit, n_eval in rows:
+        diff = abs(ours - exact)
+        failed += diff > TOLERANCE
+        flag = "" if diff <= TOLERANCE else " FAIL"
+        print(
+            f"| {stage} | {n_fit} | {n_eval} | {ours:.4f} | {exact:.4f} | {diff:.4f}{flag} | {hist:.4f} |"
+        )
+    print(f"\n{len(rows) - failed} of {len(rows)} within {TOLERANCE} of XGBoost (exact)")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
