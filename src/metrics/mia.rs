@@ -252,7 +252,7 @@ mod tests {
     }
 
     #[test]
-    fn gbdt_mia_detects_confidence_gap() {
+    fn reference_mia_detects_confidence_gap() {
         // Members: confident (max prob ~0.99); non-members: spread (max ~0.5).
         let conf = |c: f32, j: usize| {
             let mut v = vec![(1.0 - c) / 9.0 + j as f32 * 1e-5; 10];
