@@ -98,16 +98,39 @@ impl Method for BadTeacher {
                         let badl = bad.forward(&bt.x, false).0;
                         badl.where_self(&tag, &good)
                     });
-                    let t = (teacher / tau).softmax(1, Kind::Float);
-                    let ls = (student.forward(&bt.x, true).0 / tau).log_softmax(1, Kind::Float);
-                    // KL(t || s) elementwise, mean over all elements (F.kl_div's default), no
-                    // tau^2 factor, as the public code.
-                    let loss = (&t * (t.clamp_min(1e-12).log() - ls)).mean(Kind::Float);
+                    let loss = unlearner_loss(&teacher, &student.forward(&bt.x, true).0, tau);
                     opt.backward_step(&loss);
                     Ok(loss.double_value(&[]))
                 },
             )?;
         }
         Ok(s.outcome(json!({"temperature": tau, "remain_fraction": frac})))
+    }
+}
+
+/// The reference's `UnlearnerLoss`: KL(softmax(t/tau) || softmax(s/tau)) elementwise, averaged
+/// over all batch x class elements (F.kl_div's default reduction), with no tau^2 factor.
+fn unlearner_loss(teacher_logits: &Tensor, student_logits: &Tensor, tau: f64) -> Tensor {
+    let t = (teacher_logits / tau).softmax(1, Kind::Float);
+    let ls = (student_logits / tau).log_softmax(1, Kind::Float);
+    (&t * (t.clamp_min(1e-12).log() - ls)).mean(Kind::Float)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kl_is_averaged_over_all_elements() {
+        // Batch 2, 4 classes: the loss is the per-sample KL summed, divided by 2 x 4.
+        let t = Tensor::from_slice(&[2.0f32, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0]).view([2, 4]);
+        let s = Tensor::zeros([2, 4], (Kind::Float, tch::Device::Cpu));
+        let p = t.softmax(1, Kind::Float);
+        let per_sample = (&p * (p.log() + 4f64.ln())).sum_dim_intlist(1, false, Kind::Float);
+        let want = per_sample.sum(Kind::Float).double_value(&[]) / 8.0;
+        let got = unlearner_loss(&t, &s, 1.0).double_value(&[]);
+        assert!((got - want).abs() < 1e-6, "{got} vs {want}");
+        // A per-sample mean (batchmean) would be 4 times larger.
+        assert!(got < per_sample.mean(Kind::Float).double_value(&[]) / 3.0);
     }
 }

@@ -1,7 +1,7 @@
 //! `compare`: the comparison tables and plots over the evaluate stages it needs (Markdown, CSV,
 //! JSON, SVG and PNG), the same as `camu-pipe report` prints.
 
-use super::ml_common::{read_json, write_metrics};
+use super::ml_common::{input_key, read_json, write_metrics};
 use super::{Kind, StageJob};
 use crate::params::check_keys;
 use crate::report::{Results, Row, aggregate, write_all};
@@ -31,8 +31,7 @@ impl Kind for Compare {
             if metrics.contains_key("method") && metrics.contains_key("acc_test") {
                 rows.push(Row {
                     stage: name.clone(),
-                    // Input directories are `out/KEY`.
-                    key: dir.file_name().map(|k| k.to_string_lossy().to_string()),
+                    key: input_key(dir),
                     metrics,
                 });
             }

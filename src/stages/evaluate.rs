@@ -1,6 +1,6 @@
 //! `evaluate`: every metric of one model on one split, next to the retrained model when given.
 
-use super::ml_common::{input_with, read_json, write_metrics};
+use super::ml_common::{input_key, input_with, read_json, write_metrics};
 use super::{Kind, StageJob};
 use crate::data::Dataset;
 use crate::data::split::Split;
@@ -89,9 +89,10 @@ impl Kind for Evaluate {
                     .unwrap_or("non-finite outputs")
             );
         }
-        if p.bool("relearn", false)? && diverged {
+        let relearn_on = p.bool("relearn", false)?;
+        if relearn_on && diverged {
             m.insert("relearn_epochs".into(), Value::Null);
-        } else if p.bool("relearn", false)? {
+        } else if relearn_on {
             let original_dir = input_with(job, "model.safetensors", p.opt_str("original")?)?;
             let original = Model::load(&original_dir, device).map_err(|e| e.to_string())?;
             let ro = RelearnOptions {
@@ -142,13 +143,9 @@ impl Kind for Evaluate {
                 _ => json!("original"),
             });
         m.insert("method".into(), method.clone());
-        // Where every number came from: this record's key and each input's stage and key (the
-        // input directories are `out/KEY`), with the producing kind and method versions.
-        let key_of = |dir: &std::path::Path| {
-            dir.file_name()
-                .map(|k| k.to_string_lossy().to_string())
-                .unwrap_or_default()
-        };
+        // Where every number came from: this record's key and each input's stage and key, with
+        // the producing method's version.
+        let key_of = |dir: &std::path::Path| input_key(dir).unwrap_or_default();
         let stage_of = |dir: &std::path::Path| {
             job.inputs
                 .iter()

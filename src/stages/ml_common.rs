@@ -37,6 +37,11 @@ pub fn input_with(job: &StageJob, file: &str, role: Option<&str>) -> Result<Path
     }
 }
 
+/// The cache key of an upstream output directory: executors hand inputs over as `out/KEY`.
+pub fn input_key(dir: &std::path::Path) -> Option<String> {
+    dir.file_name().map(|k| k.to_string_lossy().to_string())
+}
+
 fn names(job: &StageJob) -> String {
     if job.inputs.is_empty() {
         "none".into()
