@@ -1,9 +1,9 @@
 //! Engine benchmarks: planning and a no-op run of a generated 500-stage pipeline, and hashing a
 //! 1 GiB file. `cargo bench --bench engine`; figures in BENCHMARKS.md.
 
-use camu_pipe::engine::{Engine, Options};
-use camu_pipe::executor::LocalExecutor;
-use camu_pipe::progress::Reporter;
+use camu_core::engine::{Engine, Options};
+use camu_core::executor::LocalExecutor;
+use camu_core::progress::Reporter;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -36,7 +36,7 @@ fn options(dir: &Path) -> Options {
 }
 
 fn run_once(pipeline: &Path, dir: &Path, executor: Arc<LocalExecutor>) {
-    let p = camu_pipe::spec::load(pipeline).expect("pipeline loads");
+    let p = camu_core::spec::load(pipeline, &camu_lab::kinds::registry()).expect("pipeline loads");
     let mut engine = Engine::new(&p, options(dir)).expect("engine");
     let mut rep = Reporter::quiet();
     engine
@@ -56,8 +56,8 @@ fn bench_engine(c: &mut Criterion) {
 
     c.bench_function("plan_500_stages", |b| {
         b.iter(|| {
-            let p = camu_pipe::spec::load(&pipeline).expect("loads");
-            camu_pipe::graph::Dag::build(&p).expect("acyclic")
+            let p = camu_core::spec::load(&pipeline, &camu_lab::kinds::registry()).expect("loads");
+            camu_core::graph::Dag::build(&p).expect("acyclic")
         })
     });
     c.bench_function("noop_run_500_stages", |b| {
@@ -82,7 +82,7 @@ fn bench_hash(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(1 << 30));
     g.sample_size(10);
     g.bench_function("blake3_mmap_rayon_1gib", |b| {
-        b.iter(|| camu_pipe::cache::hash_file(&path).expect("hash"))
+        b.iter(|| camu_core::cache::hash_file(&path).expect("hash"))
     });
     g.finish();
 }

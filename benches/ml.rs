@@ -2,10 +2,10 @@
 //! time on Fashion-MNIST random 10% with the reference hyperparameters. Each is measured once
 //! (they take seconds to minutes). Run: `cargo bench --bench ml`; figures in BENCHMARKS.md.
 
-use camu_pipe::data::split::{self, Scenario};
-use camu_pipe::methods::{self, Context};
-use camu_pipe::models::{Arch, Model, ModelSpec};
-use camu_pipe::train::{TrainConfig, train};
+use camu_torch::data::split::{self, Scenario};
+use camu_torch::methods::{self, Context};
+use camu_torch::models::{Arch, Model, ModelSpec};
+use camu_torch::train::{TrainConfig, train};
 use std::time::Instant;
 use tch::{Device, Kind, Tensor};
 
@@ -21,7 +21,7 @@ fn resnet_throughput(arch: Arch, side: i64, steps: usize) -> f64 {
         },
         Device::Cpu,
     );
-    let mut opt = camu_pipe::train::adam(&m.vs, 1e-3, 1e-4).expect("adam");
+    let mut opt = camu_torch::train::adam(&m.vs, 1e-3, 1e-4).expect("adam");
     let x = Tensor::rand([32, 3, side, side], (Kind::Float, Device::Cpu));
     let y = Tensor::randint(10, [32], (Kind::Int64, Device::Cpu));
     let mut step = || opt.backward_step(&m.forward(&x, true).0.cross_entropy_for_logits(&y));
@@ -46,7 +46,7 @@ fn main() {
         resnet_throughput(Arch::Resnet18Cifar, 32, 10)
     );
     let dir = tempfile::tempdir().expect("tempdir");
-    let ds = match camu_pipe::data::obtain("fashion_mnist", dir.path(), &[]) {
+    let ds = match camu_torch::data::obtain("fashion_mnist", dir.path(), &[]) {
         Ok(d) => d,
         Err(e) => {
             eprintln!("Fashion-MNIST unavailable ({e}); run scripts/setup.sh first");

@@ -7,6 +7,15 @@ bash scripts/setup.sh
 if [[ "${CI:-}" == true || "${CAMU_TEST_SLURM:-0}" == 1 ]]; then
   timeout 300 bash scripts/slurm-localhost.sh || echo "[test] no local SLURM cluster: its tests will be skipped" >&2
 fi
-cargo fmt --check
-cargo clippy --all-targets --quiet -- -D warnings
-cargo test --release
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+# The engine builds and passes its tests with no libtorch anywhere in its dependency tree.
+if cargo tree -p camu-core -e normal,build --prefix none | grep -qE '^(tch|torch-sys) '; then
+  echo "[test] camu-core depends on libtorch" >&2; exit 1
+fi
+cargo test --release --workspace
+# Only the ML worker links libtorch; the command line does not.
+if ldd target/release/camu-pipe | grep -q libtorch; then
+  echo "[test] target/release/camu-pipe links libtorch" >&2; exit 1
+fi
+ldd target/release/camu-worker | grep -q libtorch_cpu

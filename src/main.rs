@@ -1,9 +1,12 @@
 //! The camu-pipe command line: a thin layer over the library.
 
-use camu_pipe::engine::{Engine, EngineError, Options};
-use camu_pipe::executor::{LocalExecutor, SlurmExecutor};
-use camu_pipe::progress::Reporter;
-use camu_pipe::spec;
+//!
+//! It links no libtorch: ML stages run in the `camu-worker` binary binary next to it.
+
+use camu_core::engine::{Engine, EngineError, Options};
+use camu_core::executor::{LocalExecutor, SlurmExecutor};
+use camu_core::progress::Reporter;
+use camu_core::spec;
 use clap::{Args, Parser, Subcommand};
 use std::io::{IsTerminal, Write};
 
@@ -187,10 +190,10 @@ fn options(common: &Common, sel: &Selection) -> Result<Options, EngineError> {
 }
 
 fn load(path: &Path) -> Result<spec::Pipeline, EngineError> {
-    Ok(spec::load(path)?)
+    Ok(spec::load(path, &camu_lab::kinds::registry())?)
 }
 
-fn print_status(rows: &[camu_pipe::engine::StageStatus], json: bool) {
+fn print_status(rows: &[camu_core::engine::StageStatus], json: bool) {
     if json {
         say!("{}", serde_json::to_string_pretty(rows).unwrap_or_default());
         return;
@@ -211,7 +214,7 @@ fn print_status(rows: &[camu_pipe::engine::StageStatus], json: bool) {
 fn main_inner(cli: Cli) -> Result<(), EngineError> {
     match cli.command {
         Cmd::Methods => {
-            say!("{}", camu_pipe::methods::provenance_markdown().trim_end());
+            say!("{}", camu_lab::methods::provenance_markdown().trim_end());
             Ok(())
         }
         Cmd::ExecStage { job } => {
@@ -221,7 +224,7 @@ fn main_inner(cli: Cli) -> Result<(), EngineError> {
                 .with_ansi(std::io::stderr().is_terminal())
                 .with_writer(std::io::stderr)
                 .try_init();
-            if let Err(e) = camu_pipe::stages::exec_job(&job) {
+            if let Err(e) = camu_core::stage::exec_job(&job, camu_lab::kinds::RUNNERS) {
                 eprintln!("error: {e}");
                 std::process::exit(1);
             }
@@ -245,20 +248,20 @@ fn main_inner(cli: Cli) -> Result<(), EngineError> {
         } => {
             let p = load(&pipeline)?;
             let mut engine = Engine::new(&p, options(&common, &sel)?)?;
-            let results = camu_pipe::report::collect(&mut engine)?;
-            let comparison = camu_pipe::report::aggregate(&results);
+            let results = camu_lab::report::collect(&mut engine)?;
+            let comparison = camu_lab::report::aggregate(&results);
             let stem = pipeline
                 .file_stem()
                 .map(|s| s.to_string_lossy().to_string())
                 .unwrap_or("report".into());
             let dir = out.unwrap_or_else(|| PathBuf::from("reports").join(stem));
             let (files, skipped) =
-                camu_pipe::report::write_all(&comparison, &dir).map_err(EngineError::Report)?;
+                camu_lab::report::write_all(&comparison, &dir).map_err(EngineError::Report)?;
             if common.json {
                 let v = serde_json::json!({"comparison": comparison, "files": files, "skipped": skipped});
                 say!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
             } else {
-                say!("{}", camu_pipe::report::markdown(&comparison));
+                say!("{}", camu_lab::report::markdown(&comparison));
                 eprintln!("wrote {} files to {}", files.len(), dir.display());
                 for s in skipped {
                     eprintln!("skipped {s}");
@@ -303,7 +306,7 @@ fn main_inner(cli: Cli) -> Result<(), EngineError> {
             let program = std::env::current_exe().map_err(|e| {
                 EngineError::Selection(format!("cannot find the camu-pipe binary: {e}"))
             })?;
-            let executor: Arc<dyn camu_pipe::executor::Executor> = match executor {
+            let executor: Arc<dyn camu_core::executor::Executor> = match executor {
                 ExecutorKind::Local => Arc::new(LocalExecutor { program }),
                 ExecutorKind::Slurm => Arc::new(SlurmExecutor {
                     program,
@@ -338,7 +341,7 @@ fn main_inner(cli: Cli) -> Result<(), EngineError> {
             let mut keep = std::collections::HashSet::new();
             for path in &pipelines {
                 let p = load(path)?;
-                let lock = camu_pipe::cache::lockfile::LockFile::read(&p.path);
+                let lock = camu_core::cache::lockfile::LockFile::read(&p.path);
                 keep.extend(lock.stages.values().map(|e| e.key.clone()));
                 let sel = Selection {
                     targets: vec![],
@@ -348,7 +351,7 @@ fn main_inner(cli: Cli) -> Result<(), EngineError> {
                 let mut engine = Engine::new(&p, options(&common, &sel)?)?;
                 keep.extend(engine.status()?.into_iter().filter_map(|s| s.key));
             }
-            let cache = camu_pipe::cache::Cache::open(&common.cache_dir)?;
+            let cache = camu_core::cache::Cache::open(&common.cache_dir)?;
             let report = cache.gc(&keep, dry_run)?;
             if common.json {
                 say!("{}", serde_json::to_string(&report).unwrap_or_default());

@@ -1,8 +1,8 @@
 //! Dataset download against a loopback HTTP server serving generated files in the real formats:
 //! success, mirror fallback, 404, truncated transfer, checksum mismatch.
 
-use camu_pipe::data::download::{FileSpec, Source};
-use camu_pipe::data::{self, DataError};
+use camu_torch::data::download::{FileSpec, Source};
+use camu_torch::data::{self, DataError};
 use md5::{Digest, Md5};
 use std::collections::HashMap;
 use std::io::{Read, Write};

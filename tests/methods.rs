@@ -1,11 +1,11 @@
 //! Every baseline on a small synthetic split, checked against what its definition says it does.
 
-use camu_pipe::data::split::{self, Scenario, Split};
-use camu_pipe::data::{self, Dataset};
-use camu_pipe::methods::{self, Context, Outcome};
-use camu_pipe::metrics::{EvalOptions, evaluate};
-use camu_pipe::models::{Arch, Model, ModelSpec};
-use camu_pipe::train::{TrainConfig, train};
+use camu_torch::data::split::{self, Scenario, Split};
+use camu_torch::data::{self, Dataset};
+use camu_torch::methods::{self, Context, Outcome};
+use camu_torch::metrics::{EvalOptions, evaluate};
+use camu_torch::models::{Arch, Model, ModelSpec};
+use camu_torch::train::{TrainConfig, train};
 use serde_json::{Map, Value, json};
 use tch::{Device, Kind, Tensor};
 
@@ -625,7 +625,7 @@ fn docs_methods_md_is_what_the_code_says() {
     let doc = std::fs::read_to_string(&path).unwrap_or_default();
     assert_eq!(
         doc.trim_end(),
-        methods::provenance_markdown().trim_end(),
+        camu_lab::methods::provenance_markdown().trim_end(),
         "docs/methods.md is stale: regenerate it with `camu-pipe methods > docs/methods.md`"
     );
 }
@@ -634,7 +634,7 @@ fn docs_methods_md_is_what_the_code_says() {
 fn every_method_records_its_documented_defaults() {
     let _rng = rng();
     let lab = lab();
-    for m in methods::METHODS {
+    for m in camu_lab::methods::METHODS {
         let spec = m.spec();
         // No training: the run only resolves and records its settings.
         let mut params = Map::new();

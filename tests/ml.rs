@@ -3,12 +3,12 @@
 
 mod common;
 
-use camu_pipe::data::split::{self, Scenario};
-use camu_pipe::data::{self, Dataset};
-use camu_pipe::methods::{self, Context};
-use camu_pipe::metrics::{EvalOptions, evaluate};
-use camu_pipe::models::{Arch, Model, ModelSpec};
-use camu_pipe::train::{TrainConfig, test_accuracy, train};
+use camu_torch::data::split::{self, Scenario};
+use camu_torch::data::{self, Dataset};
+use camu_torch::methods::{self, Context};
+use camu_torch::metrics::{EvalOptions, evaluate};
+use camu_torch::models::{Arch, Model, ModelSpec};
+use camu_torch::train::{TrainConfig, test_accuracy, train};
 use common::{Fixture, stages_with};
 use serde_json::Map;
 use tch::{Device, Kind, Tensor};

@@ -1,0 +1,69 @@
+//! Runs each stage as a child process of this machine.
+
+use super::{ExecError, Executor, Launch};
+use crate::process::{describe_status, die_with_parent, resource_env};
+use std::fs::File;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+pub struct LocalExecutor {
+    /// The camu-pipe binary that runs `exec-stage`.
+    pub program: PathBuf,
+}
+
+impl Executor for LocalExecutor {
+    fn execute(&self, l: &Launch<'_>, cancel: &AtomicBool) -> Result<(), ExecError> {
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(l.log)
+            .map_err(ExecError::Spawn)?;
+        let log2 = log.try_clone().map_err(ExecError::Spawn)?;
+        let mut cmd = Command::new(super::program(&self.program, l.worker));
+        cmd.arg("exec-stage")
+            .arg(l.job_file)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log2)
+            // Own process group: Ctrl-C at the terminal reaches only us; we stop children ourselves.
+            .process_group(0)
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+            );
+        for (k, v) in resource_env(l.threads, l.gpus) {
+            cmd.env(k, v);
+        }
+        die_with_parent(&mut cmd);
+        let mut child = cmd.spawn().map_err(ExecError::Spawn)?;
+        let pgid = child.id() as i32;
+        let mut term_sent: Option<Instant> = None;
+        loop {
+            match child.try_wait().map_err(ExecError::Spawn)? {
+                Some(status) if status.success() => return Ok(()),
+                Some(_) if term_sent.is_some() => return Err(ExecError::Cancelled),
+                Some(status) => {
+                    return Err(ExecError::Failed(describe_status(status)));
+                }
+                None => {}
+            }
+            if cancel.load(Ordering::Relaxed) {
+                match term_sent {
+                    None => {
+                        // SAFETY: signalling our own child's process group.
+                        unsafe { libc::kill(-pgid, libc::SIGTERM) };
+                        term_sent = Some(Instant::now());
+                    }
+                    Some(t) if t.elapsed() > Duration::from_secs(10) => {
+                        unsafe { libc::kill(-pgid, libc::SIGKILL) };
+                    }
+                    _ => {}
+                }
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}

@@ -1,0 +1,55 @@
+//! Executors: where a stage process runs. The engine hands each one the same self-contained
+//! stage description; `local` runs it as a child process, a cluster executor would submit it.
+
+mod local;
+mod slurm;
+
+pub use local::LocalExecutor;
+pub use slurm::SlurmExecutor;
+
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error("cannot start the stage process: {0}")]
+    Spawn(std::io::Error),
+    #[error("stage process failed: {0}")]
+    Failed(String),
+    #[error("interrupted")]
+    Cancelled,
+}
+
+/// Everything an executor needs to launch one stage.
+pub struct Launch<'a> {
+    pub stage: &'a str,
+    /// The binary, next to this one, that runs the stage (`None`: this binary).
+    pub worker: Option<&'a str>,
+    /// The stage description (`StageJob` as JSON).
+    pub job_file: &'a Path,
+    /// Where stdout and stderr of the stage go.
+    pub log: &'a Path,
+    pub threads: usize,
+    /// Device ids assigned locally (empty when the executor allocates GPUs itself).
+    pub gpus: &'a [String],
+    /// How many GPUs the stage asked for.
+    pub gpu_count: usize,
+}
+
+pub trait Executor: Send + Sync {
+    /// True when the executor's own scheduler (e.g. SLURM) enforces CPU and GPU limits, so the
+    /// engine neither applies the local budget nor picks device ids.
+    fn manages_resources(&self) -> bool {
+        false
+    }
+    /// Runs the stage to completion; returns early with `Cancelled` once `cancel` is set.
+    fn execute(&self, launch: &Launch<'_>, cancel: &AtomicBool) -> Result<(), ExecError>;
+}
+
+/// The program that runs a stage: `worker` next to `program`, or `program` itself.
+pub fn program(program: &std::path::Path, worker: Option<&str>) -> std::path::PathBuf {
+    match worker {
+        Some(w) => program.with_file_name(w),
+        None => program.to_path_buf(),
+    }
+}

@@ -1,0 +1,58 @@
+//! What the spec layer needs to know about a stage kind, and the registry of kinds a program
+//! knows. The registry is built by the program (the CLI, the ML worker) and passed in: this crate
+//! knows only `command`.
+
+use serde_json::{Map, Value};
+
+/// A stage kind as the planner sees it: name, version, parameter validation, and which program
+/// runs its stage process. The run itself is a [`crate::stage::Runner`], possibly in another
+/// binary.
+pub trait Kind: Sync {
+    fn name(&self) -> &'static str;
+    /// Bump when a change to the code changes the kind's results: it is part of every key.
+    fn version(&self) -> u32;
+    /// The version that goes into the key; kinds that dispatch on a parameter (e.g. `unlearn`'s
+    /// method) fold the version of what they dispatch to into it.
+    fn key_version(&self, _params: &Map<String, Value>) -> u32 {
+        self.version()
+    }
+    /// True for kinds that take `command`, `inputs`, `outputs` and `env`.
+    fn is_command(&self) -> bool {
+        false
+    }
+    /// Checks `with` before anything runs.
+    fn validate(&self, params: &Map<String, Value>) -> Result<(), String>;
+    /// The binary, next to the running one, whose `exec-stage` runs this kind's stage process;
+    /// `None` for the running binary itself.
+    fn worker(&self) -> Option<&'static str> {
+        None
+    }
+}
+
+/// The kinds a pipeline may use.
+#[derive(Clone, Default)]
+pub struct Registry {
+    kinds: Vec<&'static dyn Kind>,
+}
+
+impl Registry {
+    pub fn new(kinds: impl IntoIterator<Item = &'static dyn Kind>) -> Registry {
+        Registry {
+            kinds: kinds.into_iter().collect(),
+        }
+    }
+    /// `command` only: what the engine's own tests use.
+    pub fn core() -> Registry {
+        Registry::new([&crate::stage::command::Command as &dyn Kind])
+    }
+    pub fn with(mut self, kinds: impl IntoIterator<Item = &'static dyn Kind>) -> Registry {
+        self.kinds.extend(kinds);
+        self
+    }
+    pub fn lookup(&self, name: &str) -> Option<&'static dyn Kind> {
+        self.kinds.iter().copied().find(|k| k.name() == name)
+    }
+    pub fn names(&self) -> Vec<&'static str> {
+        self.kinds.iter().map(|k| k.name()).collect()
+    }
+}

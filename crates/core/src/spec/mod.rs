@@ -1,0 +1,579 @@
+//! Pipeline specification: YAML schema, matrix expansion, interpolation and validation.
+//!
+//! Everything here happens before any stage runs: a pipeline either loads completely valid, or
+//! loading returns a [`SpecError`] listing every problem with its file:line:column.
+
+mod error;
+pub mod interp;
+mod kind;
+mod raw;
+
+pub use error::{Pos, SpecError, SpecIssue};
+pub use kind::{Kind, Registry};
+pub use raw::{RawCommand, Resources};
+
+use indexmap::IndexMap;
+use raw::{RawPipeline, RawStage};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// How a `command` stage's program is given.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CommandLine {
+    Shell(String),
+    Argv(Vec<String>),
+}
+
+/// One stage after matrix expansion: a node of the DAG.
+#[derive(Debug, Clone)]
+pub struct Stage {
+    /// Expanded name, e.g. `train@dataset=mnist,seed=0`.
+    pub name: String,
+    /// The name as declared in the file, e.g. `train`.
+    pub base: String,
+    /// Matrix variables of this instance, in declaration order.
+    pub bindings: IndexMap<String, Value>,
+    pub kind: String,
+    /// The kind's version for these parameters: part of the key.
+    pub kind_version: u32,
+    /// The binary that runs the stage process (`None`: the running one).
+    pub worker: Option<&'static str>,
+    /// Resolved upstream stage names (expanded).
+    pub needs: Vec<String>,
+    /// Parameters (`with`), defaults merged in, variables substituted.
+    pub params: serde_json::Map<String, Value>,
+    pub resources: Resources,
+    pub command: Option<CommandLine>,
+    pub inputs: Vec<String>,
+    pub outputs: Vec<String>,
+    pub env: IndexMap<String, String>,
+    pub description: Option<String>,
+    pub pos: Option<Pos>,
+}
+
+/// A loaded, expanded and validated pipeline.
+#[derive(Debug)]
+pub struct Pipeline {
+    /// Absolute path of the pipeline file.
+    pub path: PathBuf,
+    /// Directory relative paths in the file are resolved against.
+    pub dir: PathBuf,
+    pub description: Option<String>,
+    pub stages: Vec<Stage>,
+    index: HashMap<String, usize>,
+    source: Arc<String>,
+}
+
+impl Pipeline {
+    pub fn stage(&self, name: &str) -> Option<&Stage> {
+        self.index.get(name).map(|&i| &self.stages[i])
+    }
+    pub fn position(&self, name: &str) -> Option<usize> {
+        self.index.get(name).copied()
+    }
+    /// An error about this file, for problems found after loading (e.g. cycles).
+    pub fn error(&self, issues: Vec<SpecIssue>) -> SpecError {
+        SpecError::new(&self.path, self.source.clone(), issues)
+    }
+}
+
+/// Reads, expands and validates a pipeline file.
+pub fn load(path: &Path, kinds: &Registry) -> Result<Pipeline, SpecError> {
+    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let text = std::fs::read_to_string(&abs).map_err(|e| {
+        SpecError::new(
+            &abs,
+            Arc::new(String::new()),
+            vec![SpecIssue::new(
+                format!("cannot read pipeline file: {e}"),
+                None,
+            )],
+        )
+    })?;
+    parse(&abs, text, kinds)
+}
+
+/// Parses pipeline text as if read from `path`.
+pub fn parse(path: &Path, text: String, kinds: &Registry) -> Result<Pipeline, SpecError> {
+    let source = Arc::new(text);
+    let fail = |issues| SpecError::new(path, source.clone(), issues);
+    // Strict booleans: only true/false, so a matrix value like `y` or `no` stays a string.
+    let mut options = serde_saphyr::Options::default();
+    options.strict_booleans = true;
+    let raw: RawPipeline = serde_saphyr::from_str_with_options(&source, options).map_err(|e| {
+        let pos = e.location().and_then(Pos::from_saphyr);
+        fail(vec![SpecIssue::new(first_line(&e.to_string()), pos)])
+    })?;
+    let dir = path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let mut issues = Vec::new();
+    let stages = expand(&raw, kinds, &mut issues);
+    if !issues.is_empty() {
+        return Err(fail(issues));
+    }
+    let index = stages
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.name.clone(), i))
+        .collect();
+    Ok(Pipeline {
+        path: path.to_path_buf(),
+        dir,
+        description: raw.description,
+        stages,
+        index,
+        source,
+    })
+}
+
+/// serde-saphyr renders a snippet after the message; we render our own, so keep the message.
+fn first_line(msg: &str) -> String {
+    let line = msg.lines().next().unwrap_or(msg).trim();
+    // Its message may start with "line L column C:" which our prefix already says.
+    match line.find(": ") {
+        Some(i) if line[..i].contains("line") && line[..i].contains("column") => {
+            line[i + 2..].to_string()
+        }
+        _ => line.to_string(),
+    }
+}
+
+fn pos_of(loc: serde_saphyr::Location) -> Option<Pos> {
+    Pos::from_saphyr(loc)
+}
+
+fn valid_base_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
+}
+
+/// The name of one matrix instance.
+pub fn instance_name(base: &str, bindings: &IndexMap<String, Value>) -> String {
+    if bindings.is_empty() {
+        return base.to_string();
+    }
+    let parts: Vec<String> = bindings
+        .iter()
+        .map(|(k, v)| format!("{k}={}", interp::value_text(v)))
+        .collect();
+    format!("{base}@{}", parts.join(","))
+}
+
+/// All combinations of the matrix, first variable varying slowest.
+fn combinations(matrix: &IndexMap<String, Vec<Value>>) -> Vec<IndexMap<String, Value>> {
+    let mut out = vec![IndexMap::new()];
+    for (var, values) in matrix {
+        let mut next = Vec::with_capacity(out.len() * values.len());
+        for partial in &out {
+            for v in values {
+                let mut b = partial.clone();
+                b.insert(var.clone(), v.clone());
+                next.push(b);
+            }
+        }
+        out = next;
+    }
+    out
+}
+
+fn expand(raw: &RawPipeline, kinds: &Registry, issues: &mut Vec<SpecIssue>) -> Vec<Stage> {
+    let default_with = raw
+        .defaults
+        .with
+        .as_ref()
+        .map(|w| w.value.clone())
+        .unwrap_or_default();
+    let default_resources = raw.defaults.resources.unwrap_or_default();
+    // First pass: instances and their names, so needs can be resolved against all of them.
+    let mut stages: Vec<Stage> = Vec::new();
+    let mut raw_needs: Vec<Vec<(String, Option<Pos>)>> = Vec::new();
+    let mut seen: HashMap<String, Option<Pos>> = HashMap::new();
+    for (base, spanned) in &raw.stages {
+        let rs: &RawStage = &spanned.value;
+        let stage_pos = pos_of(spanned.referenced);
+        if !valid_base_name(base) {
+            issues.push(
+                SpecIssue::new(format!("invalid stage name `{base}`"), stage_pos)
+                    .help("stage names use letters, digits, `_`, `-` and `.`"),
+            );
+            continue;
+        }
+        let kind_pos = pos_of(rs.kind.referenced);
+        let kind = rs.kind.value.clone();
+        let Some(kind_info) = kinds.lookup(&kind) else {
+            issues.push(
+                SpecIssue::new(format!("stage `{base}`: unknown kind `{kind}`"), kind_pos)
+                    .help(format!("known kinds: {}", kinds.names().join(", "))),
+            );
+            continue;
+        };
+        check_kind_fields(base, rs, kind_info.is_command(), stage_pos, issues);
+        let instances = match &rs.matrix {
+            None => vec![IndexMap::new()],
+            Some(m) => {
+                let mpos = pos_of(m.referenced);
+                let mut ok = true;
+                for (var, values) in &m.value {
+                    if !valid_base_name(var) || interp::is_runtime(var) {
+                        issues.push(SpecIssue::new(
+                            format!("stage `{base}`: invalid matrix variable `{var}`"),
+                            mpos,
+                        ));
+                        ok = false;
+                    }
+                    if values.is_empty() {
+                        issues.push(SpecIssue::new(
+                            format!("stage `{base}`: matrix variable `{var}` has no values"),
+                            mpos,
+                        ));
+                        ok = false;
+                    }
+                    for v in values {
+                        if v.is_object() || v.is_array() || v.is_null() {
+                            issues.push(SpecIssue::new(
+                                format!(
+                                    "stage `{base}`: matrix values must be strings, numbers or booleans (`{var}` has {v})"
+                                ),
+                                mpos,
+                            ));
+                            ok = false;
+                        }
+                    }
+                }
+                if !ok {
+                    continue;
+                }
+                let all = combinations(&m.value);
+                let excluded = |b: &IndexMap<String, Value>| {
+                    rs.exclude
+                        .iter()
+                        .any(|ex| ex.value.iter().all(|(k, v)| b.get(k) == Some(v)))
+                };
+                for ex in &rs.exclude {
+                    if let Some(k) = ex.value.keys().find(|k| !m.value.contains_key(*k)) {
+                        issues.push(SpecIssue::new(
+                            format!("stage `{base}`: exclude names `{k}`, which is not a matrix variable"),
+                            pos_of(ex.referenced),
+                        ));
+                    }
+                }
+                all.into_iter().filter(|b| !excluded(b)).collect()
+            }
+        };
+        if rs.exclude.iter().len() > 0 && rs.matrix.is_none() {
+            issues.push(SpecIssue::new(
+                format!("stage `{base}`: `exclude` needs a `matrix`"),
+                stage_pos,
+            ));
+        }
+        for bindings in instances {
+            let name = instance_name(base, &bindings);
+            if let Some(prev) = seen.insert(name.clone(), stage_pos) {
+                let at = prev
+                    .map(|p| format!(" (first at line {})", p.line))
+                    .unwrap_or_default();
+                issues.push(SpecIssue::new(
+                    format!("duplicate stage name `{name}`{at}"),
+                    stage_pos,
+                ));
+                continue;
+            }
+            let mut err = |msg: String, pos: Option<Pos>| {
+                issues.push(SpecIssue::new(format!("stage `{name}`: {msg}"), pos))
+            };
+            // Parameters: defaults first, the stage's own on top.
+            let mut params = serde_json::Map::new();
+            for (k, v) in default_with.iter() {
+                params.insert(k.clone(), v.clone());
+            }
+            if let Some(w) = &rs.with {
+                for (k, v) in &w.value {
+                    params.insert(k.clone(), v.clone());
+                }
+            }
+            // `key: null` unsets a default for this stage.
+            params.retain(|_, v| !v.is_null());
+            let with_pos = rs
+                .with
+                .as_ref()
+                .and_then(|w| pos_of(w.referenced))
+                .or(stage_pos);
+            let params = match interp::substitute_value(&Value::Object(params), &bindings) {
+                Ok(Value::Object(p)) => p,
+                Ok(_) => unreachable!("an object stays an object"),
+                Err(e) => {
+                    err(format!("in `with`: {e}"), with_pos);
+                    continue;
+                }
+            };
+            if let Err(e) = kind_info.validate(&params) {
+                err(e, with_pos);
+            }
+            let resources = rs.resources.unwrap_or(default_resources);
+            let command = rs.command.as_ref().and_then(|c| {
+                let p = pos_of(c.referenced);
+                let sub = |s: &String| interp::substitute(s, &bindings, true);
+                let r = match &c.value {
+                    RawCommand::Shell(s) => sub(s).map(CommandLine::Shell),
+                    RawCommand::Argv(v) if v.is_empty() => Err("`command` is an empty list".into()),
+                    RawCommand::Argv(v) => v
+                        .iter()
+                        .map(sub)
+                        .collect::<Result<_, _>>()
+                        .map(CommandLine::Argv),
+                };
+                r.map_err(|e| err(format!("in `command`: {e}"), p)).ok()
+            });
+            let mut sub_list =
+                |list: &[serde_saphyr::Spanned<String>], what: &str, runtime: bool| {
+                    list.iter()
+                        .filter_map(|s| {
+                            interp::substitute(&s.value, &bindings, runtime)
+                                .map_err(|e| err(format!("in `{what}`: {e}"), pos_of(s.referenced)))
+                                .ok()
+                        })
+                        .collect::<Vec<_>>()
+                };
+            let inputs = sub_list(&rs.inputs, "inputs", false);
+            let outputs = sub_list(&rs.outputs, "outputs", false);
+            let needs: Vec<(String, Option<Pos>)> = rs
+                .needs
+                .iter()
+                .filter_map(|n| {
+                    interp::substitute(&n.value, &bindings, false)
+                        .map(|s| (s, pos_of(n.referenced)))
+                        .map_err(|e| err(format!("in `needs`: {e}"), pos_of(n.referenced)))
+                        .ok()
+                })
+                .collect();
+            let mut env = IndexMap::new();
+            for (k, v) in &rs.env {
+                match interp::substitute(&v.value, &bindings, true) {
+                    Ok(s) => {
+                        env.insert(k.clone(), s);
+                    }
+                    Err(e) => err(format!("in `env.{k}`: {e}"), pos_of(v.referenced)),
+                }
+            }
+            for o in &outputs {
+                if Path::new(o).is_absolute() || o.split('/').any(|c| c == "..") {
+                    err(
+                        format!("output `{o}` must be a relative path inside the output directory"),
+                        stage_pos,
+                    );
+                }
+            }
+            raw_needs.push(needs);
+            stages.push(Stage {
+                name,
+                base: base.clone(),
+                bindings,
+                kind: kind.clone(),
+                kind_version: kind_info.key_version(&params),
+                worker: kind_info.worker(),
+                needs: Vec::new(),
+                params,
+                resources,
+                command,
+                inputs,
+                outputs,
+                env,
+                description: rs.description.clone(),
+                pos: stage_pos,
+            });
+        }
+    }
+    resolve_needs(&mut stages, raw_needs, issues);
+    stages
+}
+
+fn check_kind_fields(
+    base: &str,
+    rs: &RawStage,
+    is_command: bool,
+    pos: Option<Pos>,
+    issues: &mut Vec<SpecIssue>,
+) {
+    if is_command {
+        if rs.command.is_none() {
+            issues.push(SpecIssue::new(
+                format!("stage `{base}`: kind `command` needs a `command`"),
+                pos,
+            ));
+        }
+        return;
+    }
+    let extra = [
+        ("command", rs.command.is_some()),
+        ("inputs", !rs.inputs.is_empty()),
+        ("outputs", !rs.outputs.is_empty()),
+        ("env", !rs.env.is_empty()),
+    ];
+    for (field, present) in extra {
+        if present {
+            issues.push(SpecIssue::new(
+                format!(
+                    "stage `{base}`: `{field}` applies only to kind `command`, not `{}`",
+                    rs.kind.value
+                ),
+                pos,
+            ));
+        }
+    }
+}
+
+/// Resolves each need to stage instances: an exact expanded name, or a declared name whose
+/// instances agree with this stage on every matrix variable they share (so `train` under
+/// `dataset=mnist,seed=0` needs `split@dataset=mnist,seed=0`, and a stage without `seed` needs
+/// every seed's instance). A trailing `?` makes a need optional: no matching instance is fine.
+fn resolve_needs(
+    stages: &mut [Stage],
+    raw_needs: Vec<Vec<(String, Option<Pos>)>>,
+    issues: &mut Vec<SpecIssue>,
+) {
+    let mut by_base: HashMap<&str, Vec<usize>> = HashMap::new();
+    let mut by_name: HashMap<&str, usize> = HashMap::new();
+    for (i, s) in stages.iter().enumerate() {
+        by_base.entry(s.base.as_str()).or_default().push(i);
+        by_name.insert(s.name.as_str(), i);
+    }
+    let mut resolved: Vec<Vec<String>> = Vec::with_capacity(stages.len());
+    for (i, needs) in raw_needs.iter().enumerate() {
+        let me = &stages[i];
+        let mut out: Vec<String> = Vec::new();
+        for (need, pos) in needs {
+            // `name?`: an optional need, for stages that exist for only part of a matrix.
+            let (need, optional) = match need.strip_suffix('?') {
+                Some(n) => (&n.to_string(), true),
+                None => (need, false),
+            };
+            let targets: Vec<usize> = if let Some(&j) = by_name.get(need.as_str()) {
+                vec![j]
+            } else if let Some(cands) = by_base.get(need.as_str()) {
+                let agree: Vec<usize> = cands
+                    .iter()
+                    .copied()
+                    .filter(|&j| {
+                        stages[j]
+                            .bindings
+                            .iter()
+                            .all(|(k, v)| me.bindings.get(k).is_none_or(|mine| mine == v))
+                    })
+                    .collect();
+                if agree.is_empty() && !optional {
+                    issues.push(SpecIssue::new(
+                        format!(
+                            "stage `{}`: need `{need}` has no instance matching {}",
+                            me.name,
+                            instance_name("", &me.bindings).trim_start_matches('@')
+                        ),
+                        *pos,
+                    ));
+                }
+                agree
+            } else {
+                let mut known: Vec<&str> = by_base.keys().copied().collect();
+                known.sort();
+                issues.push(
+                    SpecIssue::new(format!("stage `{}`: unknown need `{need}`", me.name), *pos)
+                        .help(format!("stages in this pipeline: {}", known.join(", "))),
+                );
+                Vec::new()
+            };
+            for j in targets {
+                if j == i {
+                    issues.push(SpecIssue::new(
+                        format!("stage `{}` needs itself", me.name),
+                        *pos,
+                    ));
+                } else if !out.contains(&stages[j].name) {
+                    out.push(stages[j].name.clone());
+                }
+            }
+        }
+        resolved.push(out);
+    }
+    for (s, needs) in stages.iter_mut().zip(resolved) {
+        s.needs = needs;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_str(text: &str) -> Result<Pipeline, SpecError> {
+        parse(
+            Path::new("/p/test.yaml"),
+            text.to_string(),
+            &Registry::core(),
+        )
+    }
+
+    #[test]
+    fn matrix_needs_follow_bindings() {
+        let p = load_str(
+            r#"
+stages:
+  data:
+    kind: command
+    command: "true"
+    matrix: {dataset: [a, b]}
+  train:
+    kind: command
+    command: "echo ${dataset} ${seed}"
+    needs: [data]
+    matrix: {dataset: [a, b], seed: [0, 1]}
+    with: {seed: "${seed}"}
+  compare:
+    kind: command
+    command: "true"
+    needs: [train]
+"#,
+        )
+        .unwrap();
+        let t = p.stage("train@dataset=b,seed=1").unwrap();
+        assert_eq!(t.needs, vec!["data@dataset=b"]);
+        assert_eq!(t.params["seed"], serde_json::json!(1));
+        assert_eq!(t.command, Some(CommandLine::Shell("echo b 1".into())));
+        assert_eq!(p.stage("compare").unwrap().needs.len(), 4);
+    }
+
+    #[test]
+    fn optional_needs_may_match_nothing() {
+        let text = "stages:\n  a: {kind: command, command: 'true', matrix: {d: [x]}}\n  b: {kind: command, command: 'true', matrix: {d: [x, y]}, needs: ['a?']}\n";
+        let p = load_str(text).unwrap();
+        assert_eq!(p.stage("b@d=x").unwrap().needs, ["a@d=x"]);
+        assert!(p.stage("b@d=y").unwrap().needs.is_empty());
+        assert!(load_str(&text.replace("'a?'", "a")).is_err());
+    }
+
+    #[test]
+    fn exclude_drops_combinations() {
+        let p = load_str(
+            "stages:\n  s:\n    kind: command\n    command: 'true'\n    matrix: {a: [1, 2], b: [x, y]}\n    exclude: [{a: 2, b: y}]\n",
+        )
+        .unwrap();
+        let names: Vec<&str> = p.stages.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["s@a=1,b=x", "s@a=1,b=y", "s@a=2,b=x"]);
+    }
+
+    #[test]
+    fn errors_carry_positions() {
+        let e =
+            load_str("stages:\n  a:\n    kind: command\n    command: 'true'\n    needs: [zzz]\n")
+                .unwrap_err();
+        assert_eq!(e.issues[0].pos.map(|p| p.line), Some(5));
+        assert!(e.to_string().contains("unknown need `zzz`"), "{e}");
+        let e = load_str("stages:\n  a:\n    kind: command\n    comand: 'true'\n").unwrap_err();
+        assert_eq!(e.issues[0].pos.map(|p| p.line), Some(4), "{e}");
+    }
+}

@@ -1,0 +1,80 @@
+//! `command`: runs any external program, cached like a built-in stage. Its declared input files
+//! are hashed into the key; upstream outputs arrive as `${in.STAGE}` and `CAMU_IN_STAGE`.
+
+use super::{Runner, StageJob};
+use crate::process::{describe_status, die_with_parent};
+use crate::spec::{CommandLine, Kind, interp};
+use serde_json::{Map, Value};
+
+pub struct Command;
+
+/// `train@dataset=mnist` -> `TRAIN_DATASET_MNIST`, for environment variable names.
+pub fn env_name(stage: &str) -> String {
+    stage
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+impl Kind for Command {
+    fn name(&self) -> &'static str {
+        "command"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn is_command(&self) -> bool {
+        true
+    }
+    fn validate(&self, _params: &Map<String, Value>) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+impl Runner for Command {
+    fn kind(&self) -> &'static str {
+        "command"
+    }
+    fn run(&self, job: &StageJob) -> Result<(), String> {
+        let fill = |s: &str| interp::fill_runtime(s, &|n| job.placeholder(n));
+        let mut cmd = match job.command.as_ref().ok_or("no command given")? {
+            CommandLine::Shell(s) => {
+                let mut c = std::process::Command::new("sh");
+                c.arg("-c").arg(fill(s)?);
+                c
+            }
+            CommandLine::Argv(v) => {
+                let argv: Vec<String> = v.iter().map(|a| fill(a)).collect::<Result<_, _>>()?;
+                let mut c = std::process::Command::new(&argv[0]);
+                c.args(&argv[1..]);
+                c
+            }
+        };
+        cmd.current_dir(&job.workdir)
+            .env("CAMU_OUT", &job.out_dir)
+            .env("CAMU_STAGE", &job.stage)
+            .env("CAMU_THREADS", job.threads.to_string())
+            .env("CAMU_PARAMS", Value::Object(job.params.clone()).to_string());
+        for (name, dir) in &job.inputs {
+            cmd.env(format!("CAMU_IN_{}", env_name(name)), dir);
+        }
+        for (k, v) in &job.env {
+            cmd.env(k, fill(v)?);
+        }
+        die_with_parent(&mut cmd);
+        let status = cmd
+            .status()
+            .map_err(|e| format!("cannot start command: {e}"))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("command failed: {}", describe_status(status)))
+        }
+    }
+}

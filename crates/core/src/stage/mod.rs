@@ -1,0 +1,91 @@
+//! The stage process: the self-contained job description it runs from, and the runners that
+//! execute a kind inside it (`camu-pipe exec-stage JOB.json`, or a worker binary's), so a crash
+//! or out-of-memory fails that stage only.
+
+pub mod command;
+pub mod io;
+
+use crate::spec::CommandLine;
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The self-contained description a stage process runs from. The same file is what a remote
+/// executor (SLURM) submits.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StageJob {
+    pub stage: String,
+    pub kind: String,
+    pub key: String,
+    pub params: Map<String, Value>,
+    #[serde(default)]
+    pub command: Option<CommandLine>,
+    #[serde(default)]
+    pub env: IndexMap<String, String>,
+    #[serde(default)]
+    pub outputs: Vec<String>,
+    /// Output directories of upstream stages, by stage name.
+    pub inputs: BTreeMap<String, PathBuf>,
+    /// Where the stage writes its outputs (a staging directory the engine publishes).
+    pub out_dir: PathBuf,
+    /// The pipeline file's directory; relative paths resolve against it.
+    pub workdir: PathBuf,
+    /// The dataset store.
+    pub data_dir: PathBuf,
+    /// CPU threads this stage may use.
+    pub threads: usize,
+    /// Device ids of the GPUs this stage was given (empty: CPU only).
+    pub gpus: Vec<String>,
+}
+
+impl StageJob {
+    /// Looks up a run-time placeholder (`${out}`, `${in.X}`, …).
+    pub fn placeholder(&self, name: &str) -> Option<String> {
+        let path = |p: &Path| p.display().to_string();
+        match name {
+            "out" => Some(path(&self.out_dir)),
+            "workdir" => Some(path(&self.workdir)),
+            "data" => Some(path(&self.data_dir)),
+            "threads" => Some(self.threads.to_string()),
+            "gpus" => Some(self.gpus.join(",")),
+            _ => {
+                let stage = name.strip_prefix("in.")?;
+                self.inputs
+                    .get(stage)
+                    .or_else(|| {
+                        // `${in.train}` also finds `train@dataset=x` when that is the only match.
+                        let mut m = self
+                            .inputs
+                            .iter()
+                            .filter(|(k, _)| k.split('@').next() == Some(stage));
+                        let first = m.next().map(|(_, v)| v);
+                        if m.next().is_some() { None } else { first }
+                    })
+                    .map(|p| path(p))
+            }
+        }
+    }
+}
+
+/// Runs one kind's stage inside the stage process. Outputs go to `job.out_dir`; a
+/// `metrics.json` there becomes the record's metrics.
+pub trait Runner: Sync {
+    fn kind(&self) -> &'static str;
+    fn run(&self, job: &StageJob) -> Result<(), String>;
+}
+
+/// Entry point of the stage process.
+pub fn exec_job(job_file: &Path, runners: &[&dyn Runner]) -> Result<(), String> {
+    let bytes = std::fs::read(job_file)
+        .map_err(|e| format!("cannot read stage description {}: {e}", job_file.display()))?;
+    let job: StageJob = serde_json::from_slice(&bytes)
+        .map_err(|e| format!("bad stage description {}: {e}", job_file.display()))?;
+    let runner = runners
+        .iter()
+        .find(|r| r.kind() == job.kind)
+        .ok_or_else(|| format!("this program does not run kind `{}`", job.kind))?;
+    tracing::info!(stage = %job.stage, kind = %job.kind, threads = job.threads, gpus = ?job.gpus, "stage started");
+    runner.run(&job)
+}

@@ -1,0 +1,74 @@
+//! `compare`: the comparison tables and plots over the evaluate stages it needs (Markdown, CSV,
+//! JSON, SVG and PNG), the same as `camu-pipe report` prints.
+
+use crate::report::{Results, Row, aggregate, write_all};
+use camu_core::params::check_keys;
+use camu_core::spec::Kind;
+use camu_core::stage::io::{input_key, read_json, write_metrics};
+use camu_core::stage::{Runner, StageJob};
+use serde_json::{Map, Value, json};
+
+pub struct Compare;
+
+impl Kind for Compare {
+    fn name(&self) -> &'static str {
+        "compare"
+    }
+    fn version(&self) -> u32 {
+        // 2: diverged methods, sources per seed.
+        2
+    }
+    fn validate(&self, params: &Map<String, Value>) -> Result<(), String> {
+        check_keys(params, &[])
+    }
+}
+
+impl Runner for Compare {
+    fn kind(&self) -> &'static str {
+        "compare"
+    }
+    fn run(&self, job: &StageJob) -> Result<(), String> {
+        let mut rows = Vec::new();
+        for (name, dir) in &job.inputs {
+            let p = dir.join("metrics.json");
+            let Ok(metrics) = read_json::<Map<String, Value>>(&p) else {
+                continue;
+            };
+            // Only evaluation results carry both a method and a test accuracy.
+            if metrics.contains_key("method") && metrics.contains_key("acc_test") {
+                rows.push(Row {
+                    stage: name.clone(),
+                    key: input_key(dir),
+                    metrics,
+                });
+            }
+        }
+        if rows.is_empty() {
+            return Err(
+                "none of the inputs is an evaluate stage (no metrics with `method` and `acc_test`)"
+                    .into(),
+            );
+        }
+        let comparison = aggregate(&Results {
+            rows,
+            missing: vec![],
+        });
+        let (files, skipped) = write_all(&comparison, &job.out_dir)?;
+        for s in &skipped {
+            tracing::warn!("{s}");
+        }
+        let mut m = Map::new();
+        m.insert("groups".into(), json!(comparison.groups.len()));
+        m.insert(
+            "files".into(),
+            json!(
+                files
+                    .iter()
+                    .filter_map(|f| f.file_name())
+                    .map(|f| f.to_string_lossy().to_string())
+                    .collect::<Vec<_>>()
+            ),
+        );
+        write_metrics(job, &m)
+    }
+}

@@ -1,0 +1,30 @@
+//! The experiment's stage kinds as the planner sees them: parameters, validation, versions. The
+//! ML kinds run in the `camu-worker` binary (camu-torch); `compare` runs here, without libtorch.
+
+pub mod compare;
+pub mod download;
+pub mod evaluate;
+pub mod split;
+pub mod train;
+pub mod unlearn;
+
+use camu_core::spec::{Kind, Registry};
+use camu_core::stage::Runner;
+
+/// The binary that runs the ML kinds' stage processes (it links libtorch; `camu-pipe` does not).
+pub const WORKER: &str = "camu-worker";
+
+/// Every kind a pipeline may use: `command` and the experiment's kinds.
+pub fn registry() -> Registry {
+    Registry::core().with([
+        &download::Download as &dyn Kind,
+        &split::SplitKind,
+        &train::Train,
+        &unlearn::Unlearn,
+        &evaluate::Evaluate,
+        &compare::Compare,
+    ])
+}
+
+/// The kinds `camu-pipe exec-stage` runs itself.
+pub static RUNNERS: &[&dyn Runner] = &[&camu_core::stage::command::Command, &compare::Compare];

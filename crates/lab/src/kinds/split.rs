@@ -1,0 +1,72 @@
+//! `split`: the forget / remain / sample index lists of one seed, saved as split.json.
+
+use crate::protocol::Scenario;
+use camu_core::params::{Params, check_keys};
+use camu_core::spec::Kind;
+use serde_json::{Map, Value};
+
+pub struct SplitKind;
+
+const PARAMS: &[&str] = &[
+    "scenario",
+    "fraction",
+    "classes",
+    "proportions",
+    "seed",
+    "forget_repeat",
+];
+
+/// The scenario the parameters describe.
+pub fn scenario(p: &Params) -> Result<Scenario, String> {
+    match p.str("scenario", "random")? {
+        "random" => Ok(Scenario::Random {
+            fraction: p.f64("fraction", 0.1)?,
+        }),
+        "class" => Ok(Scenario::Class {
+            classes: p.i64s("classes")?.unwrap_or(vec![0]),
+        }),
+        "per_class" => {
+            let props =
+                p.0.get("proportions")
+                    .and_then(Value::as_object)
+                    .ok_or("scenario `per_class` needs `proportions`, e.g. {\"0\": 0.5}")?;
+            let mut m = std::collections::BTreeMap::new();
+            for (k, v) in props {
+                let c: i64 = k
+                    .parse()
+                    .map_err(|_| format!("proportions: `{k}` is not a class number"))?;
+                m.insert(
+                    c,
+                    v.as_f64()
+                        .ok_or(format!("proportions.{k} must be a number"))?,
+                );
+            }
+            Ok(Scenario::PerClass { proportions: m })
+        }
+        other => Err(format!(
+            "unknown scenario `{other}` (random, class, per_class)"
+        )),
+    }
+}
+
+impl Kind for SplitKind {
+    fn name(&self) -> &'static str {
+        "split"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn validate(&self, params: &Map<String, Value>) -> Result<(), String> {
+        check_keys(params, PARAMS)?;
+        let p = Params(params);
+        scenario(&p)?;
+        p.i64("seed", 0)?;
+        if p.usize("forget_repeat", 1)? == 0 {
+            return Err("parameter `forget_repeat` must be at least 1".into());
+        }
+        Ok(())
+    }
+    fn worker(&self) -> Option<&'static str> {
+        Some(super::WORKER)
+    }
+}

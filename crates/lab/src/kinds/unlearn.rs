@@ -1,0 +1,59 @@
+//! `unlearn`: runs one unlearning method on the original model. unlearn_time_s is the wall time of
+//! the method alone (data already in memory; no evaluation).
+
+use crate::methods::{self, Method};
+use camu_core::params::Params;
+use camu_core::spec::Kind;
+use serde_json::{Map, Value};
+
+pub struct Unlearn;
+
+/// Keys every method accepts; the rest belong to the method.
+const COMMON: &[&str] = &["method", "seed", "device", "original", "split"];
+
+/// The method's own parameters: `with` without the keys every method accepts.
+pub fn method_params(params: &Map<String, Value>) -> Map<String, Value> {
+    params
+        .iter()
+        .filter(|(k, _)| !COMMON.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// The declared method the parameters name.
+pub fn method(params: &Map<String, Value>) -> Result<&'static dyn Method, String> {
+    let name = Params(params)
+        .opt_str("method")?
+        .ok_or("parameter `method` is required")?;
+    methods::lookup(name).ok_or_else(|| {
+        format!(
+            "unknown method `{name}` (known: {})",
+            methods::names().join(", ")
+        )
+    })
+}
+
+impl Kind for Unlearn {
+    fn name(&self) -> &'static str {
+        "unlearn"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    /// The method's version is folded into the key through its name and this kind's version:
+    /// see `key_version`.
+    fn key_version(&self, params: &Map<String, Value>) -> u32 {
+        method(params)
+            .map(|m| self.version() * 1000 + m.version())
+            .unwrap_or(self.version())
+    }
+    fn validate(&self, params: &Map<String, Value>) -> Result<(), String> {
+        let m = method(params)?;
+        Params(params).i64("seed", 0)?;
+        m.validate(&method_params(params))
+            .map_err(|e| format!("method `{}`: {e}", m.name()))
+    }
+    fn worker(&self) -> Option<&'static str> {
+        Some(super::WORKER)
+    }
+}

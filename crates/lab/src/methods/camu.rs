@@ -1,0 +1,81 @@
+//! CaMU (Shen et al., "CaMU: Disentangling Causal Effects in Deep Model Unlearning", SDM 2024),
+//! following the authors' reference implementation step by step (shared/reference/camu-method.md):
+//!
+//! 1. counterfactuals: pair Df and Ds by position; x_cf = x_s + U[0,1) per pixel (after input
+//!    normalisation); y_cf = y_s, redrawn uniformly among the other classes where y_cf == y_f;
+//! 2. f_n = copy of f_o (frozen, eval mode); two Adam optimizers over all of f_n, each with weight
+//!    decay 1e-4: opt_kl (lr KL_LR) and opt_ce (lr IMPAIR_LR);
+//! 3. per epoch, shuffled batch-32 loaders over the counterfactual tuples and over Ds, in lockstep
+//!    until the shorter ends; per pair of batches
+//!    a. L_kl = 0.5 KL_sum(softmax(emb_o(x_r)) || softmax(emb_n(x_r))) + 0.5
+//!    KL_sum(softmax(emb_o(x_cf)) || softmax(emb_n(x_f))), step opt_kl;
+//!    b. L_ce = 0.9 CE(logits_n(x_r), y_r) + 0.01 CE(logits_n(x_f), y_cf), recomputed after (a),
+//!    step opt_ce.
+//!
+//! Deliberate choices where the reference page is silent: inputs go through the test-time
+//! transform (no augmentation) for both f_o and f_n; Df is repeated `forget_repeat` times (the
+//! split's setting, 10 for the reference's CIFAR-100 class removal) before pairing.
+
+use super::{Method, ParamSpec};
+
+pub struct Camu;
+
+impl Method for Camu {
+    fn name(&self) -> &'static str {
+        "camu"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn reference(&self) -> super::Reference {
+        super::Reference {
+            source: "ShaofeiShen768/CaMU `CaMU/config.py`, `CaMU/train.py`, `CaMU/main.py`",
+            defaults: &[
+                (
+                    "impair_epochs",
+                    "MNIST family: 10 random / 2 class; CIFAR: 10 / 2",
+                    "`config.py` IMPAIR_EPOCHS per dataset and scenario",
+                ),
+                (
+                    "impair_lr",
+                    "MNIST family: 5e-4 random / 1e-3 class; CIFAR: 1e-4 / 5e-5",
+                    "`config.py` IMPAIR_LR",
+                ),
+                (
+                    "kl_lr",
+                    "MNIST family: 4e-4; CIFAR: 1e-5",
+                    "`config.py` KL_LR",
+                ),
+                (
+                    "weight_decay",
+                    "0.0001",
+                    "both Adam optimizers in `train.py`",
+                ),
+                ("batch_size", "32", "`construct_data(..., batch_size = 32)`"),
+                ("kl_weight_remain", "0.5", "the KL loss in `train.py`"),
+                ("kl_weight_forget", "0.5", "the KL loss in `train.py`"),
+                ("ce_weight_remain", "0.9", "the CE loss in `train.py`"),
+                ("ce_weight_forget", "0.01", "the CE loss in `train.py`"),
+            ],
+            deviations: &[
+                "Inputs go through the test-time transform (no augmentation) for both models; the reference page is silent.",
+                "Df is repeated `forget_repeat` times (a split setting; 1 unless set) before pairing with Ds.",
+            ],
+        }
+    }
+    fn spec(&self) -> ParamSpec {
+        ParamSpec {
+            floats: &[
+                "impair_lr",
+                "kl_lr",
+                "weight_decay",
+                "kl_weight_remain",
+                "kl_weight_forget",
+                "ce_weight_remain",
+                "ce_weight_forget",
+            ],
+            ints: &["impair_epochs", "batch_size"],
+            strs: &[],
+        }
+    }
+}

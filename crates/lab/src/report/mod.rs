@@ -1,0 +1,675 @@
+//! Comparison of methods the way a paper shows it: per dataset and scenario, methods x metrics as
+//! mean +- population std over seeds, retrain as the reference row, gap to retrain and speed-up
+//! over retrain; as Markdown, CSV, JSON and plots. Works on partial results and says what is
+//! missing.
+
+mod plots;
+
+use camu_core::engine::{Engine, EngineError};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// One evaluated model (the metrics of one evaluate stage).
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub stage: String,
+    /// The cache key of the evaluate record the metrics come from.
+    pub key: Option<String>,
+    pub metrics: Map<String, Value>,
+}
+
+/// Rows of a pipeline and the evaluate stages without a result yet.
+#[derive(Debug, Serialize)]
+pub struct Results {
+    pub rows: Vec<Row>,
+    pub missing: Vec<String>,
+}
+
+/// Collects the metrics of every evaluate stage that has a valid cache record.
+pub fn collect(engine: &mut Engine<'_>) -> Result<Results, EngineError> {
+    let statuses = engine.status()?;
+    let mut rows = Vec::new();
+    let mut missing = Vec::new();
+    for st in statuses {
+        let Some(stage) = engine.pipeline.stage(&st.stage) else {
+            continue;
+        };
+        if stage.kind != "evaluate" {
+            continue;
+        }
+        let record = st
+            .key
+            .as_ref()
+            .filter(|_| st.state == "cached")
+            .and_then(|k| engine.cache.record(k));
+        match record
+            .and_then(|r| r.metrics)
+            .and_then(|m| m.as_object().cloned())
+        {
+            Some(metrics) => rows.push(Row {
+                stage: st.stage.clone(),
+                key: st.key.clone(),
+                metrics,
+            }),
+            None => missing.push(st.stage.clone()),
+        }
+    }
+    Ok(Results { rows, missing })
+}
+
+use crate::metrics::{Metric, Unit, gap_metrics, reported};
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Stat {
+    pub mean: f64,
+    /// Population standard deviation (ddof 0), as the reference reports.
+    pub std: f64,
+    pub n: usize,
+}
+
+impl Stat {
+    pub fn of(values: &[f64]) -> Option<Stat> {
+        let v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+        if v.is_empty() {
+            return None;
+        }
+        let n = v.len() as f64;
+        let mean = v.iter().sum::<f64>() / n;
+        let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
+        Some(Stat {
+            mean,
+            std: var.sqrt(),
+            n: v.len(),
+        })
+    }
+}
+
+/// Where one seed's numbers of a method came from.
+#[derive(Debug, Clone, Serialize)]
+pub struct Source {
+    pub seed: Option<i64>,
+    /// The evaluate stage and the key of its cache record (`records/KEY.json`).
+    pub stage: String,
+    pub key: Option<String>,
+    /// The evaluate record's own account of its inputs (model, split and method versions).
+    pub provenance: Option<Value>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MethodSummary {
+    pub method: String,
+    pub seeds: Vec<i64>,
+    /// Seeds whose model had non-finite outputs: their output metrics are null and the method is
+    /// left out of the gap and speed-up ranking.
+    pub diverged_seeds: Vec<i64>,
+    /// One entry per seed's evaluate record.
+    pub sources: Vec<Source>,
+    /// (seed, epoch) of runs the divergence guard stopped early, on the last finite weights.
+    pub stopped: Vec<(i64, i64)>,
+    pub metrics: BTreeMap<String, Stat>,
+    /// Mean |method - retrain| over RA, FA, TA and MIA, in percentage points.
+    pub gap_to_retrain: Option<f64>,
+    /// Retrain's time / this method's time.
+    pub speedup: Option<f64>,
+    /// Df loss per relearn epoch, averaged over seeds (shortest length).
+    pub relearn_curve: Option<Vec<f64>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Group {
+    pub dataset: String,
+    pub scenario: String,
+    pub methods: Vec<MethodSummary>,
+    /// Notes on what is incomplete (fewer seeds than retrain, no retrain row).
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Comparison {
+    pub groups: Vec<Group>,
+    pub missing: Vec<String>,
+}
+
+/// "random 10%", "class 0", "per-class {...}".
+pub fn scenario_text(v: Option<&Value>) -> String {
+    let Some(Value::Object(o)) = v else {
+        return "-".into();
+    };
+    match o.get("scenario").and_then(Value::as_str) {
+        Some("random") => format!(
+            "random {}%",
+            o.get("fraction").and_then(Value::as_f64).unwrap_or(0.0) * 100.0
+        ),
+        Some("class") => {
+            let cs: Vec<String> = o
+                .get("classes")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().map(|c| c.to_string()).collect())
+                .unwrap_or_default();
+            format!("class {}", cs.join(","))
+        }
+        Some("per_class") => format!(
+            "per-class {}",
+            o.get("proportions")
+                .map(|p| p.to_string())
+                .unwrap_or_default()
+        ),
+        _ => "-".into(),
+    }
+}
+
+fn method_rank(m: &str) -> (u8, String) {
+    match m {
+        "retrain" => (0, String::new()),
+        "camu" => (1, String::new()),
+        "original" => (3, String::new()),
+        other => (2, other.to_string()),
+    }
+}
+
+/// Each seed's evaluated row, by method.
+type RunsByMethod<'a> = BTreeMap<String, Vec<&'a Row>>;
+
+fn diverged(m: &Map<String, Value>) -> bool {
+    m.get("diverged") == Some(&Value::Bool(true))
+}
+
+/// Groups rows by dataset and scenario and aggregates over seeds.
+pub fn aggregate(results: &Results) -> Comparison {
+    let text = |m: &Map<String, Value>, k: &str| {
+        m.get(k).and_then(Value::as_str).unwrap_or("-").to_string()
+    };
+    let mut groups: BTreeMap<(String, String), RunsByMethod<'_>> = BTreeMap::new();
+    for r in &results.rows {
+        let m = &r.metrics;
+        groups
+            .entry((text(m, "dataset"), scenario_text(m.get("scenario"))))
+            .or_default()
+            .entry(text(m, "method"))
+            .or_default()
+            .push(r);
+    }
+    let mut out = Vec::new();
+    for ((dataset, scenario), by_method) in groups {
+        let mut methods: Vec<MethodSummary> = by_method
+            .iter()
+            .map(|(method, rows)| {
+                let runs: Vec<&Map<String, Value>> = rows.iter().map(|r| &r.metrics).collect();
+                let mut metrics = BTreeMap::new();
+                for k in reported().map(|m| m.key) {
+                    let vals: Vec<f64> = runs
+                        .iter()
+                        .filter_map(|m| m.get(k).and_then(Value::as_f64))
+                        .collect();
+                    if let Some(s) = Stat::of(&vals) {
+                        metrics.insert(k.to_string(), s);
+                    }
+                }
+                let curves: Vec<Vec<f64>> = runs
+                    .iter()
+                    .filter_map(|m| m.get("relearn_curve").and_then(Value::as_array))
+                    .map(|a| a.iter().filter_map(Value::as_f64).collect())
+                    .collect();
+                let relearn_curve = (!curves.is_empty()).then(|| {
+                    let len = curves.iter().map(Vec::len).min().unwrap_or(0);
+                    (0..len)
+                        .map(|i| curves.iter().map(|c| c[i]).sum::<f64>() / curves.len() as f64)
+                        .collect()
+                });
+                let mut seeds: Vec<i64> = runs
+                    .iter()
+                    .filter_map(|m| m.get("seed").and_then(Value::as_i64))
+                    .collect();
+                seeds.sort_unstable();
+                let mut diverged_seeds: Vec<i64> = runs
+                    .iter()
+                    .filter(|m| diverged(m))
+                    .filter_map(|m| m.get("seed").and_then(Value::as_i64))
+                    .collect();
+                diverged_seeds.sort_unstable();
+                let mut sources: Vec<Source> = rows
+                    .iter()
+                    .map(|r| Source {
+                        seed: r.metrics.get("seed").and_then(Value::as_i64),
+                        stage: r.stage.clone(),
+                        key: r.key.clone(),
+                        provenance: r.metrics.get("provenance").cloned(),
+                    })
+                    .collect();
+                sources.sort_by_key(|s| s.seed);
+                let mut stopped: Vec<(i64, i64)> = runs
+                    .iter()
+                    .filter_map(|m| {
+                        Some((
+                            m.get("seed").and_then(Value::as_i64)?,
+                            m.get("stopped_at_epoch").and_then(Value::as_i64)?,
+                        ))
+                    })
+                    .collect();
+                stopped.sort_unstable();
+                MethodSummary {
+                    method: method.clone(),
+                    seeds,
+                    diverged_seeds,
+                    sources,
+                    stopped,
+                    metrics,
+                    gap_to_retrain: None,
+                    speedup: None,
+                    relearn_curve,
+                }
+            })
+            .collect();
+        methods.sort_by_key(|m| method_rank(&m.method));
+        let mut notes = Vec::new();
+        for m in &methods {
+            if !m.stopped.is_empty() {
+                let at: Vec<String> = m
+                    .stopped
+                    .iter()
+                    .map(|(s, e)| format!("seed {s} at epoch {e}"))
+                    .collect();
+                notes.push(format!(
+                    "{}: the divergence guard stopped the run ({}); the model is its last finite weights",
+                    m.method,
+                    at.join(", ")
+                ));
+            }
+        }
+        let retrain = methods.iter().find(|m| m.method == "retrain").cloned();
+        match &retrain {
+            None => {
+                notes.push("no retrain results yet: gaps and speed-ups cannot be computed".into())
+            }
+            Some(r) => {
+                for m in methods.iter_mut() {
+                    if !m.diverged_seeds.is_empty() {
+                        let seeds: Vec<String> =
+                            m.diverged_seeds.iter().map(|s| s.to_string()).collect();
+                        let mut note = format!(
+                            "{}: diverged (non-finite outputs) in seed {}; left out of the gap and speed-up ranking",
+                            m.method,
+                            seeds.join(", ")
+                        );
+                        if m.diverged_seeds.len() < m.seeds.len() {
+                            note.push_str("; its other cells average the remaining seeds");
+                        }
+                        notes.push(note);
+                        continue;
+                    }
+                    let keys: Vec<&str> = gap_metrics().map(|g| g.key).collect();
+                    let diffs: Vec<f64> = keys
+                        .iter()
+                        .filter_map(|k| {
+                            Some((m.metrics.get(*k)?.mean - r.metrics.get(*k)?.mean).abs() * 100.0)
+                        })
+                        .collect();
+                    // Only a gap over all four metrics ranks alongside the others.
+                    if diffs.len() == keys.len() {
+                        m.gap_to_retrain = Some(diffs.iter().sum::<f64>() / diffs.len() as f64);
+                    } else {
+                        notes.push(format!(
+                            "{}: no gap to retrain (it needs {} for the method and retrain)",
+                            m.method,
+                            keys.join(", ")
+                        ));
+                    }
+                    let t = |s: &MethodSummary| s.metrics.get("unlearn_time_s").map(|x| x.mean);
+                    if let (Some(rt), Some(mt)) = (t(r), t(m))
+                        && mt > 0.0
+                    {
+                        m.speedup = Some(rt / mt);
+                    }
+                    if m.seeds.len() < r.seeds.len() {
+                        notes.push(format!(
+                            "{}: {} of {} seeds",
+                            m.method,
+                            m.seeds.len(),
+                            r.seeds.len()
+                        ));
+                    }
+                }
+            }
+        }
+        out.push(Group {
+            dataset,
+            scenario,
+            methods,
+            notes,
+        });
+    }
+    Comparison {
+        groups: out,
+        missing: results.missing.clone(),
+    }
+}
+
+fn fmt_stat(s: Option<&Stat>, metric: &Metric) -> String {
+    match s {
+        None => "-".into(),
+        Some(s) => {
+            let (m, d) = if metric.unit == Unit::Percent {
+                (s.mean * 100.0, s.std * 100.0)
+            } else {
+                (s.mean, s.std)
+            };
+            let prec = if metric.unit == Unit::Distance { 4 } else { 2 };
+            if s.n > 1 {
+                format!("{m:.prec$} ± {d:.prec$}")
+            } else {
+                format!("{m:.prec$}")
+            }
+        }
+    }
+}
+
+/// Columns shown in a group's table: those with at least one value.
+fn shown(g: &Group) -> Vec<&'static Metric> {
+    reported()
+        .filter(|x| g.methods.iter().any(|m| m.metrics.contains_key(x.key)))
+        .collect()
+}
+
+/// Paper-style Markdown: one table per dataset and scenario.
+pub fn markdown(c: &Comparison) -> String {
+    let mut out = String::new();
+    for g in &c.groups {
+        let seeds: Vec<String> = g
+            .methods
+            .iter()
+            .flat_map(|m| m.seeds.iter())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .map(|s| s.to_string())
+            .collect();
+        out.push_str(&format!(
+            "### {} - {} (seeds: {})\n\n",
+            g.dataset,
+            g.scenario,
+            seeds.join(", ")
+        ));
+        let cols = shown(g);
+        out.push_str("| method |");
+        for c in &cols {
+            out.push_str(&format!(" {} |", c.header));
+        }
+        out.push_str(" speed-up | gap to retrain |\n|---|");
+        out.push_str(&"---:|".repeat(cols.len() + 2));
+        out.push('\n');
+        for m in &g.methods {
+            let name = if m.method == "retrain" {
+                "retrain (reference)".to_string()
+            } else {
+                m.method.clone()
+            };
+            out.push_str(&format!("| {name} |"));
+            for c in &cols {
+                let cell = match m.metrics.get(c.key) {
+                    None if !m.diverged_seeds.is_empty() && c.from_outputs => {
+                        "diverged".to_string()
+                    }
+                    s => fmt_stat(s, c),
+                };
+                out.push_str(&format!(" {cell} |"));
+            }
+            let sp = m.speedup.map(|s| format!("{s:.2}x")).unwrap_or("-".into());
+            let gap = m
+                .gap_to_retrain
+                .map(|s| format!("{s:.2}"))
+                .unwrap_or("-".into());
+            out.push_str(&format!(" {sp} | {gap} |\n"));
+        }
+        if !g.notes.is_empty() {
+            out.push('\n');
+            for n in &g.notes {
+                out.push_str(&format!("- {n}\n"));
+            }
+        }
+        out.push('\n');
+    }
+    out.push_str("Accuracies and MIA in percent, mean ± population std over seeds; gap to retrain in percentage points.\n");
+    let sources: Vec<String> = c
+        .groups
+        .iter()
+        .flat_map(|g| {
+            g.methods.iter().map(move |m| {
+                let runs: Vec<String> = m
+                    .sources
+                    .iter()
+                    .map(|s| {
+                        let seed = s.seed.map(|x| x.to_string()).unwrap_or("-".into());
+                        let key = s.key.as_deref().unwrap_or("-");
+                        format!("s{seed} `{}`", &key[..key.len().min(12)])
+                    })
+                    .collect();
+                format!("{} / {}: {}", g.scenario, m.method, runs.join(", "))
+            })
+        })
+        .collect();
+    if !sources.is_empty() {
+        out.push_str(&format!(
+            "\nSources (evaluate record keys, `cache/records/KEY.json`; full keys and each record's inputs in comparison.json): {}.\n",
+            sources.join("; ")
+        ));
+    }
+    if !c.missing.is_empty() {
+        out.push_str(&format!(
+            "\nnot yet computed ({}): {}\n",
+            c.missing.len(),
+            c.missing.join(", ")
+        ));
+    }
+    out
+}
+
+/// Long-format CSV: one row per dataset, scenario, method and metric.
+pub fn csv(c: &Comparison) -> String {
+    let mut out = String::from("dataset,scenario,method,metric,mean,std,n\n");
+    let q = |s: &str| {
+        if s.contains([',', '"']) {
+            format!("\"{}\"", s.replace('"', "\"\""))
+        } else {
+            s.to_string()
+        }
+    };
+    for g in &c.groups {
+        for m in &g.methods {
+            let mut rows: Vec<(String, f64, f64, usize)> = m
+                .metrics
+                .iter()
+                .map(|(k, s)| (k.clone(), s.mean, s.std, s.n))
+                .collect();
+            if let Some(x) = m.gap_to_retrain {
+                rows.push(("gap_to_retrain".into(), x, 0.0, m.seeds.len()));
+            }
+            if let Some(x) = m.speedup {
+                rows.push(("speedup".into(), x, 0.0, m.seeds.len()));
+            }
+            for (k, mean, std, n) in rows {
+                out.push_str(&format!(
+                    "{},{},{},{k},{mean},{std},{n}\n",
+                    q(&g.dataset),
+                    q(&g.scenario),
+                    q(&m.method)
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// File-name-safe form of a group, e.g. `fashion_mnist-random_10`.
+pub fn slug(g: &Group) -> String {
+    let raw = format!("{}-{}", g.dataset, g.scenario);
+    raw.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect::<String>()
+        .replace("__", "_")
+        .trim_matches('_')
+        .to_string()
+}
+
+/// Writes comparison.md, comparison.csv, comparison.json and the plots into `dir`.
+/// Returns the files written and any plots that could not be drawn (with why).
+pub fn write_all(c: &Comparison, dir: &Path) -> Result<(Vec<PathBuf>, Vec<String>), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let mut files = Vec::new();
+    let json = serde_json::to_vec_pretty(c).map_err(|e| e.to_string())?;
+    for (name, bytes) in [
+        ("comparison.md", markdown(c).into_bytes()),
+        ("comparison.csv", csv(c).into_bytes()),
+        ("comparison.json", json),
+    ] {
+        let p = dir.join(name);
+        camu_core::cache::write_atomic(&p, &bytes)
+            .map_err(|e| format!("cannot write {}: {e}", p.display()))?;
+        files.push(p);
+    }
+    let (plotted, skipped) = plots::draw_all(c, dir);
+    files.extend(plotted);
+    Ok((files, skipped))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn row(method: &str, seed: i64, ra: f64, fa: f64, time: f64) -> Row {
+        let m = json!({
+            "dataset": "fashion_mnist", "method": method, "seed": seed,
+            "scenario": {"scenario": "random", "fraction": 0.1},
+            "acc_remain_train": ra, "acc_forget_train": fa, "acc_test": 0.9, "mia_camu": 0.5,
+            "unlearn_time_s": time,
+        });
+        Row {
+            stage: format!("evaluate@{method},{seed}"),
+            key: Some(format!("{method}{seed}key")),
+            metrics: m.as_object().unwrap().clone(),
+        }
+    }
+
+    #[test]
+    fn aggregates_with_population_std_gap_and_speedup() {
+        let results = Results {
+            rows: vec![
+                row("retrain", 0, 0.90, 0.80, 100.0),
+                row("retrain", 1, 0.92, 0.84, 100.0),
+                row("camu", 0, 0.88, 0.80, 10.0),
+                row("camu", 1, 0.90, 0.84, 30.0),
+            ],
+            missing: vec!["evaluate@scrub".into()],
+        };
+        let c = aggregate(&results);
+        let g = &c.groups[0];
+        assert_eq!(g.scenario, "random 10%");
+        assert_eq!(g.methods[0].method, "retrain");
+        let ra = &g.methods[0].metrics["acc_remain_train"];
+        assert!(
+            (ra.mean - 0.91).abs() < 1e-12 && (ra.std - 0.01).abs() < 1e-12,
+            "{ra:?}"
+        );
+        let camu = &g.methods[1];
+        // |0.89-0.91| on RA only: 2 points over 4 metrics = 0.5.
+        assert!((camu.gap_to_retrain.unwrap() - 0.5).abs() < 1e-9);
+        assert!((camu.speedup.unwrap() - 5.0).abs() < 1e-9);
+        assert_eq!(g.methods[0].gap_to_retrain, Some(0.0));
+        let md = markdown(&c);
+        assert_eq!(
+            md,
+            "### fashion_mnist - random 10% (seeds: 0, 1)\n\n\
+             | method | RA | FA | TA | MIA | time (s) | speed-up | gap to retrain |\n\
+             |---|---:|---:|---:|---:|---:|---:|---:|\n\
+             | retrain (reference) | 91.00 ± 1.00 | 82.00 ± 2.00 | 90.00 ± 0.00 | 50.00 ± 0.00 | 100.00 ± 0.00 | 1.00x | 0.00 |\n\
+             | camu | 89.00 ± 1.00 | 82.00 ± 2.00 | 90.00 ± 0.00 | 50.00 ± 0.00 | 20.00 ± 10.00 | 5.00x | 0.50 |\n\n\
+             Accuracies and MIA in percent, mean ± population std over seeds; gap to retrain in percentage points.\n\n\
+             Sources (evaluate record keys, `cache/records/KEY.json`; full keys and each record's inputs in comparison.json): \
+             random 10% / retrain: s0 `retrain0key`, s1 `retrain1key`; random 10% / camu: s0 `camu0key`, s1 `camu1key`.\n\n\
+             not yet computed (1): evaluate@scrub\n"
+        );
+        let csv = csv(&c);
+        assert!(
+            csv.contains("fashion_mnist,random 10%,camu,speedup,5,0,2\n"),
+            "{csv}"
+        );
+    }
+
+    /// A row as `evaluate` records a model with non-finite outputs.
+    fn diverged_row(method: &str, seed: i64, time: f64) -> Row {
+        let mut r = row(method, seed, 0.0, 0.0, time);
+        for k in [
+            "acc_remain_train",
+            "acc_forget_train",
+            "acc_test",
+            "mia_camu",
+        ] {
+            r.metrics.insert(k.into(), Value::Null);
+        }
+        r.metrics.insert("diverged".into(), json!(true));
+        r
+    }
+
+    #[test]
+    fn diverged_methods_are_reported_as_diverged_and_not_ranked() {
+        let results = Results {
+            rows: vec![
+                row("retrain", 0, 0.90, 0.80, 100.0),
+                row("retrain", 1, 0.92, 0.84, 100.0),
+                diverged_row("neggrad", 0, 1.0),
+                diverged_row("neggrad", 1, 1.0),
+                row("ssd", 0, 0.90, 0.80, 10.0),
+                diverged_row("ssd", 1, 10.0),
+            ],
+            missing: vec![],
+        };
+        let c = aggregate(&results);
+        let g = &c.groups[0];
+        let ng = g.methods.iter().find(|m| m.method == "neggrad").unwrap();
+        assert_eq!(ng.diverged_seeds, vec![0, 1]);
+        assert!(!ng.metrics.contains_key("acc_test"), "no accuracy from NaN");
+        assert_eq!((ng.gap_to_retrain, ng.speedup), (None, None));
+        let ssd = g.methods.iter().find(|m| m.method == "ssd").unwrap();
+        assert_eq!((ssd.gap_to_retrain, ssd.speedup), (None, None));
+        assert_eq!(ssd.metrics["acc_remain_train"].n, 1, "the finite seed only");
+        let md = markdown(&c);
+        assert!(
+            md.contains(
+                "| neggrad | diverged | diverged | diverged | diverged | 1.00 ± 0.00 | - | - |"
+            ),
+            "{md}"
+        );
+        assert!(
+            md.contains("- neggrad: diverged (non-finite outputs) in seed 0, 1; left out of the gap and speed-up ranking\n"),
+            "{md}"
+        );
+        assert!(
+            md.contains("- ssd: diverged (non-finite outputs) in seed 1; left out of the gap and speed-up ranking; its other cells average the remaining seeds"),
+            "{md}"
+        );
+        // Every seed's number is traceable to its evaluate record.
+        let json = serde_json::to_value(&c).unwrap();
+        assert_eq!(
+            json["groups"][0]["methods"][1]["sources"][1]["key"],
+            "neggrad1key"
+        );
+    }
+
+    #[test]
+    fn partial_results_are_flagged() {
+        let results = Results {
+            rows: vec![row("camu", 0, 0.9, 0.8, 1.0)],
+            missing: vec![],
+        };
+        let c = aggregate(&results);
+        assert!(c.groups[0].notes[0].contains("no retrain results yet"));
+        assert_eq!(c.groups[0].methods[0].gap_to_retrain, None);
+    }
+}

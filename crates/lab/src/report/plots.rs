@@ -1,0 +1,289 @@
+//! Plots of a comparison, as SVG and PNG (plotters): grouped bars of RA/FA/TA/MIA per method,
+//! unlearning time against gap to retrain, and relearn curves.
+
+use super::{Comparison, Group, slug};
+use crate::metrics::{Metric, gap_metrics};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+/// Fonts tried for text (plotters renders glyphs itself, for SVG layout too).
+const FONTS: &[&str] = &[
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/TTF/DejaVuSans.ttf",
+    "/usr/share/fonts/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
+    "/usr/share/fonts/truetype/freefont/FreeSans.ttf",
+];
+
+/// Registers a system font once; None says why plots cannot be drawn.
+fn font() -> Result<(), String> {
+    static READY: OnceLock<Result<(), String>> = OnceLock::new();
+    READY
+        .get_or_init(|| {
+            let env = std::env::var("CAMU_FONT").ok();
+            let candidates = env.iter().map(String::as_str).chain(FONTS.iter().copied());
+            for path in candidates {
+                if let Ok(bytes) = std::fs::read(path) {
+                    // plotters keeps fonts for the life of the process.
+                    let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+                    if plotters::style::register_font("sans-serif", FontStyle::Normal, bytes)
+                        .is_ok()
+                    {
+                        return Ok(());
+                    }
+                }
+            }
+            Err("no TrueType font found (install fonts-dejavu-core or set CAMU_FONT)".into())
+        })
+        .clone()
+}
+
+fn colour(i: usize) -> RGBColor {
+    // Enough distinct colours for retrain, CaMU and every baseline in one plot.
+    const P: [RGBColor; 16] = [
+        RGBColor(31, 119, 180),
+        RGBColor(255, 127, 14),
+        RGBColor(44, 160, 44),
+        RGBColor(214, 39, 40),
+        RGBColor(148, 103, 189),
+        RGBColor(140, 86, 75),
+        RGBColor(227, 119, 194),
+        RGBColor(127, 127, 127),
+        RGBColor(188, 189, 34),
+        RGBColor(23, 190, 207),
+        RGBColor(0, 0, 128),
+        RGBColor(128, 0, 0),
+        RGBColor(0, 128, 128),
+        RGBColor(255, 215, 0),
+        RGBColor(75, 0, 130),
+        RGBColor(0, 0, 0),
+    ];
+    P[i % P.len()]
+}
+
+type Res = Result<(), String>;
+
+fn err<E: std::fmt::Debug>(e: E) -> String {
+    format!("{e:?}")
+}
+
+fn bars<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, g: &Group) -> Res {
+    root.fill(&WHITE).map_err(err)?;
+    let n = g.methods.len().max(1);
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            format!("{} - {}", g.dataset, g.scenario),
+            ("sans-serif", 22),
+        )
+        .margin(12)
+        .x_label_area_size(70)
+        .y_label_area_size(50)
+        .build_cartesian_2d(0f64..n as f64, 0f64..100f64)
+        .map_err(err)?;
+    // A method with a diverged seed is marked; one with no finite seed has no bars at all.
+    let names: Vec<String> = g
+        .methods
+        .iter()
+        .map(|m| {
+            if m.diverged_seeds.is_empty() {
+                m.method.clone()
+            } else {
+                format!("{} (diverged)", m.method)
+            }
+        })
+        .collect();
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(n * 2 + 1)
+        .x_label_formatter(&|x| {
+            let i = x.floor() as usize;
+            if (x - i as f64 - 0.5).abs() < 0.26 {
+                names.get(i).cloned().unwrap_or_default()
+            } else {
+                String::new()
+            }
+        })
+        .y_desc("%")
+        .draw()
+        .map_err(err)?;
+    // The bars are the gap metrics, all percentages.
+    let series: Vec<&Metric> = gap_metrics().collect();
+    let w = 0.8 / series.len() as f64;
+    for (s, metric) in series.iter().enumerate() {
+        let (key, label) = (metric.key, metric.header);
+        let c = colour(s);
+        let rects: Vec<Rectangle<(f64, f64)>> = g
+            .methods
+            .iter()
+            .enumerate()
+            .filter_map(|(i, m)| {
+                let v = m.metrics.get(key)?.mean * 100.0;
+                let x0 = i as f64 + 0.1 + s as f64 * w;
+                Some(Rectangle::new([(x0, 0.0), (x0 + w * 0.95, v)], c.filled()))
+            })
+            .collect();
+        chart
+            .draw_series(rects)
+            .map_err(err)?
+            .label(label)
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], c.filled()));
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::UpperRight)
+        .draw()
+        .map_err(err)?;
+    root.present().map_err(err)
+}
+
+fn tradeoff<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, g: &Group) -> Res {
+    root.fill(&WHITE).map_err(err)?;
+    let pts: Vec<(String, f64, f64)> = g
+        .methods
+        .iter()
+        .filter_map(|m| {
+            Some((
+                m.method.clone(),
+                m.metrics.get("unlearn_time_s")?.mean.max(1e-3),
+                m.gap_to_retrain?,
+            ))
+        })
+        .collect();
+    let tmax = pts.iter().map(|p| p.1).fold(1.0f64, f64::max) * 2.0;
+    let tmin = pts
+        .iter()
+        .map(|p| p.1)
+        .fold(f64::INFINITY, f64::min)
+        .min(tmax / 4.0)
+        / 2.0;
+    let gmax = pts.iter().map(|p| p.2).fold(1.0f64, f64::max) * 1.15;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            format!("time vs gap to retrain: {} - {}", g.dataset, g.scenario),
+            ("sans-serif", 20),
+        )
+        .margin(12)
+        .x_label_area_size(45)
+        .y_label_area_size(55)
+        .build_cartesian_2d((tmin..tmax).log_scale(), 0f64..gmax)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc("unlearning time (s, log)")
+        .y_desc("gap to retrain (points)")
+        .draw()
+        .map_err(err)?;
+    chart
+        .draw_series(pts.iter().enumerate().map(|(i, (name, t, gap))| {
+            EmptyElement::at((*t, *gap))
+                + Circle::new((0, 0), 5, colour(i).filled())
+                + Text::new(name.clone(), (7, -7), ("sans-serif", 14))
+        }))
+        .map_err(err)?;
+    root.present().map_err(err)
+}
+
+fn relearn<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, g: &Group) -> Res {
+    root.fill(&WHITE).map_err(err)?;
+    let curves: Vec<(&str, &Vec<f64>)> = g
+        .methods
+        .iter()
+        .filter_map(|m| Some((m.method.as_str(), m.relearn_curve.as_ref()?)))
+        .collect();
+    let len = curves.iter().map(|c| c.1.len()).max().unwrap_or(1).max(2);
+    let ymax = curves
+        .iter()
+        .flat_map(|c| c.1.iter())
+        .copied()
+        .filter(|v| v.is_finite())
+        .fold(0.1f64, f64::max)
+        * 1.1;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            format!("relearning: {} - {}", g.dataset, g.scenario),
+            ("sans-serif", 20),
+        )
+        .margin(12)
+        .x_label_area_size(45)
+        .y_label_area_size(55)
+        .build_cartesian_2d(0f64..(len - 1) as f64, 0f64..ymax)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc("relearn epoch")
+        .y_desc("loss on Df")
+        .draw()
+        .map_err(err)?;
+    for (i, (name, c)) in curves.iter().enumerate() {
+        let col = colour(i);
+        chart
+            .draw_series(LineSeries::new(
+                c.iter().enumerate().map(|(x, y)| (x as f64, *y)),
+                col.stroke_width(2),
+            ))
+            .map_err(err)?
+            .label(*name)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], col.stroke_width(2)));
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(err)?;
+    root.present().map_err(err)
+}
+
+/// Draws one plot function as `NAME.svg` and `NAME.png`, pushing the files written.
+macro_rules! render {
+    ($dir:expr, $name:expr, $size:expr, $f:ident, $g:expr, $files:expr) => {{
+        let svg = $dir.join(format!("{}.svg", $name));
+        let png = $dir.join(format!("{}.png", $name));
+        $f(SVGBackend::new(&svg, $size).into_drawing_area(), $g)
+            .and_then(|_| {
+                $files.push(svg);
+                $f(BitMapBackend::new(&png, $size).into_drawing_area(), $g)
+            })
+            .map(|_| $files.push(png))
+    }};
+}
+
+/// Draws every plot of every group into `dir`; returns the files written and what was skipped.
+pub fn draw_all(c: &Comparison, dir: &Path) -> (Vec<PathBuf>, Vec<String>) {
+    let mut files = Vec::new();
+    let mut skipped = Vec::new();
+    if let Err(e) = font() {
+        skipped.push(format!("plots: {e}"));
+        return (files, skipped);
+    }
+    for g in &c.groups {
+        let s = slug(g);
+        let w = (220 + 110 * g.methods.len() as u32).max(640);
+        let bars_res = render!(dir, format!("bars-{s}"), (w, 480), bars, g, files);
+        let trade_res = if g.methods.iter().any(|m| m.gap_to_retrain.is_some()) {
+            render!(dir, format!("tradeoff-{s}"), (720, 480), tradeoff, g, files)
+        } else {
+            Err("no retrain results yet".into())
+        };
+        let relearn_res = if g.methods.iter().any(|m| m.relearn_curve.is_some()) {
+            render!(dir, format!("relearn-{s}"), (720, 480), relearn, g, files)
+        } else {
+            Err("no relearn curves (evaluate with relearn: true)".into())
+        };
+        for (name, r) in [
+            (format!("bars-{s}"), bars_res),
+            (format!("tradeoff-{s}"), trade_res),
+            (format!("relearn-{s}"), relearn_res),
+        ] {
+            if let Err(e) = r {
+                skipped.push(format!("{name}: {e}"));
+            }
+        }
+    }
+    (files, skipped)
+}

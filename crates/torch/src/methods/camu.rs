@@ -1,0 +1,176 @@
+//! Camu: the implementation. What it computes, its defaults and their sources: `camu_lab::methods::camu`.
+
+use super::{Context, Outcome, Unlearn};
+use crate::data::Family;
+use crate::ml::{batches, idx_tensor};
+use crate::models::prepare;
+use crate::train::adam;
+use camu_core::params::Params;
+use camu_core::progress::StageProgress;
+use serde_json::{Map, json};
+use tch::{Device, Kind, Tensor};
+
+use camu_lab::methods::Camu;
+
+/// The reference hyperparameters: (IMPAIR_EPOCHS, IMPAIR_LR, KL_LR) by family and scenario.
+pub fn reference_hyperparameters(family: Family, scenario: &str) -> (usize, f64, f64) {
+    match (family, scenario) {
+        (Family::Mnist, "random") => (10, 5e-4, 4e-4),
+        (Family::Mnist, _) => (2, 1e-3, 4e-4),
+        (Family::Cifar, "random") => (10, 1e-4, 1e-5),
+        (Family::Cifar, _) => (2, 5e-5, 1e-5),
+    }
+}
+
+/// KL_sum(p || q) over batch and embedding dimensions, from log-probabilities; p carries no
+/// gradient.
+fn kl_sum(log_p: &Tensor, log_q: &Tensor) -> Tensor {
+    (log_p.exp() * (log_p - log_q)).sum(Kind::Float)
+}
+
+impl Unlearn for Camu {
+    fn unlearn(&self, ctx: &Context<'_>) -> Result<Outcome, String> {
+        let p = Params(ctx.params);
+        let (ep, ilr, klr) = reference_hyperparameters(ctx.family(), ctx.split.scenario.family());
+        let epochs = p.usize("impair_epochs", ep)?;
+        let impair_lr = p.f64("impair_lr", ilr)?;
+        let kl_lr = p.f64("kl_lr", klr)?;
+        let wd = p.f64("weight_decay", 1e-4)?;
+        let bs = p.usize("batch_size", 32)? as i64;
+        let (w_kr, w_kf) = (
+            p.f64("kl_weight_remain", 0.5)?,
+            p.f64("kl_weight_forget", 0.5)?,
+        );
+        let (w_cr, w_cf) = (
+            p.f64("ce_weight_remain", 0.9)?,
+            p.f64("ce_weight_forget", 0.01)?,
+        );
+        let (family, arch, dev, k) = (
+            ctx.family(),
+            ctx.original.spec.arch,
+            ctx.device,
+            ctx.classes(),
+        );
+        let data = ctx.data;
+        let prep = |x: &Tensor| prepare(x, family, arch, false, dev);
+        tch::manual_seed(ctx.seed);
+
+        // Step 1: counterfactual tuples, materialised once.
+        let forget: Vec<i64> = ctx
+            .split
+            .forget
+            .iter()
+            .copied()
+            .cycle()
+            .take(ctx.split.forget.len() * ctx.split.forget_repeat)
+            .collect();
+        let n = forget.len().min(ctx.split.sample.len()) as i64;
+        let f_idx = idx_tensor(&forget[..n as usize]);
+        let s_idx = idx_tensor(&ctx.split.sample[..n as usize]);
+        let x_f = prep(&data.train_x.index_select(0, &f_idx));
+        let y_f = data.train_y.index_select(0, &f_idx).to_device(dev);
+        let x_s = prep(&data.train_x.index_select(0, &s_idx));
+        let y_s = data.train_y.index_select(0, &s_idx).to_device(dev);
+        let x_cf = &x_s + Tensor::rand_like(&x_s);
+        // Where y_s == y_f, redraw uniformly from the K-1 classes other than y_f.
+        let r = Tensor::randint(k - 1, [n], (Kind::Int64, dev));
+        let other = &r + r.ge_tensor(&y_f).to_kind(Kind::Int64);
+        let y_cf = other.where_self(&y_s.eq_tensor(&y_f), &y_s);
+
+        // Step 2: f_n = f_o; two optimizers with their own moments.
+        let f_o = ctx.original;
+        let f_n = f_o.duplicate().map_err(|e| e.to_string())?;
+        let mut opt_kl = adam(&f_n.vs, kl_lr, wd)?;
+        let mut opt_ce = adam(&f_n.vs, impair_lr, wd)?;
+
+        // Step 3.
+        let all = Tensor::arange(n, (Kind::Int64, Device::Cpu));
+        for epoch in 1..=epochs {
+            let cf_batches = batches(&all, bs, true);
+            let r_batches = batches(&all, bs, true);
+            let steps = cf_batches.len().min(r_batches.len());
+            let bar = StageProgress::new(
+                &format!("camu epoch {epoch}/{epochs}"),
+                steps as u64,
+                "steps",
+            );
+            for (step, (cb, rb)) in cf_batches.iter().zip(&r_batches).enumerate() {
+                let (cb, rb) = (cb.to_device(dev), rb.to_device(dev));
+                let xf = x_f.index_select(0, &cb);
+                let xcf = x_cf.index_select(0, &cb);
+                let ycf = y_cf.index_select(0, &cb);
+                let xr = x_s.index_select(0, &rb);
+                let yr = y_s.index_select(0, &rb);
+                // (a) representation step.
+                let (t_r, t_cf) = tch::no_grad(|| {
+                    (
+                        f_o.forward(&xr, false).1.log_softmax(1, Kind::Float),
+                        f_o.forward(&xcf, false).1.log_softmax(1, Kind::Float),
+                    )
+                });
+                let s_r = f_n.forward(&xr, true).1.log_softmax(1, Kind::Float);
+                let s_f = f_n.forward(&xf, true).1.log_softmax(1, Kind::Float);
+                let l_kl = kl_sum(&t_r, &s_r) * w_kr + kl_sum(&t_cf, &s_f) * w_kf;
+                opt_kl.zero_grad();
+                l_kl.backward();
+                opt_kl.step();
+                // (b) output step, on fresh forward passes.
+                let l_ce = f_n.forward(&xr, true).0.cross_entropy_for_logits(&yr) * w_cr
+                    + f_n.forward(&xf, true).0.cross_entropy_for_logits(&ycf) * w_cf;
+                opt_ce.zero_grad();
+                l_ce.backward();
+                opt_ce.step();
+                if step % 20 == 0 {
+                    bar.set_message(format!(
+                        "kl {:.3} ce {:.4}",
+                        l_kl.double_value(&[]),
+                        l_ce.double_value(&[])
+                    ));
+                }
+                bar.set(step as u64 + 1);
+            }
+            bar.finish();
+        }
+        let mut details = Map::new();
+        details.insert(
+            "hyperparameters".into(),
+            json!({
+                "impair_epochs": epochs, "impair_lr": impair_lr, "kl_lr": kl_lr,
+                "weight_decay": wd, "batch_size": bs,
+                "kl_weight_remain": w_kr, "kl_weight_forget": w_kf,
+                "ce_weight_remain": w_cr, "ce_weight_forget": w_cf,
+                "pairs": n,
+            }),
+        );
+        Ok(Outcome {
+            model: f_n,
+            details,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kl_sum_matches_definition() {
+        let p = Tensor::from_slice(&[0.2f32, 0.8]).view([1, 2]);
+        let q = Tensor::from_slice(&[0.5f32, 0.5]).view([1, 2]);
+        let got = kl_sum(&p.log(), &q.log()).double_value(&[]);
+        let want = 0.2 * (0.2f64 / 0.5).ln() + 0.8 * (0.8f64 / 0.5).ln();
+        assert!((got - want).abs() < 1e-6, "{got} vs {want}");
+    }
+
+    #[test]
+    fn reference_table() {
+        assert_eq!(
+            reference_hyperparameters(Family::Mnist, "random"),
+            (10, 5e-4, 4e-4)
+        );
+        assert_eq!(
+            reference_hyperparameters(Family::Cifar, "class"),
+            (2, 5e-5, 1e-5)
+        );
+    }
+}

@@ -1,0 +1,50 @@
+//! NegGrad: the implementation. What it computes, its defaults and their sources: `camu_lab::methods::neggrad`.
+
+use super::common::{DivergenceGuard, Recipe};
+use super::{Context, Outcome, Unlearn};
+use crate::ml::batches;
+use camu_core::progress::StageProgress;
+use serde_json::json;
+
+use camu_lab::methods::NegGrad;
+
+impl Unlearn for NegGrad {
+    fn unlearn(&self, ctx: &Context<'_>) -> Result<Outcome, String> {
+        let mut s = Recipe {
+            optimizer: "sgd",
+            lr: 1e-4,
+            momentum: 0.9,
+            weight_decay: 5e-4,
+            epochs: 5,
+            batch_size: 256,
+        }
+        .start(ctx)?;
+        let (model, opt, epochs, bs) = (&s.model, &mut s.opt, s.epochs, s.batch);
+        let f = ctx.forget_idx();
+        let mut guard = DivergenceGuard::new(model, ctx.probe());
+        let mut diverged = None;
+        'outer: for e in 1..=epochs {
+            let fbs = batches(&f, bs, true);
+            let bar = StageProgress::new(
+                &format!("neggrad epoch {e}/{epochs}"),
+                fbs.len() as u64,
+                "batches",
+            );
+            for (k, b) in fbs.iter().enumerate() {
+                let bt = ctx.batch(b, None);
+                let loss = -model.forward(&bt.x, true).0.cross_entropy_for_logits(&bt.y);
+                if !guard.step(opt, &loss) {
+                    tracing::warn!(
+                        "neggrad diverged at epoch {e}, step {k}; keeping the last finite weights"
+                    );
+                    diverged = Some(e);
+                    break 'outer;
+                }
+                bar.set_message(format!("loss {:.4}", loss.double_value(&[])));
+                bar.set(k as u64 + 1);
+            }
+            bar.finish();
+        }
+        Ok(s.outcome(json!({"diverged_at_epoch": diverged})))
+    }
+}

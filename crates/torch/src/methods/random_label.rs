@@ -1,0 +1,52 @@
+//! RandomLabel: the implementation. What it computes, its defaults and their sources: `camu_lab::methods::random_label`.
+
+use super::common::{Recipe, Relabeler, ce_pass, pass};
+use super::{Context, Outcome, Unlearn};
+use camu_core::params::Params;
+use serde_json::json;
+
+use camu_lab::methods::RandomLabel;
+
+impl Unlearn for RandomLabel {
+    fn unlearn(&self, ctx: &Context<'_>) -> Result<Outcome, String> {
+        let mut s = Recipe {
+            optimizer: "sgd",
+            lr: 0.01,
+            momentum: 0.9,
+            weight_decay: 5e-4,
+            epochs: 10,
+            batch_size: 256,
+        }
+        .start(ctx)?;
+        let (f, r) = (
+            ctx.forget_idx(),
+            ctx.remain_subset(Params(ctx.params).f64("remain_fraction", 1.0)?),
+        );
+        let n = s.epochs;
+        let mut relabel = Relabeler::new(ctx);
+        for e in 1..=n {
+            pass(
+                &format!("random_label epoch {e}/{n} (Df)"),
+                &f,
+                s.batch,
+                |b| {
+                    let bt = ctx.batch(b, None);
+                    let y = relabel.draw(b, ctx.device);
+                    let loss = s.model.forward(&bt.x, true).0.cross_entropy_for_logits(&y);
+                    s.opt.backward_step(&loss);
+                    Ok(loss.double_value(&[]))
+                },
+            )?;
+            ce_pass(
+                ctx,
+                &s.model,
+                &mut s.opt,
+                &r,
+                None,
+                s.batch,
+                &format!("random_label epoch {e}/{n} (Dr)"),
+            )?;
+        }
+        Ok(s.outcome(json!({"relabel_change_rate": relabel.change_rate()})))
+    }
+}

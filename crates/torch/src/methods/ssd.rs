@@ -1,0 +1,50 @@
+//! Ssd: the implementation. What it computes, its defaults and their sources: `camu_lab::methods::ssd`.
+
+use super::common::{squared_grads, trainable};
+use super::{Context, Outcome, Unlearn, details};
+use camu_core::params::Params;
+use serde_json::json;
+use tch::{Kind, Tensor};
+
+use camu_lab::methods::Ssd;
+
+impl Unlearn for Ssd {
+    fn unlearn(&self, ctx: &Context<'_>) -> Result<Outcome, String> {
+        let p = Params(ctx.params);
+        let (alpha, lambda, bs) = (
+            p.f64("alpha", 10.0)?,
+            p.f64("lambda", 1.0)?,
+            p.usize(
+                "batch_size",
+                if ctx.split.scenario.family() == "random" {
+                    128
+                } else {
+                    64
+                },
+            )?
+            .max(1) as i64,
+        );
+        let model = ctx.original.duplicate().map_err(|e| e.to_string())?;
+        let all = Tensor::cat(&[ctx.remain_idx(), ctx.forget_idx()], 0);
+        let i_d = squared_grads(ctx, &model, &all, bs, "ssd: importance on D")?;
+        let i_f = squared_grads(ctx, &model, &ctx.forget_idx(), bs, "ssd: importance on Df")?;
+        let (mut selected, mut total) = (0i64, 0i64);
+        tch::no_grad(|| {
+            for (((_, w), (_, d)), (_, f)) in trainable(&model).iter().zip(&i_d).zip(&i_f) {
+                let mask = f.gt_tensor(&(d * alpha));
+                let factor = (d * lambda / f.clamp_min(1e-30)).clamp_max(1.0);
+                let mut w = w.shallow_clone();
+                let new = (&w * &factor).where_self(&mask, &w);
+                w.copy_(&new);
+                selected += mask.sum(Kind::Int64).int64_value(&[]);
+                total += mask.numel() as i64;
+            }
+        });
+        Ok(Outcome {
+            model,
+            details: details(
+                json!({"alpha": alpha, "lambda": lambda, "batch_size": bs, "dampened_parameters": selected, "parameters": total}),
+            ),
+        })
+    }
+}

@@ -1,0 +1,71 @@
+//! UnrollingSgd: the implementation. What it computes, its defaults and their sources: `camu_lab::methods::unrolling_sgd`.
+
+use super::common::{pass, trainable};
+use super::{Context, Outcome, Unlearn, details};
+use camu_core::params::Params;
+use serde_json::json;
+
+use camu_lab::methods::UnrollingSgd;
+
+impl Unlearn for UnrollingSgd {
+    fn unlearn(&self, ctx: &Context<'_>) -> Result<Outcome, String> {
+        let p = Params(ctx.params);
+        let recorded = ctx
+            .original_record
+            .get("config")
+            .and_then(|c| c.as_object());
+        let from_record = |k: &str| recorded.and_then(|c| c.get(k)).and_then(|v| v.as_f64());
+        let need = |k: &str| -> Result<f64, String> {
+            match p.opt_f64(k)? {
+                Some(v) => Ok(v),
+                None => from_record(k).ok_or_else(|| {
+                    format!("the original model's training record has no `{k}`: give it in `with`")
+                }),
+            }
+        };
+        let (lr, scale, epochs, bs) = (
+            need("lr")?,
+            p.f64("scale", 1.0)?,
+            need("epochs")? as usize,
+            (need("batch_size")? as i64).max(1),
+        );
+        let model = ctx.original.duplicate().map_err(|e| e.to_string())?;
+        let params = trainable(&model);
+        let mut sum: Vec<tch::Tensor> = params.iter().map(|(_, t)| t.zeros_like()).collect();
+        pass("unrolling: Df gradients", &ctx.forget_idx(), 256, |b| {
+            let bt = ctx.batch(b, None);
+            for (_, t) in &params {
+                let mut g = t.grad();
+                if g.defined() {
+                    let _ = g.zero_();
+                }
+            }
+            // Summed (not mean) loss: its gradient is the sum of per-sample gradients.
+            let loss = model
+                .forward(&bt.x, false)
+                .0
+                .cross_entropy_loss::<tch::Tensor>(&bt.y, None, tch::Reduction::Sum, -100, 0.0);
+            loss.backward();
+            tch::no_grad(|| {
+                for ((_, t), s) in params.iter().zip(sum.iter_mut()) {
+                    *s += t.grad();
+                }
+            });
+            Ok(loss.double_value(&[]) / b.size()[0] as f64)
+        })?;
+        let step = scale * lr * epochs as f64 / bs as f64;
+        tch::no_grad(|| {
+            for ((_, t), s) in params.iter().zip(&sum) {
+                let mut t = t.shallow_clone();
+                let _ = t.g_add_(&(s * step));
+            }
+        });
+        Ok(Outcome {
+            model,
+            details: details(json!({
+                "lr": lr, "epochs": epochs, "batch_size": bs, "scale": scale, "step": step,
+                "from_original_record": recorded.is_some(),
+            })),
+        })
+    }
+}

@@ -1,0 +1,115 @@
+//! Unsir: the implementation. What it computes, its defaults and their sources: `camu_lab::methods::unsir`.
+
+use super::common::{optimizer, pass};
+use super::{Context, Outcome, Unlearn, details};
+use crate::ml::idx_tensor;
+use camu_core::params::Params;
+use serde_json::json;
+use tch::nn::OptimizerConfig;
+use tch::{Device, Kind, Tensor, nn};
+
+use camu_lab::methods::Unsir;
+
+impl Unlearn for Unsir {
+    fn unlearn(&self, ctx: &Context<'_>) -> Result<Outcome, String> {
+        let classes = ctx.split.scenario.forgotten_classes();
+        if classes.is_empty() {
+            return Err("unsir applies to class removal; this split is random".into());
+        }
+        let p = Params(ctx.params);
+        let (noise_lr, l2) = (p.f64("noise_lr", 0.1)?, p.f64("noise_l2", 0.1)?);
+        let (steps, nb, repeat) = (
+            p.usize("noise_steps", 40)?,
+            p.usize("noise_batch", 256)?.max(1) as i64,
+            p.usize("noise_repeat", 20)?,
+        );
+        let per_round = (p.usize("noise_per_round", 3)? as i64).clamp(1, nb);
+        let (impair_lr, repair_lr, wd) = (
+            p.f64("impair_lr", 0.02)?,
+            p.f64("repair_lr", 0.01)?,
+            p.f64("weight_decay", 0.0)?,
+        );
+        let (per_class, bs) = (
+            p.usize("remain_per_class", 1000)?,
+            p.usize("batch_size", 256)?.max(1) as i64,
+        );
+        tch::manual_seed(ctx.seed);
+        let model = ctx.original.duplicate().map_err(|e| e.to_string())?;
+        let probe = ctx.batch(&idx_tensor(&ctx.split.forget[..1]), None).x;
+        let mut shape = probe.size();
+        shape[0] = nb;
+        // 1. One error-maximising noise batch per forgotten class, the model frozen.
+        let (mut noise_x, mut noise_y) = (Vec::new(), Vec::new());
+        for &c in &classes {
+            let vs = nn::VarStore::new(ctx.device);
+            let noise = vs.root().var(
+                "noise",
+                &shape,
+                nn::Init::Randn {
+                    mean: 0.0,
+                    stdev: 1.0,
+                },
+            );
+            let mut opt = nn::Adam::default()
+                .build(&vs, noise_lr)
+                .map_err(|e| e.to_string())?;
+            let target = Tensor::full([nb], c, (Kind::Int64, ctx.device));
+            for _ in 0..steps {
+                let out = ctx.original.forward(&noise, false).0;
+                let loss = -out.cross_entropy_for_logits(&target)
+                    + noise
+                        .square()
+                        .sum_dim_intlist(&[1i64, 2, 3][..], false, Kind::Float)
+                        .mean(Kind::Float)
+                        * l2;
+                opt.backward_step(&loss);
+            }
+            let n = noise.detach();
+            for _ in 0..repeat {
+                noise_x.push(n.narrow(0, 0, per_round));
+                noise_y.push(target.narrow(0, 0, per_round));
+            }
+        }
+        // 2. A subset of Dr: up to `per_class` samples of each remaining class.
+        let labels = Vec::<i64>::try_from(&ctx.data.train_y).map_err(|e| e.to_string())?;
+        let mut taken = std::collections::HashMap::<i64, usize>::new();
+        let perm = Vec::<i64>::try_from(ctx.remain_idx().index_select(
+            0,
+            &Tensor::randperm(ctx.split.remain.len() as i64, (Kind::Int64, Device::Cpu)),
+        ))
+        .map_err(|e| e.to_string())?;
+        let subset: Vec<i64> = perm
+            .into_iter()
+            .filter(|&i| {
+                let n = taken.entry(labels[i as usize]).or_default();
+                *n += 1;
+                *n <= per_class
+            })
+            .collect();
+        let sub = ctx.batch(&idx_tensor(&subset), None);
+        let impair_x = Tensor::cat(&[Tensor::cat(&noise_x, 0), sub.x.shallow_clone()], 0);
+        let impair_y = Tensor::cat(&[Tensor::cat(&noise_y, 0), sub.y.shallow_clone()], 0);
+        let run = |x: &Tensor, y: &Tensor, lr: f64, label: &str| -> Result<f64, String> {
+            let mut opt = optimizer(&p, &model.vs, "adam", lr, wd)?;
+            let all = Tensor::arange(x.size()[0], (Kind::Int64, Device::Cpu));
+            pass(label, &all, bs, |b| {
+                let b = b.to_device(ctx.device);
+                let loss = model
+                    .forward(&x.index_select(0, &b), true)
+                    .0
+                    .cross_entropy_for_logits(&y.index_select(0, &b));
+                opt.backward_step(&loss);
+                Ok(loss.double_value(&[]))
+            })
+        };
+        // 3. Impair on noise + subset, then repair on the subset.
+        run(&impair_x, &impair_y, impair_lr, "unsir impair")?;
+        run(&sub.x, &sub.y, repair_lr, "unsir repair")?;
+        Ok(Outcome {
+            model,
+            details: details(
+                json!({"noise_steps": steps, "noise_batch": nb, "noise_repeat": repeat, "noise_per_round": per_round, "noise_lr": noise_lr, "noise_l2": l2, "impair_lr": impair_lr, "repair_lr": repair_lr, "batch_size": bs, "remain_per_class": per_class, "subset": subset.len()}),
+            ),
+        })
+    }
+}

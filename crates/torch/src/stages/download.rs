@@ -1,0 +1,47 @@
+//! `download`: obtains a dataset (verified) and stores its decoded tensors as the stage output.
+
+use crate::data;
+use camu_core::params::Params;
+use camu_core::stage::io::write_metrics;
+use camu_core::stage::{Runner, StageJob};
+use serde_json::{Map, json};
+use tch::Tensor;
+
+pub struct Download;
+
+impl Runner for Download {
+    fn kind(&self) -> &'static str {
+        "download"
+    }
+    fn run(&self, job: &StageJob) -> Result<(), String> {
+        let p = Params(&job.params);
+        let name = p.str("dataset", "")?;
+        let mut ds = if name == "synthetic" {
+            data::synthetic(
+                p.i64("seed", 0)?,
+                p.i64("classes", 10)?,
+                p.i64("n_train", 2000)?,
+                p.i64("n_test", 500)?,
+                p.f64("noise", 0.5)?,
+            )
+        } else {
+            data::obtain(name, &job.data_dir, &p.strings("mirrors")?).map_err(|e| e.to_string())?
+        };
+        // Optional subsets (first N samples) for fast runs.
+        let cut = |x: &Tensor, n: Option<i64>| match n {
+            Some(n) if n < x.size()[0] => x.narrow(0, 0, n),
+            _ => x.shallow_clone(),
+        };
+        let (lt, le) = (p.opt_i64("limit_train")?, p.opt_i64("limit_test")?);
+        ds.train_x = cut(&ds.train_x, lt);
+        ds.train_y = cut(&ds.train_y, lt);
+        ds.test_x = cut(&ds.test_x, le);
+        ds.test_y = cut(&ds.test_y, le);
+        ds.meta.n_train = ds.train_y.size()[0];
+        ds.meta.n_test = ds.test_y.size()[0];
+        ds.save(&job.out_dir).map_err(|e| e.to_string())?;
+        let mut m = Map::new();
+        m.insert("dataset".into(), json!(ds.meta));
+        write_metrics(job, &m)
+    }
+}

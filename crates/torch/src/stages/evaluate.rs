@@ -1,0 +1,137 @@
+//! `evaluate`: every metric of one model on one split, next to the retrained model when given.
+
+use crate::data::Dataset;
+use crate::data::split::Split;
+use crate::metrics::relearn::{RelearnOptions, relearn};
+use crate::metrics::{EvalOptions, evaluate};
+use crate::ml;
+use crate::models::Model;
+use camu_core::params::Params;
+use camu_core::stage::io::{input_key, input_with, read_json, write_metrics};
+use camu_core::stage::{Runner, StageJob};
+use serde_json::{Map, Value, json};
+
+pub struct Evaluate;
+
+impl Runner for Evaluate {
+    fn kind(&self) -> &'static str {
+        "evaluate"
+    }
+    fn run(&self, job: &StageJob) -> Result<(), String> {
+        ml::set_threads(job.threads);
+        let p = Params(&job.params);
+        let device = ml::device(p.str("device", "auto")?)?;
+        let data =
+            Dataset::load(&input_with(job, "dataset.json", None)?).map_err(|e| e.to_string())?;
+        let split: Split =
+            read_json(&input_with(job, "split.json", p.opt_str("split")?)?.join("split.json"))?;
+        let model_dir = input_with(job, "model.safetensors", p.opt_str("model")?)?;
+        let model = Model::load(&model_dir, device).map_err(|e| e.to_string())?;
+        let reference = match p.opt_str("reference")? {
+            Some(r) => Some(
+                Model::load(&input_with(job, "model.safetensors", Some(r))?, device)
+                    .map_err(|e| e.to_string())?,
+            ),
+            None => None,
+        };
+        let opts = EvalOptions {
+            mia: p.bool("mia", true)?,
+            mia_samples: p.usize("mia_samples", 4000)?,
+            batch: p.usize("batch_size", 512)?.max(1) as i64,
+            seed: p.i64("seed", 0)? as u64,
+            mia_export: p.bool("mia_export", false)?.then(|| job.out_dir.clone()),
+        };
+        let mut m = evaluate(&model, reference.as_ref(), &data, &split, &opts)?;
+        let diverged = m.get("diverged") == Some(&json!(true));
+        if diverged {
+            tracing::warn!(
+                "the model has diverged: {}",
+                m.get("diverged_reason")
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or("non-finite outputs")
+            );
+        }
+        let relearn_on = p.bool("relearn", false)?;
+        if relearn_on && diverged {
+            m.insert("relearn_epochs".into(), Value::Null);
+        } else if relearn_on {
+            let original_dir = input_with(job, "model.safetensors", p.opt_str("original")?)?;
+            let original = Model::load(&original_dir, device).map_err(|e| e.to_string())?;
+            let ro = RelearnOptions {
+                samples: p.usize("relearn_samples", 1000)? as i64,
+                lr: p.f64("relearn_lr", 0.1)?,
+                batch: p.usize("relearn_batch_size", 32)?.max(1) as i64,
+                max_epochs: p.usize("relearn_max_epochs", 100)?,
+                seed: p.i64("seed", 0)?,
+            };
+            // An optional metric: a relearning run that diverges is recorded, not fatal.
+            match relearn(&model, &original, &data, &split, &ro) {
+                Ok(r) => {
+                    m.insert(
+                        "relearn_epochs".into(),
+                        json!(r.epochs.unwrap_or(ro.max_epochs)),
+                    );
+                    m.insert("relearn_capped".into(), json!(r.epochs.is_none()));
+                    m.insert("relearn_curve".into(), json!(r.curve));
+                }
+                Err(e) => {
+                    tracing::warn!("relearn: {e}");
+                    m.insert("relearn_error".into(), json!(e));
+                }
+            }
+        }
+        // The time of what produced the model: an unlearning method, or a retraining on Dr.
+        let produced: Map<String, Value> =
+            read_json(&model_dir.join("metrics.json")).unwrap_or_default();
+        let time = produced.get("unlearn_time_s").cloned().or_else(|| {
+            (produced.get("on") == Some(&json!("remain")))
+                .then(|| produced.get("train_time_s").cloned())
+                .flatten()
+        });
+        m.insert("unlearn_time_s".into(), time.unwrap_or(Value::Null));
+        // A run the divergence guard cut short: its model is the last finite weights.
+        if let Some(e) = produced
+            .get("hyperparameters")
+            .and_then(|h| h.get("diverged_at_epoch"))
+            .filter(|e| !e.is_null())
+        {
+            m.insert("stopped_at_epoch".into(), e.clone());
+        }
+        let method = produced
+            .get("method")
+            .cloned()
+            .unwrap_or_else(|| match produced.get("on") {
+                Some(v) if v == "remain" => json!("retrain"),
+                _ => json!("original"),
+            });
+        m.insert("method".into(), method.clone());
+        // Where every number came from: this record's key and each input's stage and key, with
+        // the producing method's version.
+        let key_of = |dir: &std::path::Path| input_key(dir).unwrap_or_default();
+        let stage_of = |dir: &std::path::Path| {
+            job.inputs
+                .iter()
+                .find(|(_, d)| d.as_path() == dir)
+                .map(|(n, _)| n.clone())
+                .unwrap_or_default()
+        };
+        let split_dir = input_with(job, "split.json", p.opt_str("split")?)?;
+        let mut provenance = json!({
+            "evaluate": {"stage": job.stage, "key": job.key, "version": camu_core::spec::Kind::version(&camu_lab::kinds::evaluate::Evaluate)},
+            "model": {
+                "stage": stage_of(&model_dir), "key": key_of(&model_dir), "method": method,
+                "method_version": produced.get("method_version"),
+            },
+            "split": {"stage": stage_of(&split_dir), "key": key_of(&split_dir)},
+        });
+        if let Some(r) = p.opt_str("reference")? {
+            let d = input_with(job, "model.safetensors", Some(r))?;
+            provenance["reference"] = json!({"stage": stage_of(&d), "key": key_of(&d)});
+        }
+        m.insert("provenance".into(), provenance);
+        m.insert("scenario".into(), json!(split.scenario));
+        m.insert("seed".into(), json!(split.seed));
+        m.insert("dataset".into(), json!(data.meta.name));
+        write_metrics(job, &m)
+    }
+}

@@ -1,0 +1,42 @@
+//! `split`: the forget / remain / sample index lists of one seed, saved as split.json.
+
+use crate::data::Dataset;
+use crate::data::split;
+use camu_core::params::Params;
+use camu_core::stage::io::{input_with, write_metrics};
+use camu_core::stage::{Runner, StageJob};
+use camu_lab::kinds::split::scenario;
+use serde_json::{Map, json};
+
+pub struct SplitKind;
+
+impl Runner for SplitKind {
+    fn kind(&self) -> &'static str {
+        "split"
+    }
+    fn run(&self, job: &StageJob) -> Result<(), String> {
+        let p = Params(&job.params);
+        let ds =
+            Dataset::load(&input_with(job, "dataset.json", None)?).map_err(|e| e.to_string())?;
+        let labels = Vec::<i64>::try_from(&ds.train_y).map_err(|e| e.to_string())?;
+        let sc = scenario(&p)?;
+        for c in sc.forgotten_classes() {
+            if c < 0 || c >= ds.meta.classes {
+                return Err(format!(
+                    "class {c} is not a class of {} (0..{})",
+                    ds.meta.name,
+                    ds.meta.classes - 1
+                ));
+            }
+        }
+        let s = split::make(&labels, sc, p.i64("seed", 0)?, p.usize("forget_repeat", 1)?)?;
+        let path = job.out_dir.join("split.json");
+        std::fs::write(&path, serde_json::to_vec(&s).map_err(|e| e.to_string())?)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        let mut m = Map::new();
+        m.insert("forget".into(), json!(s.forget.len()));
+        m.insert("remain".into(), json!(s.remain.len()));
+        m.insert("sample".into(), json!(s.sample.len()));
+        write_metrics(job, &m)
+    }
+}

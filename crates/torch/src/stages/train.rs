@@ -1,0 +1,74 @@
+//! `train`: the original model (on D) or the retrained baseline (`on: remain`, on Dr only, from a
+//! fresh initialisation), with the reference recipe.
+
+use crate::data::split::Split;
+use crate::data::{Dataset, Family};
+use crate::ml;
+use crate::models::{Model, ModelSpec};
+use crate::train::{TrainConfig, test_accuracy, train};
+use camu_core::params::Params;
+use camu_core::stage::io::{input_with, read_json, write_metrics};
+use camu_core::stage::{Runner, StageJob};
+use serde_json::{Map, json};
+use tch::{Kind as TKind, Tensor};
+
+pub struct Train;
+
+fn config(p: &Params, family: Family) -> Result<TrainConfig, String> {
+    let d = TrainConfig::default();
+    Ok(TrainConfig {
+        epochs: p.usize("epochs", d.epochs)?,
+        batch_size: p.usize("batch_size", d.batch_size as usize)?.max(1) as i64,
+        lr: p.f64("lr", d.lr)?,
+        weight_decay: p.f64("weight_decay", d.weight_decay)?,
+        // The reference augments CIFAR training only.
+        augment: p.bool("augment", family == Family::Cifar)?,
+    })
+}
+
+impl Runner for Train {
+    fn kind(&self) -> &'static str {
+        "train"
+    }
+    fn run(&self, job: &StageJob) -> Result<(), String> {
+        ml::set_threads(job.threads);
+        let p = Params(&job.params);
+        let device = ml::device(p.str("device", "auto")?)?;
+        let data =
+            Dataset::load(&input_with(job, "dataset.json", None)?).map_err(|e| e.to_string())?;
+        let cfg = config(&p, data.meta.family)?;
+        let arch = ml::arch(p.str("arch", "auto")?, data.meta.family)?;
+        let on = p.str("on", "full")?;
+        let idx = if on == "remain" {
+            let split: Split =
+                read_json(&input_with(job, "split.json", p.opt_str("split")?)?.join("split.json"))?;
+            ml::idx_tensor(&split.remain)
+        } else {
+            Tensor::arange(data.meta.n_train, (TKind::Int64, tch::Device::Cpu))
+        };
+        let seed = p.i64("seed", 0)?;
+        tch::manual_seed(seed);
+        let mut model = Model::new(
+            ModelSpec {
+                arch,
+                classes: data.meta.classes,
+                channels: data.meta.channels,
+            },
+            device,
+        );
+        tracing::info!(on, n = idx.size()[0], epochs = cfg.epochs, device = %ml::device_name(device), "training");
+        let report = train(&mut model, &data, &idx, &cfg)?;
+        model.save(&job.out_dir).map_err(|e| e.to_string())?;
+        let mut m = Map::new();
+        m.insert("on".into(), json!(on));
+        m.insert("arch".into(), json!(arch));
+        m.insert("device".into(), json!(ml::device_name(device)));
+        m.insert("threads".into(), json!(job.threads));
+        m.insert("config".into(), json!(cfg));
+        m.insert("train_time_s".into(), json!(report.train_time_s));
+        m.insert("images_per_s".into(), json!(report.images_per_s));
+        m.insert("epochs".into(), json!(report.epochs));
+        m.insert("acc_test".into(), json!(test_accuracy(&model, &data)));
+        write_metrics(job, &m)
+    }
+}
