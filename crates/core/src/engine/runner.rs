@@ -1,0 +1,195 @@
+//! The stage runner: runs one stage under its key lock through an executor and commits its
+//! outputs, reporting a typed [`Completion`].
+
+use crate::cache::{Cache, KeyMaterial, Record};
+use crate::executor::{ExecError, Executor, Launch};
+use crate::progress::{Event, Reporter, now};
+use crate::stage::StageJob;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// One stage ready to execute.
+pub struct Work {
+    /// The stage's index in the pipeline.
+    pub index: usize,
+    pub job: StageJob,
+    /// GPUs requested (the executor may allocate them itself).
+    pub gpu_count: usize,
+    pub worker: Option<&'static str>,
+    pub material: KeyMaterial,
+    pub reasons: Vec<String>,
+    pub forced: bool,
+}
+
+/// How a started stage ended.
+pub enum Outcome {
+    /// It ran and its outputs are committed.
+    Ran(Record),
+    /// A concurrent run computed the same key while this one waited for the lock.
+    Reused(Record),
+    Failed(String),
+    /// Stopped by an interrupt.
+    Cancelled,
+}
+
+/// The message a running stage sends back to the dispatcher.
+pub struct Completion {
+    pub index: usize,
+    pub outcome: Outcome,
+}
+
+/// Last `n` lines of a log file.
+pub fn log_tail(path: &Path, n: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..]
+        .iter()
+        .map(|l| format!("         | {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Runs one stage under its key lock.
+pub fn run_one(
+    cache: &Cache,
+    executor: &dyn Executor,
+    work: Work,
+    reporter: &Reporter,
+    cancel: &AtomicBool,
+) -> Completion {
+    let index = work.index;
+    let key = work.job.key.clone();
+    let stage = work.job.stage.clone();
+    let fail = |e: String| {
+        let log = cache.log_path(&key);
+        reporter.emit(Event::Failed {
+            stage: stage.clone(),
+            error: e.clone(),
+            log: log.display().to_string(),
+            tail: log_tail(&log, 20),
+        });
+        Completion {
+            index,
+            outcome: Outcome::Failed(e),
+        }
+    };
+    let lock = match cache.try_lock(&key) {
+        Ok(Some(l)) => l,
+        Ok(None) => {
+            reporter.emit(Event::Waiting {
+                stage: stage.clone(),
+                reason: "a stage with the same key is running (in this run or a concurrent one)"
+                    .into(),
+            });
+            match cache.lock(&key) {
+                Ok(l) => l,
+                Err(e) => return fail(e.to_string()),
+            }
+        }
+        Err(e) => return fail(e.to_string()),
+    };
+    // Another process may have computed it while we waited for the lock.
+    if !work.forced
+        && let Some(r) = cache.record(&key)
+        && cache.verify(&r).is_ok()
+    {
+        return Completion {
+            index,
+            outcome: Outcome::Reused(r),
+        };
+    }
+    let result = execute(cache, executor, work, reporter, cancel);
+    drop(lock);
+    match result {
+        Ok(r) => Completion {
+            index,
+            outcome: Outcome::Ran(r),
+        },
+        Err(_) if cancel.load(Ordering::Relaxed) => Completion {
+            index,
+            outcome: Outcome::Cancelled,
+        },
+        Err(e) => fail(e),
+    }
+}
+
+/// Stages the job, runs it and commits its outputs (with the key's lock held).
+fn execute(
+    cache: &Cache,
+    executor: &dyn Executor,
+    work: Work,
+    reporter: &Reporter,
+    cancel: &AtomicBool,
+) -> Result<Record, String> {
+    let Work {
+        mut job,
+        gpu_count,
+        worker,
+        material,
+        reasons,
+        ..
+    } = work;
+    let key = job.key.clone();
+    let staging = cache.staging(&key).map_err(|e| e.to_string())?;
+    job.out_dir = staging.join("out");
+    let job_file = staging.join("job.json");
+    let bytes = serde_json::to_vec_pretty(&job).map_err(|e| e.to_string())?;
+    std::fs::write(&job_file, bytes)
+        .map_err(|e| format!("cannot write {}: {e}", job_file.display()))?;
+    let log = cache.log_path(&key);
+    std::fs::write(
+        &log,
+        format!("# camu-pipe: stage {} key {key}\n", job.stage),
+    )
+    .map_err(|e| format!("cannot write log {}: {e}", log.display()))?;
+    reporter.emit(Event::Started {
+        stage: job.stage.clone(),
+        key: key.clone(),
+        threads: job.threads,
+        gpus: job.gpus.clone(),
+        reasons,
+    });
+    let started = now();
+    let launch = Launch {
+        stage: &job.stage,
+        worker,
+        job_file: &job_file,
+        log: &log,
+        threads: job.threads,
+        gpus: &job.gpus,
+        gpu_count,
+    };
+    executor.execute(&launch, cancel).map_err(|e| match e {
+        ExecError::Cancelled => "interrupted".to_string(),
+        other => other.to_string(),
+    })?;
+    let metrics_path = job.out_dir.join("metrics.json");
+    let metrics = match std::fs::read(&metrics_path) {
+        Ok(b) => Some(
+            serde_json::from_slice(&b)
+                .map_err(|e| format!("{} is not valid JSON: {e}", metrics_path.display()))?,
+        ),
+        Err(_) => None,
+    };
+    let record = Record {
+        key: key.clone(),
+        stage: job.stage.clone(),
+        material,
+        outputs: BTreeMap::new(),
+        metrics,
+        started_at: started,
+        duration_s: now() - started,
+        host: gethostname::gethostname().to_string_lossy().to_string(),
+        device: if job.gpus.is_empty() {
+            "cpu".into()
+        } else {
+            format!("gpu:{}", job.gpus.join(","))
+        },
+        camu_pipe_version: env!("CARGO_PKG_VERSION").to_string(),
+        log: format!("logs/{key}.log"),
+    };
+    cache
+        .commit(&staging, &job.outputs, record)
+        .map_err(|e| e.to_string())
+}
