@@ -38,3 +38,38 @@ pub fn describe_status(status: std::process::ExitStatus) -> String {
         _ => status.to_string(),
     }
 }
+
+/// Waits for a child's exit without polling: a pidfd (Linux 5.3+) becomes readable when the
+/// child exits. Where none can be opened, waiting falls back to short sleeps.
+pub struct ExitWatch {
+    fd: Option<std::os::fd::OwnedFd>,
+}
+
+impl ExitWatch {
+    pub fn new(child: &std::process::Child) -> ExitWatch {
+        use std::os::fd::FromRawFd;
+        // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, child.id() as libc::pid_t, 0) };
+        ExitWatch {
+            // SAFETY: a non-negative result is a descriptor this process now owns.
+            fd: (fd >= 0).then(|| unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) }),
+        }
+    }
+
+    /// Returns when the child has exited or `timeout` has passed, whichever is first.
+    pub fn wait(&self, timeout: std::time::Duration) {
+        use std::os::fd::AsRawFd;
+        match &self.fd {
+            Some(fd) => {
+                let mut p = libc::pollfd {
+                    fd: fd.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                };
+                // SAFETY: one valid pollfd for the duration of the call.
+                unsafe { libc::poll(&mut p, 1, timeout.as_millis() as i32) };
+            }
+            None => std::thread::sleep(timeout.min(std::time::Duration::from_millis(5))),
+        }
+    }
+}

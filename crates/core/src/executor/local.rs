@@ -40,6 +40,7 @@ impl Executor for LocalExecutor {
         die_with_parent(&mut cmd);
         let mut child = cmd.spawn().map_err(ExecError::Spawn)?;
         let pgid = child.id() as i32;
+        let exited = crate::process::ExitWatch::new(&child);
         let mut term_sent: Option<Instant> = None;
         loop {
             match child.try_wait().map_err(ExecError::Spawn)? {
@@ -63,7 +64,8 @@ impl Executor for LocalExecutor {
                     _ => {}
                 }
             }
-            std::thread::sleep(Duration::from_millis(10));
+            // Wakes as soon as the child exits; the timeout bounds how late a cancel is seen.
+            exited.wait(Duration::from_millis(50));
         }
     }
 }
