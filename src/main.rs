@@ -3,11 +3,14 @@
 //!
 //! It links no libtorch: ML stages run in the `camu-worker` binary binary next to it.
 
-use camu_core::engine::{Engine, EngineError, Options};
+mod error;
+
+use camu_core::engine::{Engine, Options};
 use camu_core::executor::{LocalExecutor, SlurmExecutor};
 use camu_core::progress::Reporter;
 use camu_core::spec;
 use clap::{Args, Parser, Subcommand};
+use error::AppError;
 use std::io::{IsTerminal, Write};
 
 /// println that tolerates a closed stdout (`camu-pipe ... | head`).
@@ -138,16 +141,16 @@ enum Cmd {
     ExecStage { job: PathBuf },
 }
 
-fn parse_select(items: &[String]) -> Result<Vec<(String, String)>, EngineError> {
+fn parse_select(items: &[String]) -> Result<Vec<(String, String)>, AppError> {
     let mut out = Vec::new();
     for item in items
         .iter()
         .flat_map(|s| s.split(','))
         .filter(|s| !s.is_empty())
     {
-        let (k, v) = item.split_once('=').ok_or_else(|| {
-            EngineError::Selection(format!("--select `{item}`: expected VAR=VALUE"))
-        })?;
+        let (k, v) = item
+            .split_once('=')
+            .ok_or_else(|| AppError::Usage(format!("--select `{item}`: expected VAR=VALUE")))?;
         out.push((k.trim().to_string(), v.trim().to_string()));
     }
     Ok(out)
@@ -177,7 +180,7 @@ fn detect_gpus() -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn options(common: &Common, sel: &Selection) -> Result<Options, EngineError> {
+fn options(common: &Common, sel: &Selection) -> Result<Options, AppError> {
     Ok(Options {
         cache_dir: common.cache_dir.clone(),
         data_dir: std::path::absolute(&common.data_dir).unwrap_or_else(|_| common.data_dir.clone()),
@@ -189,8 +192,8 @@ fn options(common: &Common, sel: &Selection) -> Result<Options, EngineError> {
     })
 }
 
-fn load(path: &Path) -> Result<spec::Pipeline, EngineError> {
-    Ok(spec::load(path, &camu_lab::kinds::registry())?)
+fn load(path: &Path) -> Result<spec::Pipeline, AppError> {
+    spec::load(path, &camu_lab::kinds::registry()).map_err(|e| AppError::Engine(e.into()))
 }
 
 fn print_status(rows: &[camu_core::engine::StageStatus], json: bool) {
@@ -211,7 +214,7 @@ fn print_status(rows: &[camu_core::engine::StageStatus], json: bool) {
     );
 }
 
-fn main_inner(cli: Cli) -> Result<(), EngineError> {
+fn main_inner(cli: Cli) -> Result<(), AppError> {
     match cli.command {
         Cmd::Methods => {
             say!("{}", camu_lab::methods::provenance_markdown().trim_end());
@@ -255,8 +258,7 @@ fn main_inner(cli: Cli) -> Result<(), EngineError> {
                 .map(|s| s.to_string_lossy().to_string())
                 .unwrap_or("report".into());
             let dir = out.unwrap_or_else(|| PathBuf::from("reports").join(stem));
-            let (files, skipped) =
-                camu_lab::report::write_all(&comparison, &dir).map_err(EngineError::Report)?;
+            let (files, skipped) = camu_lab::report::write_all(&comparison, &dir)?;
             if common.json {
                 let v = serde_json::json!({"comparison": comparison, "files": files, "skipped": skipped});
                 say!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
@@ -303,9 +305,7 @@ fn main_inner(cli: Cli) -> Result<(), EngineError> {
             for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
                 let _ = signal_hook::flag::register(sig, interrupted.clone());
             }
-            let program = std::env::current_exe().map_err(|e| {
-                EngineError::Selection(format!("cannot find the camu-pipe binary: {e}"))
-            })?;
+            let program = std::env::current_exe().map_err(AppError::Binary)?;
             let executor: Arc<dyn camu_core::executor::Executor> = match executor {
                 ExecutorKind::Local => Arc::new(LocalExecutor { program }),
                 ExecutorKind::Slurm => Arc::new(SlurmExecutor {
@@ -331,7 +331,7 @@ fn main_inner(cli: Cli) -> Result<(), EngineError> {
                     );
                 }
             }
-            result.map(|_| ())
+            Ok(result.map(|_| ())?)
         }
         Cmd::Gc {
             pipelines,
@@ -386,7 +386,9 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             match &e {
-                EngineError::Spec(se) => eprint!("{}", se.render(std::io::stderr().is_terminal())),
+                AppError::Engine(camu_core::engine::EngineError::Spec(se)) => {
+                    eprint!("{}", se.render(std::io::stderr().is_terminal()))
+                }
                 other => eprintln!("error: {other}"),
             }
             if json {
@@ -395,7 +397,7 @@ fn main() -> ExitCode {
                     serde_json::json!({"event": "error", "code": e.exit_code(), "message": e.to_string()})
                 );
             }
-            ExitCode::from(e.exit_code() as u8)
+            ExitCode::from(e.exit_code())
         }
     }
 }

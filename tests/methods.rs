@@ -83,7 +83,7 @@ fn run_with(
         params: &params,
         original_record: &record,
     };
-    m.unlearn(&ctx)
+    m.unlearn(&ctx).map_err(|e| e.to_string())
 }
 
 fn metrics(lab: &Lab, model: &Model, split: &Split) -> Map<String, Value> {

@@ -2,18 +2,64 @@
 
 use serde_json::{Map, Value};
 
+/// A parameter the stage cannot use.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ParamError {
+    #[error("unknown parameter `{key}` (known: {known})")]
+    Unknown { key: String, known: String },
+    #[error("parameter `{key}` must be {want}, got {got}")]
+    Type {
+        key: String,
+        want: &'static str,
+        got: String,
+    },
+    #[error("parameter `{key}` is required")]
+    Required { key: String },
+    #[error("parameter `{key}` must {rule}")]
+    Range { key: String, rule: &'static str },
+    /// A constraint between parameters, or on a value's meaning, in the kind's own words.
+    #[error("{0}")]
+    Invalid(String),
+    /// A method's parameters, named by the method.
+    #[error("method `{method}`: {source}")]
+    Method {
+        method: String,
+        #[source]
+        source: Box<ParamError>,
+    },
+}
+
+impl From<String> for ParamError {
+    fn from(s: String) -> Self {
+        ParamError::Invalid(s)
+    }
+}
+
+impl From<&str> for ParamError {
+    fn from(s: &str) -> Self {
+        ParamError::Invalid(s.to_string())
+    }
+}
+
+/// Layers that report errors as text (a stage's log) take parameter errors as their message.
+impl From<ParamError> for String {
+    fn from(e: ParamError) -> Self {
+        e.to_string()
+    }
+}
+
 pub struct Params<'a>(pub &'a Map<String, Value>);
 
 /// Rejects parameters a kind does not know, listing the ones it does.
-pub fn check_keys(map: &Map<String, Value>, allowed: &[&str]) -> Result<(), String> {
+pub fn check_keys(map: &Map<String, Value>, allowed: &[&str]) -> Result<(), ParamError> {
     for k in map.keys() {
         if !allowed.contains(&k.as_str()) {
             let mut known = allowed.to_vec();
             known.sort();
-            return Err(format!(
-                "unknown parameter `{k}` (known: {})",
-                known.join(", ")
-            ));
+            return Err(ParamError::Unknown {
+                key: k.clone(),
+                known: known.join(", "),
+            });
         }
     }
     Ok(())
@@ -23,26 +69,36 @@ impl<'a> Params<'a> {
     fn get(&self, key: &str) -> Option<&'a Value> {
         self.0.get(key).filter(|v| !v.is_null())
     }
-    fn wrong(key: &str, want: &str, v: &Value) -> String {
-        format!("parameter `{key}` must be {want}, got {v}")
+    fn wrong(key: &str, want: &'static str, v: &Value) -> ParamError {
+        ParamError::Type {
+            key: key.to_string(),
+            want,
+            got: v.to_string(),
+        }
     }
-    pub fn opt_f64(&self, key: &str) -> Result<Option<f64>, String> {
+    /// A value of `key` that is required.
+    pub fn required<T>(key: &str, v: Option<T>) -> Result<T, ParamError> {
+        v.ok_or_else(|| ParamError::Required {
+            key: key.to_string(),
+        })
+    }
+    pub fn opt_f64(&self, key: &str) -> Result<Option<f64>, ParamError> {
         self.get(key)
             .map(|v| v.as_f64().ok_or_else(|| Self::wrong(key, "a number", v)))
             .transpose()
     }
-    pub fn f64(&self, key: &str, default: f64) -> Result<f64, String> {
+    pub fn f64(&self, key: &str, default: f64) -> Result<f64, ParamError> {
         Ok(self.opt_f64(key)?.unwrap_or(default))
     }
-    pub fn opt_i64(&self, key: &str) -> Result<Option<i64>, String> {
+    pub fn opt_i64(&self, key: &str) -> Result<Option<i64>, ParamError> {
         self.get(key)
             .map(|v| v.as_i64().ok_or_else(|| Self::wrong(key, "an integer", v)))
             .transpose()
     }
-    pub fn i64(&self, key: &str, default: i64) -> Result<i64, String> {
+    pub fn i64(&self, key: &str, default: i64) -> Result<i64, ParamError> {
         Ok(self.opt_i64(key)?.unwrap_or(default))
     }
-    pub fn usize(&self, key: &str, default: usize) -> Result<usize, String> {
+    pub fn usize(&self, key: &str, default: usize) -> Result<usize, ParamError> {
         match self.get(key) {
             None => Ok(default),
             Some(v) => v
@@ -51,15 +107,15 @@ impl<'a> Params<'a> {
                 .ok_or_else(|| Self::wrong(key, "a non-negative integer", v)),
         }
     }
-    pub fn opt_str(&self, key: &str) -> Result<Option<&'a str>, String> {
+    pub fn opt_str(&self, key: &str) -> Result<Option<&'a str>, ParamError> {
         self.get(key)
             .map(|v| v.as_str().ok_or_else(|| Self::wrong(key, "a string", v)))
             .transpose()
     }
-    pub fn str(&self, key: &str, default: &'a str) -> Result<&'a str, String> {
+    pub fn str(&self, key: &str, default: &'a str) -> Result<&'a str, ParamError> {
         Ok(self.opt_str(key)?.unwrap_or(default))
     }
-    pub fn bool(&self, key: &str, default: bool) -> Result<bool, String> {
+    pub fn bool(&self, key: &str, default: bool) -> Result<bool, ParamError> {
         match self.get(key) {
             None => Ok(default),
             Some(v) => v
@@ -68,15 +124,18 @@ impl<'a> Params<'a> {
         }
     }
     /// Checks that every given float parameter, if set, is not negative.
-    pub fn non_negative(&self, keys: &[&str]) -> Result<(), String> {
+    pub fn non_negative(&self, keys: &[&str]) -> Result<(), ParamError> {
         for k in keys {
             if self.opt_f64(k)?.is_some_and(|v| v < 0.0) {
-                return Err(format!("parameter `{k}` must not be negative"));
+                return Err(ParamError::Range {
+                    key: k.to_string(),
+                    rule: "not be negative",
+                });
             }
         }
         Ok(())
     }
-    pub fn strings(&self, key: &str) -> Result<Vec<String>, String> {
+    pub fn strings(&self, key: &str) -> Result<Vec<String>, ParamError> {
         match self.get(key) {
             None => Ok(vec![]),
             Some(Value::Array(a)) => a
@@ -90,7 +149,7 @@ impl<'a> Params<'a> {
             Some(v) => Err(Self::wrong(key, "a list of strings", v)),
         }
     }
-    pub fn i64s(&self, key: &str) -> Result<Option<Vec<i64>>, String> {
+    pub fn i64s(&self, key: &str) -> Result<Option<Vec<i64>>, ParamError> {
         match self.get(key) {
             None => Ok(None),
             Some(Value::Array(a)) => a

@@ -1,6 +1,7 @@
 //! The experiment protocol's vocabulary: datasets, their families, model architectures, and how
 //! the forget set is chosen. Plain data, shared by validation (here) and the runs (camu-torch).
 
+use camu_core::params::ParamError;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -30,14 +31,12 @@ pub enum Arch {
 }
 
 impl Arch {
-    pub fn parse(s: &str) -> Result<Arch, String> {
+    pub fn parse(s: &str) -> Result<Arch, ParamError> {
         match s {
             "cnn" => Ok(Arch::Cnn),
             "resnet18" => Ok(Arch::Resnet18),
             "resnet18_cifar" => Ok(Arch::Resnet18Cifar),
-            other => Err(format!(
-                "unknown arch `{other}` (cnn, resnet18, resnet18_cifar)"
-            )),
+            other => Err(format!("unknown arch `{other}` (cnn, resnet18, resnet18_cifar)").into()),
         }
     }
     /// The reference's model for a dataset family.
@@ -95,7 +94,7 @@ pub struct Split {
 }
 
 /// Resolves `arch: auto` for a dataset family.
-pub fn arch(spec: &str, family: Family) -> Result<Arch, String> {
+pub fn arch(spec: &str, family: Family) -> Result<Arch, ParamError> {
     if spec == "auto" {
         Ok(Arch::default_for(family))
     } else {

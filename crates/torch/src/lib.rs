@@ -20,3 +20,43 @@ pub(crate) static TEST_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
 pub(crate) fn rng_lock() -> std::sync::MutexGuard<'static, ()> {
     TEST_RNG.lock().unwrap_or_else(|e| e.into_inner())
 }
+
+/// Why a computation on tensors failed.
+#[derive(Debug, thiserror::Error)]
+pub enum MlError {
+    #[error(transparent)]
+    Tch(#[from] tch::TchError),
+    #[error(transparent)]
+    Params(#[from] camu_core::params::ParamError),
+    #[error(transparent)]
+    Data(#[from] data::DataError),
+    #[error(transparent)]
+    Model(#[from] models::ModelError),
+    #[error(transparent)]
+    Stage(#[from] camu_core::stage::StageError),
+    /// The computation's own account of what went wrong.
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl From<String> for MlError {
+    fn from(s: String) -> Self {
+        MlError::Failed(s)
+    }
+}
+
+impl From<&str> for MlError {
+    fn from(s: &str) -> Self {
+        MlError::Failed(s.to_string())
+    }
+}
+
+impl From<MlError> for camu_core::stage::StageError {
+    fn from(e: MlError) -> Self {
+        match e {
+            MlError::Stage(s) => s,
+            MlError::Params(p) => p.into(),
+            other => camu_core::stage::StageError::Failed(other.to_string()),
+        }
+    }
+}

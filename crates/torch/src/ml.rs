@@ -16,7 +16,7 @@ fn load_cuda_library() {
 }
 
 /// `auto` (CUDA when available), `cpu`, `cuda` or `cuda:N`.
-pub fn device(spec: &str) -> Result<Device, String> {
+pub fn device(spec: &str) -> Result<Device, crate::MlError> {
     if spec != "cpu" {
         load_cuda_library();
     }
@@ -38,8 +38,9 @@ pub fn device(spec: &str) -> Result<Device, String> {
             Some(n) => Err(format!(
                 "device cuda:{n} not available ({} CUDA devices)",
                 tch::Cuda::device_count()
-            )),
-            None => Err(format!("unknown device `{s}` (auto, cpu, cuda, cuda:N)")),
+            )
+            .into()),
+            None => Err(format!("unknown device `{s}` (auto, cpu, cuda, cuda:N)").into()),
         },
     }
 }

@@ -50,13 +50,13 @@ pub struct TrainReport {
 }
 
 /// Adam with PyTorch's L2-style weight decay.
-pub fn adam(vs: &nn::VarStore, lr: f64, wd: f64) -> Result<nn::Optimizer, String> {
+pub fn adam(vs: &nn::VarStore, lr: f64, wd: f64) -> Result<nn::Optimizer, crate::MlError> {
     nn::Adam {
         wd,
         ..Default::default()
     }
     .build(vs, lr)
-    .map_err(|e| e.to_string())
+    .map_err(crate::MlError::from)
 }
 
 /// Trains `model` in place on the training samples `idx` of `data`.
@@ -65,7 +65,7 @@ pub fn train(
     data: &Dataset,
     idx: &Tensor,
     cfg: &TrainConfig,
-) -> Result<TrainReport, String> {
+) -> Result<TrainReport, crate::MlError> {
     let family: Family = data.meta.family;
     let mut opt = adam(&model.vs, cfg.lr, cfg.weight_decay)?;
     let device = model.device();
@@ -101,7 +101,7 @@ pub fn train(
             let m = y.size()[0];
             let l = loss.double_value(&[]);
             if !l.is_finite() {
-                return Err(format!("training diverged at epoch {epoch}: loss {l}"));
+                return Err(format!("training diverged at epoch {epoch}: loss {l}").into());
             }
             loss_sum += l * m as f64;
             correct += logits

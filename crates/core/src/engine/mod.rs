@@ -41,21 +41,6 @@ pub enum EngineError {
     StagesFailed { failed: usize, names: String },
     #[error("interrupted; finished stages are cached, the rest will run next time")]
     Interrupted,
-    #[error("report: {0}")]
-    Report(String),
-}
-
-impl EngineError {
-    /// Exit code per error class: 2 bad pipeline or arguments, 3 cache or I/O trouble,
-    /// 1 a stage failed, 130 interrupted.
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            EngineError::Spec(_) | EngineError::Selection(_) | EngineError::Input { .. } => 2,
-            EngineError::Cache(_) | EngineError::Report(_) => 3,
-            EngineError::StagesFailed { .. } => 1,
-            EngineError::Interrupted => 130,
-        }
-    }
 }
 
 /// Which stages a command acts on, and how.

@@ -1,12 +1,12 @@
 //! The stage runner: runs one stage under its key lock through an executor and commits its
 //! outputs, reporting a typed [`Completion`].
 
-use crate::cache::{Cache, KeyMaterial, Record};
+use crate::cache::{Cache, CacheError, KeyMaterial, Record};
 use crate::executor::{ExecError, Executor, Launch};
 use crate::progress::{Event, Reporter, now};
 use crate::stage::StageJob;
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// One stage ready to execute.
@@ -22,13 +22,34 @@ pub struct Work {
     pub forced: bool,
 }
 
+/// Why a started stage failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Cache(#[from] CacheError),
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Exec(#[from] ExecError),
+    #[error("{path} is not valid JSON: {source}")]
+    Metrics {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
 /// How a started stage ended.
 pub enum Outcome {
     /// It ran and its outputs are committed.
     Ran(Record),
     /// A concurrent run computed the same key while this one waited for the lock.
     Reused(Record),
-    Failed(String),
+    Failed(RunError),
     /// Stopped by an interrupt.
     Cancelled,
 }
@@ -61,11 +82,11 @@ pub fn run_one(
     let index = work.index;
     let key = work.job.key.clone();
     let stage = work.job.stage.clone();
-    let fail = |e: String| {
+    let fail = |e: RunError| {
         let log = cache.log_path(&key);
         reporter.emit(Event::Failed {
             stage: stage.clone(),
-            error: e.clone(),
+            error: e.to_string(),
             log: log.display().to_string(),
             tail: log_tail(&log, 20),
         });
@@ -84,10 +105,10 @@ pub fn run_one(
             });
             match cache.lock(&key) {
                 Ok(l) => l,
-                Err(e) => return fail(e.to_string()),
+                Err(e) => return fail(e.into()),
             }
         }
-        Err(e) => return fail(e.to_string()),
+        Err(e) => return fail(e.into()),
     };
     // Another process may have computed it while we waited for the lock.
     if !work.forced
@@ -121,7 +142,7 @@ fn execute(
     work: Work,
     reporter: &Reporter,
     cancel: &AtomicBool,
-) -> Result<Record, String> {
+) -> Result<Record, RunError> {
     let Work {
         mut job,
         gpu_count,
@@ -131,18 +152,20 @@ fn execute(
         ..
     } = work;
     let key = job.key.clone();
-    let staging = cache.staging(&key).map_err(|e| e.to_string())?;
+    let staging = cache.staging(&key)?;
     job.out_dir = staging.join("out");
     let job_file = staging.join("job.json");
-    let bytes = serde_json::to_vec_pretty(&job).map_err(|e| e.to_string())?;
-    std::fs::write(&job_file, bytes)
-        .map_err(|e| format!("cannot write {}: {e}", job_file.display()))?;
+    let bytes = serde_json::to_vec_pretty(&job).expect("a stage description serializes");
+    let write = |path: &Path, bytes: &[u8]| {
+        std::fs::write(path, bytes).map_err(|source| RunError::Write {
+            path: path.to_path_buf(),
+            source,
+        })
+    };
+    write(&job_file, &bytes)?;
     let log = cache.log_path(&key);
-    std::fs::write(
-        &log,
-        format!("# camu-pipe: stage {} key {key}\n", job.stage),
-    )
-    .map_err(|e| format!("cannot write log {}: {e}", log.display()))?;
+    let header = format!("# camu-pipe: stage {} key {key}\n", job.stage);
+    write(&log, header.as_bytes())?;
     reporter.emit(Event::Started {
         stage: job.stage.clone(),
         key: key.clone(),
@@ -160,15 +183,14 @@ fn execute(
         gpus: &job.gpus,
         gpu_count,
     };
-    executor.execute(&launch, cancel).map_err(|e| match e {
-        ExecError::Cancelled => "interrupted".to_string(),
-        other => other.to_string(),
-    })?;
+    executor.execute(&launch, cancel)?;
     let metrics_path = job.out_dir.join("metrics.json");
     let metrics = match std::fs::read(&metrics_path) {
         Ok(b) => Some(
-            serde_json::from_slice(&b)
-                .map_err(|e| format!("{} is not valid JSON: {e}", metrics_path.display()))?,
+            serde_json::from_slice(&b).map_err(|source| RunError::Metrics {
+                path: metrics_path,
+                source,
+            })?,
         ),
         Err(_) => None,
     };
@@ -189,7 +211,5 @@ fn execute(
         camu_pipe_version: env!("CARGO_PKG_VERSION").to_string(),
         log: format!("logs/{key}.log"),
     };
-    cache
-        .commit(&staging, &job.outputs, record)
-        .map_err(|e| e.to_string())
+    Ok(cache.commit(&staging, &job.outputs, record)?)
 }

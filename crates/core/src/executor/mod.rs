@@ -16,6 +16,9 @@ pub enum ExecError {
     Spawn(std::io::Error),
     #[error("stage process failed: {0}")]
     Failed(String),
+    /// A cluster command (sbatch, scontrol) could not run or refused.
+    #[error("{program} failed: {detail}")]
+    Cluster { program: String, detail: String },
     #[error("interrupted")]
     Cancelled,
 }

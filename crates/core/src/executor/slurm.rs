@@ -33,16 +33,17 @@ fn finished(state: &str) -> bool {
     )
 }
 
-fn run(cmd: &mut Command) -> Result<String, String> {
-    let out = cmd
-        .output()
-        .map_err(|e| format!("cannot run {:?}: {e}", cmd.get_program()))?;
+fn run(cmd: &mut Command) -> Result<String, ExecError> {
+    let program = cmd.get_program().to_string_lossy().to_string();
+    let out = cmd.output().map_err(|e| ExecError::Cluster {
+        program: program.clone(),
+        detail: e.to_string(),
+    })?;
     if !out.status.success() {
-        return Err(format!(
-            "{:?} failed: {}",
-            cmd.get_program(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
+        return Err(ExecError::Cluster {
+            program,
+            detail: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
     }
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
@@ -91,7 +92,7 @@ impl SlurmExecutor {
     }
 
     /// (state, exit code) of a job, from scontrol (sacct needs an accounting daemon).
-    fn state(&self, id: &str) -> Result<(String, String), String> {
+    fn state(&self, id: &str) -> Result<(String, String), ExecError> {
         let text = run(Command::new("scontrol").args(["show", "job", id]))?;
         let state = field(&text, "JobState").unwrap_or("").to_string();
         let code = field(&text, "ExitCode").unwrap_or("").to_string();
@@ -109,8 +110,7 @@ impl Executor for SlurmExecutor {
     }
 
     fn execute(&self, l: &Launch<'_>, cancel: &AtomicBool) -> Result<(), ExecError> {
-        let out =
-            run(Command::new("sbatch").args(self.sbatch_args(l))).map_err(ExecError::Failed)?;
+        let out = run(Command::new("sbatch").args(self.sbatch_args(l)))?;
         // --parsable prints "ID" or "ID;cluster".
         let id = out.split(';').next().unwrap_or_default().trim().to_string();
         if id.is_empty() || !id.chars().all(|c| c.is_ascii_digit()) {

@@ -20,8 +20,30 @@ pub enum Piece<'a> {
     Escape,
 }
 
+/// A `${...}` reference that cannot be substituted.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum InterpError {
+    #[error("unclosed `${{` in {text:?}")]
+    Unclosed { text: String },
+    #[error("bad variable name `${{{name}}}` in {text:?}")]
+    BadName { name: String, text: String },
+    /// `known` lists what the stage could have used (empty: it has no matrix variables).
+    #[error("unknown variable `${{{name}}}`{}", known_text(.known))]
+    Unknown { name: String, known: Vec<String> },
+    #[error("cannot resolve `${{{0}}}`")]
+    Unresolved(String),
+}
+
+fn known_text(known: &[String]) -> String {
+    if known.is_empty() {
+        " (this stage has no matrix variables)".into()
+    } else {
+        format!("; known here: {}", known.join(", "))
+    }
+}
+
 /// Splits a string into text and `${name}` references; `$${` is a literal `${`.
-pub fn parse(s: &str) -> Result<Vec<Piece<'_>>, String> {
+pub fn parse(s: &str) -> Result<Vec<Piece<'_>>, InterpError> {
     let mut pieces = Vec::new();
     let mut rest = s;
     while let Some(i) = rest.find('$') {
@@ -35,17 +57,17 @@ pub fn parse(s: &str) -> Result<Vec<Piece<'_>>, String> {
         if let Some(body) = after.strip_prefix('{') {
             let end = body
                 .find('}')
-                .ok_or_else(|| format!("unclosed `${{` in {s:?}"))?;
+                .ok_or_else(|| InterpError::Unclosed { text: s.into() })?;
             let name = body[..end].trim();
             if name.is_empty()
                 || !name
                     .chars()
                     .all(|c| c.is_alphanumeric() || "_.-@=,".contains(c))
             {
-                return Err(format!(
-                    "bad variable name `${{{}}}` in {s:?}",
-                    &body[..end]
-                ));
+                return Err(InterpError::BadName {
+                    name: body[..end].into(),
+                    text: s.into(),
+                });
             }
             pieces.push(Piece::Text(&rest[..i]));
             pieces.push(Piece::Var(name));
@@ -74,7 +96,7 @@ pub fn substitute(
     s: &str,
     vars: &IndexMap<String, Value>,
     allow_runtime: bool,
-) -> Result<String, String> {
+) -> Result<String, InterpError> {
     let mut out = String::with_capacity(s.len());
     for piece in parse(s)? {
         match piece {
@@ -97,7 +119,7 @@ pub fn substitute(
     Ok(out)
 }
 
-fn unknown(name: &str, vars: &IndexMap<String, Value>, allow_runtime: bool) -> String {
+fn unknown(name: &str, vars: &IndexMap<String, Value>, allow_runtime: bool) -> InterpError {
     let mut known: Vec<String> = vars.keys().map(|k| format!("${{{k}}}")).collect();
     if allow_runtime {
         known.extend(
@@ -112,19 +134,15 @@ fn unknown(name: &str, vars: &IndexMap<String, Value>, allow_runtime: bool) -> S
             .map(String::from),
         );
     }
-    if known.is_empty() {
-        format!("unknown variable `${{{name}}}` (this stage has no matrix variables)")
-    } else {
-        format!(
-            "unknown variable `${{{name}}}`; known here: {}",
-            known.join(", ")
-        )
+    InterpError::Unknown {
+        name: name.into(),
+        known,
     }
 }
 
 /// Substitutes inside a parameter tree. A string that is exactly `${var}` takes the variable's
 /// value with its type, so `seed: ${seed}` stays a number.
-pub fn substitute_value(v: &Value, vars: &IndexMap<String, Value>) -> Result<Value, String> {
+pub fn substitute_value(v: &Value, vars: &IndexMap<String, Value>) -> Result<Value, InterpError> {
     Ok(match v {
         Value::String(s) => {
             if let Ok(pieces) = parse(s)
@@ -153,14 +171,17 @@ pub fn substitute_value(v: &Value, vars: &IndexMap<String, Value>) -> Result<Val
 }
 
 /// Fills run-time placeholders in a string with the given lookup.
-pub fn fill_runtime(s: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+pub fn fill_runtime(
+    s: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, InterpError> {
     let mut out = String::with_capacity(s.len());
     for piece in parse(s)? {
         match piece {
             Piece::Text(t) => out.push_str(t),
             Piece::Escape => out.push_str("${"),
             Piece::Var(name) => {
-                out.push_str(&lookup(name).ok_or_else(|| format!("cannot resolve `${{{name}}}`"))?)
+                out.push_str(&lookup(name).ok_or_else(|| InterpError::Unresolved(name.into()))?)
             }
         }
     }
@@ -192,22 +213,27 @@ mod tests {
 
     #[test]
     fn rejects_unknown_and_malformed() {
+        let e = substitute("${nope}", &vars(), true).unwrap_err();
         assert!(
-            substitute("${nope}", &vars(), true)
-                .unwrap_err()
-                .contains("unknown variable")
-        );
-        assert!(substitute("${out}", &vars(), false).is_err());
-        assert!(
-            substitute("${dataset", &vars(), true)
-                .unwrap_err()
-                .contains("unclosed")
+            matches!(&e, InterpError::Unknown { name, known } if name == "nope" && known.contains(&"${out}".to_string())),
+            "{e}"
         );
         assert!(
-            substitute("${}", &vars(), true)
-                .unwrap_err()
-                .contains("bad variable")
+            e.to_string()
+                .starts_with("unknown variable `${nope}`; known here: "),
+            "{e}"
         );
+        assert!(matches!(
+            substitute("${out}", &vars(), false),
+            Err(InterpError::Unknown { .. })
+        ));
+        let e = substitute("${dataset", &vars(), true).unwrap_err();
+        assert!(matches!(e, InterpError::Unclosed { .. }));
+        assert!(e.to_string().contains("unclosed"));
+        assert!(matches!(
+            substitute("${}", &vars(), true),
+            Err(InterpError::BadName { .. })
+        ));
     }
 
     #[test]

@@ -1,11 +1,12 @@
 //! What the spec layer needs to know about a stage kind, and the registry of kinds a program
 //! knows. The registry is built by the program (the CLI, the ML worker) and passed in: this crate
-//! knows only `command`.
+//! declares only `command`.
 
+use crate::params::ParamError;
 use serde_json::{Map, Value};
 
 /// A stage kind as the planner sees it: name, version, parameter validation, and which program
-/// runs its stage process. The run itself is a [`crate::stage::Runner`], possibly in another
+/// runs its stage process. The run itself is a `stage::Runner`, possibly in another
 /// binary.
 pub trait Kind: Sync {
     fn name(&self) -> &'static str;
@@ -21,7 +22,7 @@ pub trait Kind: Sync {
         false
     }
     /// Checks `with` before anything runs.
-    fn validate(&self, params: &Map<String, Value>) -> Result<(), String>;
+    fn validate(&self, params: &Map<String, Value>) -> Result<(), ParamError>;
     /// The binary, next to the running one, whose `exec-stage` runs this kind's stage process;
     /// `None` for the running binary itself.
     fn worker(&self) -> Option<&'static str> {
@@ -43,7 +44,7 @@ impl Registry {
     }
     /// `command` only: what the engine's own tests use.
     pub fn core() -> Registry {
-        Registry::new([&crate::stage::command::Command as &dyn Kind])
+        Registry::new([&Command as &dyn Kind])
     }
     pub fn with(mut self, kinds: impl IntoIterator<Item = &'static dyn Kind>) -> Registry {
         self.kinds.extend(kinds);
@@ -54,5 +55,24 @@ impl Registry {
     }
     pub fn names(&self) -> Vec<&'static str> {
         self.kinds.iter().map(|k| k.name()).collect()
+    }
+}
+
+/// `command`: runs any external program (the run is `stage::command`). Its parameters
+/// are free-form: they reach the program as `CAMU_PARAMS`.
+pub struct Command;
+
+impl Kind for Command {
+    fn name(&self) -> &'static str {
+        "command"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn is_command(&self) -> bool {
+        true
+    }
+    fn validate(&self, _params: &Map<String, Value>) -> Result<(), ParamError> {
+        Ok(())
     }
 }

@@ -315,7 +315,7 @@ fn expand(raw: &RawPipeline, kinds: &Registry, issues: &mut Vec<SpecIssue>) -> V
                 }
             };
             if let Err(e) = kind_info.validate(&params) {
-                err(e, with_pos);
+                err(e.to_string(), with_pos);
             }
             let resources = rs.resources.unwrap_or(default_resources);
             let command = rs.command.as_ref().and_then(|c| {
@@ -323,7 +323,10 @@ fn expand(raw: &RawPipeline, kinds: &Registry, issues: &mut Vec<SpecIssue>) -> V
                 let sub = |s: &String| interp::substitute(s, &bindings, true);
                 let r = match &c.value {
                     RawCommand::Shell(s) => sub(s).map(CommandLine::Shell),
-                    RawCommand::Argv(v) if v.is_empty() => Err("`command` is an empty list".into()),
+                    RawCommand::Argv(v) if v.is_empty() => {
+                        err("`command` is an empty list".into(), p);
+                        return None;
+                    }
                     RawCommand::Argv(v) => v
                         .iter()
                         .map(sub)

@@ -1,11 +1,12 @@
 //! `command`: runs any external program, cached like a built-in stage. Its declared input files
 //! are hashed into the key; upstream outputs arrive as `${in.STAGE}` and `CAMU_IN_STAGE`.
 
-use super::{Runner, StageJob};
+use super::{Runner, StageError, StageJob};
 use crate::process::{describe_status, die_with_parent};
-use crate::spec::{CommandLine, Kind, interp};
-use serde_json::{Map, Value};
+use crate::spec::{CommandLine, interp};
+use serde_json::Value;
 
+/// Runs `command` stages.
 pub struct Command;
 
 /// `train@dataset=mnist` -> `TRAIN_DATASET_MNIST`, for environment variable names.
@@ -22,26 +23,11 @@ pub fn env_name(stage: &str) -> String {
         .collect()
 }
 
-impl Kind for Command {
-    fn name(&self) -> &'static str {
-        "command"
-    }
-    fn version(&self) -> u32 {
-        1
-    }
-    fn is_command(&self) -> bool {
-        true
-    }
-    fn validate(&self, _params: &Map<String, Value>) -> Result<(), String> {
-        Ok(())
-    }
-}
-
 impl Runner for Command {
     fn kind(&self) -> &'static str {
         "command"
     }
-    fn run(&self, job: &StageJob) -> Result<(), String> {
+    fn run(&self, job: &StageJob) -> Result<(), StageError> {
         let fill = |s: &str| interp::fill_runtime(s, &|n| job.placeholder(n));
         let mut cmd = match job.command.as_ref().ok_or("no command given")? {
             CommandLine::Shell(s) => {
@@ -68,13 +54,11 @@ impl Runner for Command {
             cmd.env(k, fill(v)?);
         }
         die_with_parent(&mut cmd);
-        let status = cmd
-            .status()
-            .map_err(|e| format!("cannot start command: {e}"))?;
+        let status = cmd.status().map_err(StageError::Spawn)?;
         if status.success() {
             Ok(())
         } else {
-            Err(format!("command failed: {}", describe_status(status)))
+            Err(StageError::CommandFailed(describe_status(status)))
         }
     }
 }

@@ -1,12 +1,16 @@
 //! Reading a stage's inputs and writing its metrics: what every runner needs.
 
-use super::StageJob;
+use super::{StageError, StageJob};
 use serde_json::{Map, Value};
 use std::path::PathBuf;
 
 /// The upstream output directory holding `file`: the one named by parameter `role` if given,
 /// otherwise the only input that has the file.
-pub fn input_with(job: &StageJob, file: &str, role: Option<&str>) -> Result<PathBuf, String> {
+pub fn input_with(job: &StageJob, file: &str, role: Option<&str>) -> Result<PathBuf, StageError> {
+    input(job, file, role).map_err(StageError::Input)
+}
+
+fn input(job: &StageJob, file: &str, role: Option<&str>) -> Result<PathBuf, String> {
     let has = |d: &PathBuf| d.join(file).exists();
     if let Some(name) = role {
         let hits: Vec<(&String, &PathBuf)> = job
@@ -51,13 +55,25 @@ fn names(job: &StageJob) -> String {
 }
 
 /// Writes metrics.json into the stage's output directory.
-pub fn write_metrics(job: &StageJob, metrics: &Map<String, Value>) -> Result<(), String> {
-    let p = job.out_dir.join("metrics.json");
-    let bytes = serde_json::to_vec_pretty(metrics).map_err(|e| e.to_string())?;
-    std::fs::write(&p, bytes).map_err(|e| format!("cannot write {}: {e}", p.display()))
+pub fn write_metrics(job: &StageJob, metrics: &Map<String, Value>) -> Result<(), StageError> {
+    let path = job.out_dir.join("metrics.json");
+    let bytes = serde_json::to_vec_pretty(metrics).map_err(|source| StageError::Json {
+        path: path.clone(),
+        source,
+    })?;
+    std::fs::write(&path, bytes).map_err(|source| StageError::Io {
+        action: "write",
+        path,
+        source,
+    })
 }
 
-pub fn read_json<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Result<T, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))
+pub fn read_json<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Result<T, StageError> {
+    let path = path.to_path_buf();
+    let bytes = std::fs::read(&path).map_err(|source| StageError::Io {
+        action: "read",
+        path: path.clone(),
+        source,
+    })?;
+    serde_json::from_slice(&bytes).map_err(|source| StageError::Json { path, source })
 }

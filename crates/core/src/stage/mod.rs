@@ -5,6 +5,8 @@
 pub mod command;
 pub mod io;
 
+use crate::params::ParamError;
+
 use crate::spec::CommandLine;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
@@ -69,23 +71,91 @@ impl StageJob {
     }
 }
 
+/// Why a stage process failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StageError {
+    #[error("cannot read stage description {path}: {source}")]
+    ReadJob {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("bad stage description {path}: {source}")]
+    BadJob {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("this program does not run kind `{0}`")]
+    NoRunner(String),
+    #[error(transparent)]
+    Params(#[from] ParamError),
+    #[error(transparent)]
+    Placeholder(#[from] crate::spec::interp::InterpError),
+    /// An upstream output the stage needs is missing or ambiguous.
+    #[error("{0}")]
+    Input(String),
+    #[error("cannot {action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Json {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("cannot start command: {0}")]
+    Spawn(#[source] std::io::Error),
+    #[error("command failed: {0}")]
+    CommandFailed(String),
+    /// The kind's own account of what went wrong.
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl From<String> for StageError {
+    fn from(s: String) -> Self {
+        StageError::Failed(s)
+    }
+}
+
+impl From<&str> for StageError {
+    fn from(s: &str) -> Self {
+        StageError::Failed(s.to_string())
+    }
+}
+
+/// Code that reports failures as text takes a stage error as its message.
+impl From<StageError> for String {
+    fn from(e: StageError) -> Self {
+        e.to_string()
+    }
+}
+
 /// Runs one kind's stage inside the stage process. Outputs go to `job.out_dir`; a
 /// `metrics.json` there becomes the record's metrics.
 pub trait Runner: Sync {
     fn kind(&self) -> &'static str;
-    fn run(&self, job: &StageJob) -> Result<(), String>;
+    fn run(&self, job: &StageJob) -> Result<(), StageError>;
 }
 
 /// Entry point of the stage process.
-pub fn exec_job(job_file: &Path, runners: &[&dyn Runner]) -> Result<(), String> {
-    let bytes = std::fs::read(job_file)
-        .map_err(|e| format!("cannot read stage description {}: {e}", job_file.display()))?;
-    let job: StageJob = serde_json::from_slice(&bytes)
-        .map_err(|e| format!("bad stage description {}: {e}", job_file.display()))?;
+pub fn exec_job(job_file: &Path, runners: &[&dyn Runner]) -> Result<(), StageError> {
+    let path = job_file.to_path_buf();
+    let bytes = std::fs::read(job_file).map_err(|source| StageError::ReadJob {
+        path: path.clone(),
+        source,
+    })?;
+    let job: StageJob =
+        serde_json::from_slice(&bytes).map_err(|source| StageError::BadJob { path, source })?;
     let runner = runners
         .iter()
         .find(|r| r.kind() == job.kind)
-        .ok_or_else(|| format!("this program does not run kind `{}`", job.kind))?;
+        .ok_or_else(|| StageError::NoRunner(job.kind.clone()))?;
     tracing::info!(stage = %job.stage, kind = %job.kind, threads = job.threads, gpus = ?job.gpus, "stage started");
     runner.run(&job)
 }

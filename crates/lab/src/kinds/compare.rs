@@ -2,10 +2,10 @@
 //! JSON, SVG and PNG), the same as `camu-pipe report` prints.
 
 use crate::report::{Results, Row, aggregate, write_all};
-use camu_core::params::check_keys;
+use camu_core::params::{ParamError, check_keys};
 use camu_core::spec::Kind;
 use camu_core::stage::io::{input_key, read_json, write_metrics};
-use camu_core::stage::{Runner, StageJob};
+use camu_core::stage::{Runner, StageError, StageJob};
 use serde_json::{Map, Value, json};
 
 pub struct Compare;
@@ -18,7 +18,7 @@ impl Kind for Compare {
         // 2: diverged methods, sources per seed.
         2
     }
-    fn validate(&self, params: &Map<String, Value>) -> Result<(), String> {
+    fn validate(&self, params: &Map<String, Value>) -> Result<(), ParamError> {
         check_keys(params, &[])
     }
 }
@@ -27,7 +27,7 @@ impl Runner for Compare {
     fn kind(&self) -> &'static str {
         "compare"
     }
-    fn run(&self, job: &StageJob) -> Result<(), String> {
+    fn run(&self, job: &StageJob) -> Result<(), StageError> {
         let mut rows = Vec::new();
         for (name, dir) in &job.inputs {
             let p = dir.join("metrics.json");
@@ -53,7 +53,12 @@ impl Runner for Compare {
             rows,
             missing: vec![],
         });
-        let (files, skipped) = write_all(&comparison, &job.out_dir)?;
+        let (files, skipped) =
+            write_all(&comparison, &job.out_dir).map_err(|e| StageError::Io {
+                action: "write",
+                path: e.path,
+                source: e.source,
+            })?;
         for s in &skipped {
             tracing::warn!("{s}");
         }

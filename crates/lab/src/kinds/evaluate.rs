@@ -1,6 +1,6 @@
 //! `evaluate`: every metric of one model on one split, next to the retrained model when given.
 
-use camu_core::params::{Params, check_keys};
+use camu_core::params::{ParamError, Params, check_keys};
 use camu_core::spec::Kind;
 use serde_json::{Map, Value};
 
@@ -33,7 +33,7 @@ impl Kind for Evaluate {
         // provenance of every input.
         2
     }
-    fn validate(&self, params: &Map<String, Value>) -> Result<(), String> {
+    fn validate(&self, params: &Map<String, Value>) -> Result<(), ParamError> {
         check_keys(params, PARAMS)?;
         let p = Params(params);
         p.bool("mia", true)?;

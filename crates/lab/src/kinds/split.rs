@@ -1,7 +1,7 @@
 //! `split`: the forget / remain / sample index lists of one seed, saved as split.json.
 
 use crate::protocol::Scenario;
-use camu_core::params::{Params, check_keys};
+use camu_core::params::{ParamError, Params, check_keys};
 use camu_core::spec::Kind;
 use serde_json::{Map, Value};
 
@@ -17,7 +17,7 @@ const PARAMS: &[&str] = &[
 ];
 
 /// The scenario the parameters describe.
-pub fn scenario(p: &Params) -> Result<Scenario, String> {
+pub fn scenario(p: &Params) -> Result<Scenario, ParamError> {
     match p.str("scenario", "random")? {
         "random" => Ok(Scenario::Random {
             fraction: p.f64("fraction", 0.1)?,
@@ -43,9 +43,7 @@ pub fn scenario(p: &Params) -> Result<Scenario, String> {
             }
             Ok(Scenario::PerClass { proportions: m })
         }
-        other => Err(format!(
-            "unknown scenario `{other}` (random, class, per_class)"
-        )),
+        other => Err(format!("unknown scenario `{other}` (random, class, per_class)").into()),
     }
 }
 
@@ -56,7 +54,7 @@ impl Kind for SplitKind {
     fn version(&self) -> u32 {
         1
     }
-    fn validate(&self, params: &Map<String, Value>) -> Result<(), String> {
+    fn validate(&self, params: &Map<String, Value>) -> Result<(), ParamError> {
         check_keys(params, PARAMS)?;
         let p = Params(params);
         scenario(&p)?;

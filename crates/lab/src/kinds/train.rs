@@ -2,7 +2,7 @@
 //! fresh initialisation), with the reference recipe.
 
 use crate::protocol::Arch;
-use camu_core::params::{Params, check_keys};
+use camu_core::params::{ParamError, Params, check_keys};
 use camu_core::spec::Kind;
 use serde_json::{Map, Value};
 
@@ -28,7 +28,7 @@ impl Kind for Train {
     fn version(&self) -> u32 {
         1
     }
-    fn validate(&self, params: &Map<String, Value>) -> Result<(), String> {
+    fn validate(&self, params: &Map<String, Value>) -> Result<(), ParamError> {
         check_keys(params, PARAMS)?;
         let p = Params(params);
         p.usize("epochs", 0)?;
@@ -38,9 +38,7 @@ impl Kind for Train {
         match p.str("on", "full")? {
             "full" | "remain" => {}
             o => {
-                return Err(format!(
-                    "parameter `on` must be `full` or `remain`, got `{o}`"
-                ));
+                return Err(format!("parameter `on` must be `full` or `remain`, got `{o}`").into());
             }
         }
         let a = p.str("arch", "auto")?;

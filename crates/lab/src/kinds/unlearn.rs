@@ -2,7 +2,7 @@
 //! the method alone (data already in memory; no evaluation).
 
 use crate::methods::{self, Method};
-use camu_core::params::Params;
+use camu_core::params::{ParamError, Params};
 use camu_core::spec::Kind;
 use serde_json::{Map, Value};
 
@@ -21,15 +21,13 @@ pub fn method_params(params: &Map<String, Value>) -> Map<String, Value> {
 }
 
 /// The declared method the parameters name.
-pub fn method(params: &Map<String, Value>) -> Result<&'static dyn Method, String> {
-    let name = Params(params)
-        .opt_str("method")?
-        .ok_or("parameter `method` is required")?;
+pub fn method(params: &Map<String, Value>) -> Result<&'static dyn Method, ParamError> {
+    let name = Params::required("method", Params(params).opt_str("method")?)?;
     methods::lookup(name).ok_or_else(|| {
-        format!(
+        ParamError::Invalid(format!(
             "unknown method `{name}` (known: {})",
             methods::names().join(", ")
-        )
+        ))
     })
 }
 
@@ -47,11 +45,14 @@ impl Kind for Unlearn {
             .map(|m| self.version() * 1000 + m.version())
             .unwrap_or(self.version())
     }
-    fn validate(&self, params: &Map<String, Value>) -> Result<(), String> {
+    fn validate(&self, params: &Map<String, Value>) -> Result<(), ParamError> {
         let m = method(params)?;
         Params(params).i64("seed", 0)?;
         m.validate(&method_params(params))
-            .map_err(|e| format!("method `{}`: {e}", m.name()))
+            .map_err(|e| ParamError::Method {
+                method: m.name().to_string(),
+                source: Box::new(e),
+            })
     }
     fn worker(&self) -> Option<&'static str> {
         Some(super::WORKER)

@@ -34,7 +34,7 @@ pub use ssd::Ssd;
 pub use unrolling_sgd::UnrollingSgd;
 pub use unsir::Unsir;
 
-use camu_core::params::{Params, check_keys};
+use camu_core::params::{ParamError, Params, check_keys};
 use serde_json::{Map, Value};
 
 /// The parameters a method accepts, by type. Floats must not be negative.
@@ -45,7 +45,7 @@ pub struct ParamSpec {
 }
 
 impl ParamSpec {
-    pub fn check(&self, params: &Map<String, Value>) -> Result<(), String> {
+    pub fn check(&self, params: &Map<String, Value>) -> Result<(), ParamError> {
         let all: Vec<&str> = self
             .floats
             .iter()
@@ -95,7 +95,7 @@ pub trait Method: Sync {
     /// The parameters the method accepts.
     fn spec(&self) -> ParamSpec;
     /// Checks parameter types and ranges before anything runs.
-    fn validate(&self, params: &Map<String, Value>) -> Result<(), String> {
+    fn validate(&self, params: &Map<String, Value>) -> Result<(), ParamError> {
         self.spec().check(params)
     }
 }

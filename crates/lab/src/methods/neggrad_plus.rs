@@ -14,7 +14,7 @@
 //! not be finite, the method stops on the last finite weights and records `diverged_at_epoch`.
 
 use super::{Method, ParamSpec};
-use camu_core::params::Params;
+use camu_core::params::{ParamError, Params};
 
 pub struct NegGradPlus;
 
@@ -70,7 +70,10 @@ impl Method for NegGradPlus {
             strs: &["optimizer"],
         }
     }
-    fn validate(&self, params: &serde_json::Map<String, serde_json::Value>) -> Result<(), String> {
+    fn validate(
+        &self,
+        params: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(), ParamError> {
         self.spec().check(params)?;
         let p = Params(params);
         if p.opt_i64("forget_batch_size")? == Some(0) {

@@ -517,20 +517,34 @@ pub fn slug(g: &Group) -> String {
         .to_string()
 }
 
+/// A report that could not be written.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write {path}: {source}")]
+pub struct ReportError {
+    pub path: PathBuf,
+    #[source]
+    pub source: std::io::Error,
+}
+
 /// Writes comparison.md, comparison.csv, comparison.json and the plots into `dir`.
 /// Returns the files written and any plots that could not be drawn (with why).
-pub fn write_all(c: &Comparison, dir: &Path) -> Result<(Vec<PathBuf>, Vec<String>), String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+pub fn write_all(c: &Comparison, dir: &Path) -> Result<(Vec<PathBuf>, Vec<String>), ReportError> {
+    std::fs::create_dir_all(dir).map_err(|source| ReportError {
+        path: dir.to_path_buf(),
+        source,
+    })?;
     let mut files = Vec::new();
-    let json = serde_json::to_vec_pretty(c).map_err(|e| e.to_string())?;
+    let json = serde_json::to_vec_pretty(c).expect("a comparison serializes");
     for (name, bytes) in [
         ("comparison.md", markdown(c).into_bytes()),
         ("comparison.csv", csv(c).into_bytes()),
         ("comparison.json", json),
     ] {
         let p = dir.join(name);
-        camu_core::cache::write_atomic(&p, &bytes)
-            .map_err(|e| format!("cannot write {}: {e}", p.display()))?;
+        camu_core::cache::write_atomic(&p, &bytes).map_err(|source| ReportError {
+            path: p.clone(),
+            source,
+        })?;
         files.push(p);
     }
     let (plotted, skipped) = plots::draw_all(c, dir);

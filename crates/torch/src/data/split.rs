@@ -17,14 +17,14 @@ pub fn make(
     scenario: Scenario,
     seed: i64,
     forget_repeat: usize,
-) -> Result<Split, String> {
+) -> Result<Split, crate::MlError> {
     let n = labels.len() as i64;
     let perm = permutation(n, seed);
     let mut in_forget = vec![false; labels.len()];
     match &scenario {
         Scenario::Random { fraction } => {
             if !(0.0..1.0).contains(fraction) || *fraction <= 0.0 {
-                return Err(format!("fraction must be in (0, 1), got {fraction}"));
+                return Err(format!("fraction must be in (0, 1), got {fraction}").into());
             }
             let k = (fraction * n as f64).round() as usize;
             for &i in &perm[..k] {
@@ -39,9 +39,9 @@ pub fn make(
         Scenario::PerClass { proportions } => {
             for (class, p) in proportions {
                 if !(0.0..=1.0).contains(p) {
-                    return Err(format!(
-                        "proportion for class {class} must be in [0, 1], got {p}"
-                    ));
+                    return Err(
+                        format!("proportion for class {class} must be in [0, 1], got {p}").into(),
+                    );
                 }
                 let members: Vec<i64> = perm
                     .iter()
@@ -62,7 +62,7 @@ pub fn make(
     }
     let want = forget.len() * forget_repeat.max(1);
     if want > remain.len() {
-        return Err(format!("|Ds| = {want} exceeds |Dr| = {}", remain.len()));
+        return Err(format!("|Ds| = {want} exceeds |Dr| = {}", remain.len()).into());
     }
     // Ds: a seeded draw from Dr, independent of the permutation that chose Df.
     let pick = permutation(remain.len() as i64, seed.wrapping_add(1_000_003));

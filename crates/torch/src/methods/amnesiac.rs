@@ -9,7 +9,7 @@ use tch::Tensor;
 use camu_lab::methods::Amnesiac;
 
 impl Unlearn for Amnesiac {
-    fn unlearn(&self, ctx: &Context<'_>) -> Result<Outcome, String> {
+    fn unlearn(&self, ctx: &Context<'_>) -> Result<Outcome, crate::MlError> {
         let mut s = Recipe {
             optimizer: "adam",
             lr: 1e-4,

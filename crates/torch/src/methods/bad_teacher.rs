@@ -10,7 +10,7 @@ use tch::{Kind, Tensor};
 use camu_lab::methods::BadTeacher;
 
 impl Unlearn for BadTeacher {
-    fn unlearn(&self, ctx: &Context<'_>) -> Result<Outcome, String> {
+    fn unlearn(&self, ctx: &Context<'_>) -> Result<Outcome, crate::MlError> {
         let p = Params(ctx.params);
         let (tau, frac) = (
             p.f64("temperature", 1.0)?.max(1e-6),

@@ -26,7 +26,7 @@ fn copy_weights(from: &Model, to: &Model, rows: i64) {
 }
 
 impl Unlearn for BoundaryExpand {
-    fn unlearn(&self, ctx: &Context<'_>) -> Result<Outcome, String> {
+    fn unlearn(&self, ctx: &Context<'_>) -> Result<Outcome, crate::MlError> {
         let p = Params(ctx.params);
         let (lr, wd, epochs, bs) = (
             p.f64("lr", 1e-5)?,

@@ -11,7 +11,7 @@ use tch::{Kind, Tensor};
 use camu_lab::methods::BoundaryShrink;
 
 impl Unlearn for BoundaryShrink {
-    fn unlearn(&self, ctx: &Context<'_>) -> Result<Outcome, String> {
+    fn unlearn(&self, ctx: &Context<'_>) -> Result<Outcome, crate::MlError> {
         let bound = Params(ctx.params).f64("bound", 0.1)?;
         let mut s = Recipe {
             optimizer: "sgd",

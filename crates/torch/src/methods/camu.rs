@@ -29,7 +29,7 @@ fn kl_sum(log_p: &Tensor, log_q: &Tensor) -> Tensor {
 }
 
 impl Unlearn for Camu {
-    fn unlearn(&self, ctx: &Context<'_>) -> Result<Outcome, String> {
+    fn unlearn(&self, ctx: &Context<'_>) -> Result<Outcome, crate::MlError> {
         let p = Params(ctx.params);
         let (ep, ilr, klr) = reference_hyperparameters(ctx.family(), ctx.split.scenario.family());
         let epochs = p.usize("impair_epochs", ep)?;
@@ -79,7 +79,7 @@ impl Unlearn for Camu {
 
         // Step 2: f_n = f_o; two optimizers with their own moments.
         let f_o = ctx.original;
-        let f_n = f_o.duplicate().map_err(|e| e.to_string())?;
+        let f_n = f_o.duplicate().map_err(crate::MlError::from)?;
         let mut opt_kl = adam(&f_n.vs, kl_lr, wd)?;
         let mut opt_ce = adam(&f_n.vs, impair_lr, wd)?;
 

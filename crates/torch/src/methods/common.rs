@@ -10,14 +10,19 @@ use tch::nn::{self, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
 
 /// SGD with momentum and weight decay, as the baselines' public code uses.
-pub fn sgd(vs: &nn::VarStore, lr: f64, momentum: f64, wd: f64) -> Result<nn::Optimizer, String> {
+pub fn sgd(
+    vs: &nn::VarStore,
+    lr: f64,
+    momentum: f64,
+    wd: f64,
+) -> Result<nn::Optimizer, crate::MlError> {
     nn::Sgd {
         momentum,
         wd,
         ..Default::default()
     }
     .build(vs, lr)
-    .map_err(|e| e.to_string())
+    .map_err(crate::MlError::from)
 }
 
 /// The optimizer named by parameter `optimizer` (`sgd` or `adam`); SGD's momentum is parameter
@@ -28,7 +33,7 @@ pub fn optimizer(
     default: &str,
     lr: f64,
     wd: f64,
-) -> Result<nn::Optimizer, String> {
+) -> Result<nn::Optimizer, crate::MlError> {
     optimizer_with_momentum(p, vs, default, lr, 0.9, wd)
 }
 
@@ -40,11 +45,11 @@ pub fn optimizer_with_momentum(
     lr: f64,
     momentum: f64,
     wd: f64,
-) -> Result<nn::Optimizer, String> {
+) -> Result<nn::Optimizer, crate::MlError> {
     match p.str("optimizer", default)? {
         "sgd" => sgd(vs, lr, p.f64("momentum", momentum)?, wd),
         "adam" => crate::train::adam(vs, lr, wd),
-        o => Err(format!("unknown optimizer `{o}` (sgd, adam)")),
+        o => Err(format!("unknown optimizer `{o}` (sgd, adam)").into()),
     }
 }
 
@@ -158,8 +163,8 @@ pub fn pass(
     label: &str,
     idx: &Tensor,
     batch: i64,
-    step: impl FnMut(&Tensor) -> Result<f64, String>,
-) -> Result<f64, String> {
+    step: impl FnMut(&Tensor) -> Result<f64, crate::MlError>,
+) -> Result<f64, crate::MlError> {
     pass_in(label, &batches(idx, batch, true), step)
 }
 
@@ -167,14 +172,14 @@ pub fn pass(
 pub fn pass_in(
     label: &str,
     bs: &[Tensor],
-    mut step: impl FnMut(&Tensor) -> Result<f64, String>,
-) -> Result<f64, String> {
+    mut step: impl FnMut(&Tensor) -> Result<f64, crate::MlError>,
+) -> Result<f64, crate::MlError> {
     let bar = StageProgress::new(label, bs.len() as u64, "batches");
     let mut total = 0.0;
     for (k, b) in bs.iter().enumerate() {
         let l = step(b)?;
         if !l.is_finite() {
-            return Err(format!("{label}: loss became {l}"));
+            return Err(format!("{label}: loss became {l}").into());
         }
         total += l;
         if k % 20 == 0 {
@@ -196,7 +201,7 @@ pub fn ce_pass(
     labels: Option<&Tensor>,
     batch: i64,
     label: &str,
-) -> Result<f64, String> {
+) -> Result<f64, crate::MlError> {
     pass(label, idx, batch, |b| {
         let bt = ctx.batch(b, labels);
         let loss = model.forward(&bt.x, true).0.cross_entropy_for_logits(&bt.y);
@@ -225,7 +230,7 @@ pub fn squared_grads(
     idx: &Tensor,
     batch: i64,
     label: &str,
-) -> Result<Vec<(String, Tensor)>, String> {
+) -> Result<Vec<(String, Tensor)>, crate::MlError> {
     let params = trainable(model);
     let mut acc: Vec<Tensor> = params.iter().map(|(_, t)| t.zeros_like()).collect();
     let mut n = 0;
@@ -314,12 +319,12 @@ pub struct Setup {
 
 impl Recipe {
     /// Seeds the generator, copies f_o and builds the optimizer.
-    pub fn start(&self, ctx: &Context<'_>) -> Result<Setup, String> {
+    pub fn start(&self, ctx: &Context<'_>) -> Result<Setup, crate::MlError> {
         let p = Params(ctx.params);
         let lr = p.f64("lr", self.lr)?;
         let weight_decay = p.f64("weight_decay", self.weight_decay)?;
         tch::manual_seed(ctx.seed);
-        let model = ctx.original.duplicate().map_err(|e| e.to_string())?;
+        let model = ctx.original.duplicate().map_err(crate::MlError::from)?;
         let opt = optimizer_with_momentum(
             &p,
             &model.vs,

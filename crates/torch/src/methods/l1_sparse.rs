@@ -17,7 +17,7 @@ pub fn alpha_at(alpha: f64, epoch: usize, epochs: usize) -> f64 {
 }
 
 impl Unlearn for L1Sparse {
-    fn unlearn(&self, ctx: &Context<'_>) -> Result<Outcome, String> {
+    fn unlearn(&self, ctx: &Context<'_>) -> Result<Outcome, crate::MlError> {
         let p = Params(ctx.params);
         let alpha = p.f64("alpha", 5e-4)?;
         let mut s = Recipe {

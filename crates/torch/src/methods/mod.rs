@@ -60,7 +60,7 @@ pub struct Outcome {
 /// A method's computation. Its declaration (name, version, parameters, defaults) is
 /// `camu_lab::methods::Method`; every declared method has exactly one implementation here.
 pub trait Unlearn: Method {
-    fn unlearn(&self, ctx: &Context<'_>) -> Result<Outcome, String>;
+    fn unlearn(&self, ctx: &Context<'_>) -> Result<Outcome, crate::MlError>;
 }
 
 static IMPLS: &[&dyn Unlearn] = &[

@@ -9,7 +9,7 @@ use serde_json::json;
 use camu_lab::methods::NegGrad;
 
 impl Unlearn for NegGrad {
-    fn unlearn(&self, ctx: &Context<'_>) -> Result<Outcome, String> {
+    fn unlearn(&self, ctx: &Context<'_>) -> Result<Outcome, crate::MlError> {
         let mut s = Recipe {
             optimizer: "sgd",
             lr: 1e-4,

@@ -11,7 +11,7 @@ use tch::{Kind, Tensor};
 use camu_lab::methods::NegGradPlus;
 
 impl Unlearn for NegGradPlus {
-    fn unlearn(&self, ctx: &Context<'_>) -> Result<Outcome, String> {
+    fn unlearn(&self, ctx: &Context<'_>) -> Result<Outcome, crate::MlError> {
         let p = Params(ctx.params);
         let alpha = p.f64("alpha", 0.95)?;
         let anchor = p.f64("anchor", 0.1)?;

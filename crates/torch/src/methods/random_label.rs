@@ -8,7 +8,7 @@ use serde_json::json;
 use camu_lab::methods::RandomLabel;
 
 impl Unlearn for RandomLabel {
-    fn unlearn(&self, ctx: &Context<'_>) -> Result<Outcome, String> {
+    fn unlearn(&self, ctx: &Context<'_>) -> Result<Outcome, crate::MlError> {
         let mut s = Recipe {
             optimizer: "sgd",
             lr: 0.01,

@@ -9,7 +9,7 @@ use tch::Tensor;
 use camu_lab::methods::Salun;
 
 impl Unlearn for Salun {
-    fn unlearn(&self, ctx: &Context<'_>) -> Result<Outcome, String> {
+    fn unlearn(&self, ctx: &Context<'_>) -> Result<Outcome, crate::MlError> {
         let p = Params(ctx.params);
         let keep = p.f64("sparsity", 0.5)?.clamp(0.0, 1.0);
         let mut s = Recipe {
@@ -76,7 +76,7 @@ impl Unlearn for Salun {
             ctx.forget_idx(),
             ctx.remain_subset(p.f64("remain_fraction", 1.0)?),
         );
-        let mut masked_step = |b: &Tensor, forget: bool| -> Result<f64, String> {
+        let mut masked_step = |b: &Tensor, forget: bool| -> Result<f64, crate::MlError> {
             let bt = ctx.batch(b, None);
             let y = if forget {
                 relabel.draw(b, ctx.device)

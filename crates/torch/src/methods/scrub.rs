@@ -17,7 +17,7 @@ pub fn lr_at(lr: f64, rate: f64, epoch: usize) -> f64 {
 }
 
 impl Unlearn for Scrub {
-    fn unlearn(&self, ctx: &Context<'_>) -> Result<Outcome, String> {
+    fn unlearn(&self, ctx: &Context<'_>) -> Result<Outcome, crate::MlError> {
         let p = Params(ctx.params);
         let (t, gamma, alpha) = (
             p.f64("temperature", 2.0)?.max(1e-6),

@@ -9,7 +9,7 @@ use tch::{Kind, Tensor};
 use camu_lab::methods::Ssd;
 
 impl Unlearn for Ssd {
-    fn unlearn(&self, ctx: &Context<'_>) -> Result<Outcome, String> {
+    fn unlearn(&self, ctx: &Context<'_>) -> Result<Outcome, crate::MlError> {
         let p = Params(ctx.params);
         let (alpha, lambda, bs) = (
             p.f64("alpha", 10.0)?,
@@ -24,7 +24,7 @@ impl Unlearn for Ssd {
             )?
             .max(1) as i64,
         );
-        let model = ctx.original.duplicate().map_err(|e| e.to_string())?;
+        let model = ctx.original.duplicate().map_err(crate::MlError::from)?;
         let all = Tensor::cat(&[ctx.remain_idx(), ctx.forget_idx()], 0);
         let i_d = squared_grads(ctx, &model, &all, bs, "ssd: importance on D")?;
         let i_f = squared_grads(ctx, &model, &ctx.forget_idx(), bs, "ssd: importance on Df")?;

@@ -8,18 +8,19 @@ use serde_json::json;
 use camu_lab::methods::UnrollingSgd;
 
 impl Unlearn for UnrollingSgd {
-    fn unlearn(&self, ctx: &Context<'_>) -> Result<Outcome, String> {
+    fn unlearn(&self, ctx: &Context<'_>) -> Result<Outcome, crate::MlError> {
         let p = Params(ctx.params);
         let recorded = ctx
             .original_record
             .get("config")
             .and_then(|c| c.as_object());
         let from_record = |k: &str| recorded.and_then(|c| c.get(k)).and_then(|v| v.as_f64());
-        let need = |k: &str| -> Result<f64, String> {
+        let need = |k: &str| -> Result<f64, crate::MlError> {
             match p.opt_f64(k)? {
                 Some(v) => Ok(v),
                 None => from_record(k).ok_or_else(|| {
                     format!("the original model's training record has no `{k}`: give it in `with`")
+                        .into()
                 }),
             }
         };
@@ -29,7 +30,7 @@ impl Unlearn for UnrollingSgd {
             need("epochs")? as usize,
             (need("batch_size")? as i64).max(1),
         );
-        let model = ctx.original.duplicate().map_err(|e| e.to_string())?;
+        let model = ctx.original.duplicate().map_err(crate::MlError::from)?;
         let params = trainable(&model);
         let mut sum: Vec<tch::Tensor> = params.iter().map(|(_, t)| t.zeros_like()).collect();
         pass("unrolling: Df gradients", &ctx.forget_idx(), 256, |b| {

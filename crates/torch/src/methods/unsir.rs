@@ -11,7 +11,7 @@ use tch::{Device, Kind, Tensor, nn};
 use camu_lab::methods::Unsir;
 
 impl Unlearn for Unsir {
-    fn unlearn(&self, ctx: &Context<'_>) -> Result<Outcome, String> {
+    fn unlearn(&self, ctx: &Context<'_>) -> Result<Outcome, crate::MlError> {
         let classes = ctx.split.scenario.forgotten_classes();
         if classes.is_empty() {
             return Err("unsir applies to class removal; this split is random".into());
@@ -34,7 +34,7 @@ impl Unlearn for Unsir {
             p.usize("batch_size", 256)?.max(1) as i64,
         );
         tch::manual_seed(ctx.seed);
-        let model = ctx.original.duplicate().map_err(|e| e.to_string())?;
+        let model = ctx.original.duplicate().map_err(crate::MlError::from)?;
         let probe = ctx.batch(&idx_tensor(&ctx.split.forget[..1]), None).x;
         let mut shape = probe.size();
         shape[0] = nb;
@@ -52,7 +52,7 @@ impl Unlearn for Unsir {
             );
             let mut opt = nn::Adam::default()
                 .build(&vs, noise_lr)
-                .map_err(|e| e.to_string())?;
+                .map_err(crate::MlError::from)?;
             let target = Tensor::full([nb], c, (Kind::Int64, ctx.device));
             for _ in 0..steps {
                 let out = ctx.original.forward(&noise, false).0;
@@ -71,13 +71,13 @@ impl Unlearn for Unsir {
             }
         }
         // 2. A subset of Dr: up to `per_class` samples of each remaining class.
-        let labels = Vec::<i64>::try_from(&ctx.data.train_y).map_err(|e| e.to_string())?;
+        let labels = Vec::<i64>::try_from(&ctx.data.train_y).map_err(crate::MlError::from)?;
         let mut taken = std::collections::HashMap::<i64, usize>::new();
         let perm = Vec::<i64>::try_from(ctx.remain_idx().index_select(
             0,
             &Tensor::randperm(ctx.split.remain.len() as i64, (Kind::Int64, Device::Cpu)),
         ))
-        .map_err(|e| e.to_string())?;
+        .map_err(crate::MlError::from)?;
         let subset: Vec<i64> = perm
             .into_iter()
             .filter(|&i| {
@@ -89,7 +89,7 @@ impl Unlearn for Unsir {
         let sub = ctx.batch(&idx_tensor(&subset), None);
         let impair_x = Tensor::cat(&[Tensor::cat(&noise_x, 0), sub.x.shallow_clone()], 0);
         let impair_y = Tensor::cat(&[Tensor::cat(&noise_y, 0), sub.y.shallow_clone()], 0);
-        let run = |x: &Tensor, y: &Tensor, lr: f64, label: &str| -> Result<f64, String> {
+        let run = |x: &Tensor, y: &Tensor, lr: f64, label: &str| -> Result<f64, crate::MlError> {
             let mut opt = optimizer(&p, &model.vs, "adam", lr, wd)?;
             let all = Tensor::arange(x.size()[0], (Kind::Int64, Device::Cpu));
             pass(label, &all, bs, |b| {

@@ -59,7 +59,7 @@ pub fn attack_data(
     forget: &[Vec<f32>],
     n_attack: usize,
     seed: u64,
-) -> Result<AttackData, String> {
+) -> Result<AttackData, crate::MlError> {
     let finite = |rows: &[Vec<f32>]| rows.iter().flatten().all(|v| v.is_finite());
     if !finite(shadow_in) || !finite(test) || !finite(forget) {
         return Err("the model's outputs are not finite".into());
@@ -98,13 +98,13 @@ pub fn mia_camu(
     forget: &[Vec<f32>],
     n_attack: usize,
     seed: u64,
-) -> Result<MiaResult, String> {
+) -> Result<MiaResult, crate::MlError> {
     let d = attack_data(shadow_in, test, forget, n_attack, seed)?;
     score(&d, forget.len())
 }
 
 /// Fits the learner on `d.fit` and scores it on `d.eval`, whose first `n_forget` rows are Df.
-pub fn score(d: &AttackData, n_forget: usize) -> Result<MiaResult, String> {
+pub fn score(d: &AttackData, n_forget: usize) -> Result<MiaResult, crate::MlError> {
     let rows: Vec<Vec<f32>> = d.fit.iter().map(|(r, _)| r.clone()).collect();
     let labels: Vec<bool> = d.fit.iter().map(|(_, l)| *l).collect();
     let model = Booster::fit(&rows, &labels, &XgbParams::default())?;
@@ -185,12 +185,10 @@ pub fn mia_loss(
     test_losses: &[f64],
     folds: usize,
     seed: u64,
-) -> Result<f64, String> {
+) -> Result<f64, crate::MlError> {
     let n = forget_losses.len().min(test_losses.len());
     if n < folds || folds < 2 {
-        return Err(format!(
-            "loss MIA needs at least {folds} samples per side, have {n}"
-        ));
+        return Err(format!("loss MIA needs at least {folds} samples per side, have {n}").into());
     }
     let mut xs: Vec<(f64, f64)> = forget_losses[..n]
         .iter()
@@ -247,6 +245,7 @@ mod tests {
         assert!(
             mia_camu(&good, &good, &bad, 5, 0)
                 .unwrap_err()
+                .to_string()
                 .contains("not finite")
         );
     }

@@ -91,7 +91,7 @@ pub fn evaluate(
     data: &Dataset,
     split: &Split,
     opts: &EvalOptions,
-) -> Result<Map<String, Value>, String> {
+) -> Result<Map<String, Value>, crate::MlError> {
     let fam = data.meta.family;
     let mut m = Map::new();
     let f_idx = idx_tensor(&split.forget);
@@ -178,7 +178,7 @@ pub fn evaluate(
                 );
             }
             Err(e) => {
-                m.insert("mia_camu_error".into(), Value::String(e));
+                m.insert("mia_camu_error".into(), Value::String(e.to_string()));
             }
         }
         // Loss attack: Df against as many test samples of the same classes as available.

@@ -57,16 +57,16 @@ pub fn relearn(
     data: &Dataset,
     split: &Split,
     o: &RelearnOptions,
-) -> Result<Relearn, String> {
+) -> Result<Relearn, crate::MlError> {
     let f = idx_tensor(&split.forget);
     let target = df_loss(original, data, &f);
-    let model = unlearned.duplicate().map_err(|e| e.to_string())?;
+    let model = unlearned.duplicate().map_err(crate::MlError::from)?;
     tch::manual_seed(o.seed);
     let n = data.meta.n_train;
     let subset = Tensor::randperm(n, (Kind::Int64, Device::Cpu)).narrow(0, 0, o.samples.min(n));
     let mut opt = nn::Sgd::default()
         .build(&model.vs, o.lr)
-        .map_err(|e| e.to_string())?;
+        .map_err(crate::MlError::from)?;
     let mut curve = vec![df_loss(&model, data, &f)];
     if curve[0] <= target {
         return Ok(Relearn {
@@ -91,10 +91,7 @@ pub fn relearn(
         let l = df_loss(&model, data, &f);
         curve.push(l);
         if !l.is_finite() {
-            return Err(format!(
-                "relearning diverged at epoch {epoch} (lr {})",
-                o.lr
-            ));
+            return Err(format!("relearning diverged at epoch {epoch} (lr {})", o.lr).into());
         }
         if l <= target {
             return Ok(Relearn {

@@ -93,13 +93,18 @@ fn sigmoid(m: f64) -> f64 {
 
 impl Booster {
     /// Fits on `rows` (all of the same width, finite) with 0/1 `labels`.
-    pub fn fit(rows: &[Vec<f32>], labels: &[bool], p: &XgbParams) -> Result<Booster, String> {
+    pub fn fit(
+        rows: &[Vec<f32>],
+        labels: &[bool],
+        p: &XgbParams,
+    ) -> Result<Booster, crate::MlError> {
         let n = rows.len();
         if n == 0 || n != labels.len() {
             return Err(format!(
                 "boosting needs as many labels as rows ({n} rows, {} labels)",
                 labels.len()
-            ));
+            )
+            .into());
         }
         let width = rows[0].len();
         if rows.iter().any(|r| r.len() != width) {

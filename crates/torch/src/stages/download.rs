@@ -3,7 +3,7 @@
 use crate::data;
 use camu_core::params::Params;
 use camu_core::stage::io::write_metrics;
-use camu_core::stage::{Runner, StageJob};
+use camu_core::stage::{Runner, StageError, StageJob};
 use serde_json::{Map, json};
 use tch::Tensor;
 
@@ -13,7 +13,7 @@ impl Runner for Download {
     fn kind(&self) -> &'static str {
         "download"
     }
-    fn run(&self, job: &StageJob) -> Result<(), String> {
+    fn run(&self, job: &StageJob) -> Result<(), StageError> {
         let p = Params(&job.params);
         let name = p.str("dataset", "")?;
         let mut ds = if name == "synthetic" {

@@ -8,7 +8,7 @@ use crate::ml;
 use crate::models::Model;
 use camu_core::params::Params;
 use camu_core::stage::io::{input_key, input_with, read_json, write_metrics};
-use camu_core::stage::{Runner, StageJob};
+use camu_core::stage::{Runner, StageError, StageJob};
 use serde_json::{Map, Value, json};
 
 pub struct Evaluate;
@@ -17,20 +17,20 @@ impl Runner for Evaluate {
     fn kind(&self) -> &'static str {
         "evaluate"
     }
-    fn run(&self, job: &StageJob) -> Result<(), String> {
+    fn run(&self, job: &StageJob) -> Result<(), StageError> {
         ml::set_threads(job.threads);
         let p = Params(&job.params);
         let device = ml::device(p.str("device", "auto")?)?;
         let data =
-            Dataset::load(&input_with(job, "dataset.json", None)?).map_err(|e| e.to_string())?;
+            Dataset::load(&input_with(job, "dataset.json", None)?).map_err(crate::MlError::from)?;
         let split: Split =
             read_json(&input_with(job, "split.json", p.opt_str("split")?)?.join("split.json"))?;
         let model_dir = input_with(job, "model.safetensors", p.opt_str("model")?)?;
-        let model = Model::load(&model_dir, device).map_err(|e| e.to_string())?;
+        let model = Model::load(&model_dir, device).map_err(crate::MlError::from)?;
         let reference = match p.opt_str("reference")? {
             Some(r) => Some(
                 Model::load(&input_with(job, "model.safetensors", Some(r))?, device)
-                    .map_err(|e| e.to_string())?,
+                    .map_err(crate::MlError::from)?,
             ),
             None => None,
         };
@@ -56,7 +56,7 @@ impl Runner for Evaluate {
             m.insert("relearn_epochs".into(), Value::Null);
         } else if relearn_on {
             let original_dir = input_with(job, "model.safetensors", p.opt_str("original")?)?;
-            let original = Model::load(&original_dir, device).map_err(|e| e.to_string())?;
+            let original = Model::load(&original_dir, device).map_err(crate::MlError::from)?;
             let ro = RelearnOptions {
                 samples: p.usize("relearn_samples", 1000)? as i64,
                 lr: p.f64("relearn_lr", 0.1)?,
@@ -76,7 +76,7 @@ impl Runner for Evaluate {
                 }
                 Err(e) => {
                     tracing::warn!("relearn: {e}");
-                    m.insert("relearn_error".into(), json!(e));
+                    m.insert("relearn_error".into(), json!(e.to_string()));
                 }
             }
         }

@@ -4,7 +4,7 @@ use crate::data::Dataset;
 use crate::data::split;
 use camu_core::params::Params;
 use camu_core::stage::io::{input_with, write_metrics};
-use camu_core::stage::{Runner, StageJob};
+use camu_core::stage::{Runner, StageError, StageJob};
 use camu_lab::kinds::split::scenario;
 use serde_json::{Map, json};
 
@@ -14,11 +14,11 @@ impl Runner for SplitKind {
     fn kind(&self) -> &'static str {
         "split"
     }
-    fn run(&self, job: &StageJob) -> Result<(), String> {
+    fn run(&self, job: &StageJob) -> Result<(), StageError> {
         let p = Params(&job.params);
         let ds =
-            Dataset::load(&input_with(job, "dataset.json", None)?).map_err(|e| e.to_string())?;
-        let labels = Vec::<i64>::try_from(&ds.train_y).map_err(|e| e.to_string())?;
+            Dataset::load(&input_with(job, "dataset.json", None)?).map_err(crate::MlError::from)?;
+        let labels = Vec::<i64>::try_from(&ds.train_y).map_err(crate::MlError::from)?;
         let sc = scenario(&p)?;
         for c in sc.forgotten_classes() {
             if c < 0 || c >= ds.meta.classes {
@@ -26,13 +26,18 @@ impl Runner for SplitKind {
                     "class {c} is not a class of {} (0..{})",
                     ds.meta.name,
                     ds.meta.classes - 1
-                ));
+                )
+                .into());
             }
         }
         let s = split::make(&labels, sc, p.i64("seed", 0)?, p.usize("forget_repeat", 1)?)?;
         let path = job.out_dir.join("split.json");
-        std::fs::write(&path, serde_json::to_vec(&s).map_err(|e| e.to_string())?)
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        let bytes = serde_json::to_vec(&s).expect("a split serializes");
+        std::fs::write(&path, bytes).map_err(|source| StageError::Io {
+            action: "write",
+            path,
+            source,
+        })?;
         let mut m = Map::new();
         m.insert("forget".into(), json!(s.forget.len()));
         m.insert("remain".into(), json!(s.remain.len()));

@@ -8,13 +8,13 @@ use crate::models::{Model, ModelSpec};
 use crate::train::{TrainConfig, test_accuracy, train};
 use camu_core::params::Params;
 use camu_core::stage::io::{input_with, read_json, write_metrics};
-use camu_core::stage::{Runner, StageJob};
+use camu_core::stage::{Runner, StageError, StageJob};
 use serde_json::{Map, json};
 use tch::{Kind as TKind, Tensor};
 
 pub struct Train;
 
-fn config(p: &Params, family: Family) -> Result<TrainConfig, String> {
+fn config(p: &Params, family: Family) -> Result<TrainConfig, crate::MlError> {
     let d = TrainConfig::default();
     Ok(TrainConfig {
         epochs: p.usize("epochs", d.epochs)?,
@@ -30,12 +30,12 @@ impl Runner for Train {
     fn kind(&self) -> &'static str {
         "train"
     }
-    fn run(&self, job: &StageJob) -> Result<(), String> {
+    fn run(&self, job: &StageJob) -> Result<(), StageError> {
         ml::set_threads(job.threads);
         let p = Params(&job.params);
         let device = ml::device(p.str("device", "auto")?)?;
         let data =
-            Dataset::load(&input_with(job, "dataset.json", None)?).map_err(|e| e.to_string())?;
+            Dataset::load(&input_with(job, "dataset.json", None)?).map_err(crate::MlError::from)?;
         let cfg = config(&p, data.meta.family)?;
         let arch = ml::arch(p.str("arch", "auto")?, data.meta.family)?;
         let on = p.str("on", "full")?;
@@ -58,7 +58,7 @@ impl Runner for Train {
         );
         tracing::info!(on, n = idx.size()[0], epochs = cfg.epochs, device = %ml::device_name(device), "training");
         let report = train(&mut model, &data, &idx, &cfg)?;
-        model.save(&job.out_dir).map_err(|e| e.to_string())?;
+        model.save(&job.out_dir).map_err(crate::MlError::from)?;
         let mut m = Map::new();
         m.insert("on".into(), json!(on));
         m.insert("arch".into(), json!(arch));

@@ -8,7 +8,7 @@ use crate::ml;
 use crate::models::Model;
 use camu_core::params::Params;
 use camu_core::stage::io::{input_with, read_json, write_metrics};
-use camu_core::stage::{Runner, StageJob};
+use camu_core::stage::{Runner, StageError, StageJob};
 use camu_lab::kinds::unlearn::{method, method_params};
 use serde_json::{Map, Value, json};
 use std::time::Instant;
@@ -19,7 +19,7 @@ impl Runner for Unlearn {
     fn kind(&self) -> &'static str {
         "unlearn"
     }
-    fn run(&self, job: &StageJob) -> Result<(), String> {
+    fn run(&self, job: &StageJob) -> Result<(), StageError> {
         ml::set_threads(job.threads);
         let p = Params(&job.params);
         let device = ml::device(p.str("device", "auto")?)?;
@@ -27,11 +27,11 @@ impl Runner for Unlearn {
         let m = methods::lookup(name)
             .ok_or_else(|| format!("method `{name}` has no implementation"))?;
         let data =
-            Dataset::load(&input_with(job, "dataset.json", None)?).map_err(|e| e.to_string())?;
+            Dataset::load(&input_with(job, "dataset.json", None)?).map_err(crate::MlError::from)?;
         let split: Split =
             read_json(&input_with(job, "split.json", p.opt_str("split")?)?.join("split.json"))?;
         let original_dir = input_with(job, "model.safetensors", p.opt_str("original")?)?;
-        let original = Model::load(&original_dir, device).map_err(|e| e.to_string())?;
+        let original = Model::load(&original_dir, device).map_err(crate::MlError::from)?;
         let original_record: Map<String, Value> =
             read_json(&original_dir.join("metrics.json")).unwrap_or_default();
         let mp = method_params(&job.params);
@@ -52,7 +52,7 @@ impl Runner for Unlearn {
         outcome
             .model
             .save(&job.out_dir)
-            .map_err(|e| e.to_string())?;
+            .map_err(crate::MlError::from)?;
         let mut metrics = outcome.details;
         metrics.insert("method".into(), json!(m.name()));
         metrics.insert("method_version".into(), json!(m.version()));
