@@ -89,7 +89,6 @@ fn main() {
         data: &ds,
         split: &sp,
         device: Device::Cpu,
-        threads: 2,
         seed: 0,
         params: &params,
         original_record: &Default::default(),

@@ -78,7 +78,6 @@ fn run_with(
         data: &lab.data,
         split,
         device: Device::Cpu,
-        threads: 1,
         seed: 0,
         params: &params,
         original_record: &record,

@@ -113,7 +113,6 @@ fn camu_forgets_a_class_and_keeps_the_rest() {
         data: &ds,
         split: &sp,
         device: Device::Cpu,
-        threads: 2,
         seed: 0,
         params: &params,
         original_record: &Default::default(),

@@ -103,9 +103,6 @@ impl Cache {
         Ok(Cache { root })
     }
 
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
     pub fn out_dir(&self, key: &str) -> PathBuf {
         self.root.join("out").join(key)
     }
@@ -129,10 +126,6 @@ impl Cache {
                 None
             }
         }
-    }
-
-    pub fn record_exists(&self, key: &str) -> bool {
-        self.record_path(key).exists()
     }
 
     /// Checks every output of a record against its hash, re-creating missing links from objects.

@@ -277,23 +277,6 @@ pub fn trainable(model: &Model) -> Vec<(String, Tensor)> {
     v
 }
 
-/// Per-sample cross-entropy of a model on training samples, mean.
-pub fn mean_loss(ctx: &Context<'_>, model: &Model, idx: &Tensor) -> f64 {
-    let _g = tch::no_grad_guard();
-    let mut total = 0.0;
-    let mut n = 0;
-    for b in batches(idx, 512, false) {
-        let bt = ctx.batch(&b, None);
-        let l = model
-            .forward(&bt.x, false)
-            .0
-            .cross_entropy_for_logits(&bt.y);
-        total += l.double_value(&[]) * b.size()[0] as f64;
-        n += b.size()[0];
-    }
-    total / n.max(1) as f64
-}
-
 /// The published step settings of a training-based method; `with` overrides each of them.
 pub struct Recipe {
     pub optimizer: &'static str,

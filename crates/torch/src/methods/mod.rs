@@ -32,7 +32,6 @@ pub struct Context<'a> {
     pub data: &'a Dataset,
     pub split: &'a Split,
     pub device: Device,
-    pub threads: usize,
     pub seed: i64,
     /// The method's own parameters (the stage's `with` without the common keys).
     pub params: &'a Map<String, Value>,

@@ -1,12 +1,7 @@
 //! `evaluate`: every metric of one model on one split, next to the retrained model when given.
 
-use crate::data::Dataset;
-use crate::data::split::Split;
 use crate::metrics::relearn::{RelearnOptions, relearn};
 use crate::metrics::{EvalOptions, evaluate};
-use crate::ml;
-use crate::models::Model;
-use camu_core::params::Params;
 use camu_core::stage::io::{input_key, input_with, read_json, write_metrics};
 use camu_core::stage::{Runner, StageError, StageJob};
 use serde_json::{Map, Value, json};
@@ -18,20 +13,13 @@ impl Runner for Evaluate {
         "evaluate"
     }
     fn run(&self, job: &StageJob) -> Result<(), StageError> {
-        ml::set_threads(job.threads);
-        let p = Params(&job.params);
-        let device = ml::device(p.str("device", "auto")?)?;
-        let data =
-            Dataset::load(&input_with(job, "dataset.json", None)?).map_err(crate::MlError::from)?;
-        let split: Split =
-            read_json(&input_with(job, "split.json", p.opt_str("split")?)?.join("split.json"))?;
-        let model_dir = input_with(job, "model.safetensors", p.opt_str("model")?)?;
-        let model = Model::load(&model_dir, device).map_err(crate::MlError::from)?;
+        let rt = super::Runtime::start(job)?;
+        let p = &rt.params;
+        let data = rt.dataset()?;
+        let split = rt.split()?;
+        let (model, model_dir) = rt.model("model")?;
         let reference = match p.opt_str("reference")? {
-            Some(r) => Some(
-                Model::load(&input_with(job, "model.safetensors", Some(r))?, device)
-                    .map_err(crate::MlError::from)?,
-            ),
+            Some(_) => Some(rt.model("reference")?.0),
             None => None,
         };
         let opts = EvalOptions {
@@ -55,8 +43,7 @@ impl Runner for Evaluate {
         if relearn_on && diverged {
             m.insert("relearn_epochs".into(), Value::Null);
         } else if relearn_on {
-            let original_dir = input_with(job, "model.safetensors", p.opt_str("original")?)?;
-            let original = Model::load(&original_dir, device).map_err(crate::MlError::from)?;
+            let (original, _original_dir) = rt.model("original")?;
             let ro = RelearnOptions {
                 samples: p.usize("relearn_samples", 1000)? as i64,
                 lr: p.f64("relearn_lr", 0.1)?,

@@ -7,7 +7,16 @@ mod split;
 mod train;
 mod unlearn;
 
-use camu_core::stage::Runner;
+use crate::MlError;
+use crate::data::Dataset;
+use crate::data::split::Split;
+use crate::ml;
+use crate::models::Model;
+use camu_core::params::Params;
+use camu_core::stage::io::{input_with, read_json};
+use camu_core::stage::{Runner, StageError, StageJob};
+use std::path::PathBuf;
+use tch::Device;
 
 /// The kinds the worker runs.
 pub static RUNNERS: &[&dyn Runner] = &[
@@ -17,3 +26,44 @@ pub static RUNNERS: &[&dyn Runner] = &[
     &unlearn::Unlearn,
     &evaluate::Evaluate,
 ];
+
+/// What every ML stage starts from: its thread count set, its device chosen, and its declared
+/// inputs loaded on demand.
+pub struct Runtime<'j> {
+    pub job: &'j StageJob,
+    pub params: Params<'j>,
+    pub device: Device,
+}
+
+impl<'j> Runtime<'j> {
+    pub fn start(job: &'j StageJob) -> Result<Runtime<'j>, StageError> {
+        ml::set_threads(job.threads);
+        let params = Params(&job.params);
+        let device = ml::device(params.str("device", "auto")?)?;
+        Ok(Runtime {
+            job,
+            params,
+            device,
+        })
+    }
+
+    /// The dataset of the only input that has one.
+    pub fn dataset(&self) -> Result<Dataset, StageError> {
+        let dir = input_with(self.job, "dataset.json", None)?;
+        Ok(Dataset::load(&dir).map_err(MlError::from)?)
+    }
+
+    /// The split named by parameter `split`, or of the only input that has one.
+    pub fn split(&self) -> Result<Split, StageError> {
+        let role = self.params.opt_str("split")?;
+        read_json(&input_with(self.job, "split.json", role)?.join("split.json"))
+    }
+
+    /// A model, from the input named by parameter `param` (or the only input with a model),
+    /// with the directory it came from.
+    pub fn model(&self, param: &str) -> Result<(Model, PathBuf), StageError> {
+        let dir = input_with(self.job, "model.safetensors", self.params.opt_str(param)?)?;
+        let model = Model::load(&dir, self.device).map_err(MlError::from)?;
+        Ok((model, dir))
+    }
+}

@@ -1,9 +1,8 @@
 //! `split`: the forget / remain / sample index lists of one seed, saved as split.json.
 
-use crate::data::Dataset;
 use crate::data::split;
 use camu_core::params::Params;
-use camu_core::stage::io::{input_with, write_metrics};
+use camu_core::stage::io::write_metrics;
 use camu_core::stage::{Runner, StageError, StageJob};
 use camu_lab::kinds::split::scenario;
 use serde_json::{Map, json};
@@ -16,8 +15,7 @@ impl Runner for SplitKind {
     }
     fn run(&self, job: &StageJob) -> Result<(), StageError> {
         let p = Params(&job.params);
-        let ds =
-            Dataset::load(&input_with(job, "dataset.json", None)?).map_err(crate::MlError::from)?;
+        let ds = super::Runtime::start(job)?.dataset()?;
         let labels = Vec::<i64>::try_from(&ds.train_y).map_err(crate::MlError::from)?;
         let sc = scenario(&p)?;
         for c in sc.forgotten_classes() {

@@ -1,13 +1,12 @@
 //! `train`: the original model (on D) or the retrained baseline (`on: remain`, on Dr only, from a
 //! fresh initialisation), with the reference recipe.
 
-use crate::data::split::Split;
-use crate::data::{Dataset, Family};
+use crate::data::Family;
 use crate::ml;
 use crate::models::{Model, ModelSpec};
 use crate::train::{TrainConfig, test_accuracy, train};
 use camu_core::params::Params;
-use camu_core::stage::io::{input_with, read_json, write_metrics};
+use camu_core::stage::io::write_metrics;
 use camu_core::stage::{Runner, StageError, StageJob};
 use serde_json::{Map, json};
 use tch::{Kind as TKind, Tensor};
@@ -31,18 +30,14 @@ impl Runner for Train {
         "train"
     }
     fn run(&self, job: &StageJob) -> Result<(), StageError> {
-        ml::set_threads(job.threads);
-        let p = Params(&job.params);
-        let device = ml::device(p.str("device", "auto")?)?;
-        let data =
-            Dataset::load(&input_with(job, "dataset.json", None)?).map_err(crate::MlError::from)?;
-        let cfg = config(&p, data.meta.family)?;
+        let rt = super::Runtime::start(job)?;
+        let (p, device) = (&rt.params, rt.device);
+        let data = rt.dataset()?;
+        let cfg = config(p, data.meta.family)?;
         let arch = ml::arch(p.str("arch", "auto")?, data.meta.family)?;
         let on = p.str("on", "full")?;
         let idx = if on == "remain" {
-            let split: Split =
-                read_json(&input_with(job, "split.json", p.opt_str("split")?)?.join("split.json"))?;
-            ml::idx_tensor(&split.remain)
+            ml::idx_tensor(&rt.split()?.remain)
         } else {
             Tensor::arange(data.meta.n_train, (TKind::Int64, tch::Device::Cpu))
         };

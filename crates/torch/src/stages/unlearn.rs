@@ -1,13 +1,9 @@
 //! `unlearn`: runs one unlearning method on the original model. unlearn_time_s is the wall time of
 //! the method alone (data already in memory; no evaluation).
 
-use crate::data::Dataset;
-use crate::data::split::Split;
 use crate::methods::{self, Context};
 use crate::ml;
-use crate::models::Model;
-use camu_core::params::Params;
-use camu_core::stage::io::{input_with, read_json, write_metrics};
+use camu_core::stage::io::{read_json, write_metrics};
 use camu_core::stage::{Runner, StageError, StageJob};
 use camu_lab::kinds::unlearn::{method, method_params};
 use serde_json::{Map, Value, json};
@@ -20,18 +16,14 @@ impl Runner for Unlearn {
         "unlearn"
     }
     fn run(&self, job: &StageJob) -> Result<(), StageError> {
-        ml::set_threads(job.threads);
-        let p = Params(&job.params);
-        let device = ml::device(p.str("device", "auto")?)?;
+        let rt = super::Runtime::start(job)?;
+        let (p, device) = (&rt.params, rt.device);
         let name = method(&job.params)?.name();
         let m = methods::lookup(name)
             .ok_or_else(|| format!("method `{name}` has no implementation"))?;
-        let data =
-            Dataset::load(&input_with(job, "dataset.json", None)?).map_err(crate::MlError::from)?;
-        let split: Split =
-            read_json(&input_with(job, "split.json", p.opt_str("split")?)?.join("split.json"))?;
-        let original_dir = input_with(job, "model.safetensors", p.opt_str("original")?)?;
-        let original = Model::load(&original_dir, device).map_err(crate::MlError::from)?;
+        let data = rt.dataset()?;
+        let split = rt.split()?;
+        let (original, original_dir) = rt.model("original")?;
         let original_record: Map<String, Value> =
             read_json(&original_dir.join("metrics.json")).unwrap_or_default();
         let mp = method_params(&job.params);
@@ -40,7 +32,6 @@ impl Runner for Unlearn {
             data: &data,
             split: &split,
             device,
-            threads: job.threads,
             seed: p.i64("seed", 0)?,
             params: &mp,
             original_record: &original_record,
