@@ -123,7 +123,8 @@ enum Cmd {
         #[command(flatten)]
         common: Common,
     },
-    /// Delete cache entries the given pipelines do not reference.
+    /// Delete cache entries that neither the given pipelines' lock files nor their current keys
+    /// reference, and the objects only those entries used.
     Gc {
         #[arg(required = true)]
         pipelines: Vec<PathBuf>,

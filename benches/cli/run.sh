@@ -28,7 +28,7 @@ bench() {
   echo "== $name" >&2
   hyperfine -N --style basic --runs "$n" --export-json "$out/json/$name.json" "$@" >&2
 }
-cr() { echo "$camu run $w/camu/$1/pipeline.yaml --cache $w/camu/$1/cache --json"; }
+cr() { echo "$camu run $w/camu/$1/pipeline.yaml --cache $w/camu/$1/cache"; }
 dr() { echo "bash -c 'cd $w/dvc/$1 && $dvc repro -q'"; }
 sr() { echo "bash -c 'cd $w/snakemake/$1 && $smk --cores 2 --quiet all'"; }
 peers() { # peers WORKLOAD: the peer commands for hyperfine, with names

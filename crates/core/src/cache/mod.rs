@@ -290,8 +290,9 @@ impl Cache {
         keys
     }
 
-    /// Deletes every entry not in `keep`, then every object no kept record uses.
-    /// Returns (entries removed, bytes freed). With `dry_run` nothing is deleted.
+    /// Deletes every entry (record, output view, log) whose key is not in `keep`, then every
+    /// object no kept record uses, each under its key's lock. With `dry_run` nothing is deleted;
+    /// the report says what was (or would be) removed and the bytes freed.
     pub fn gc(
         &self,
         keep: &std::collections::HashSet<String>,
