@@ -17,6 +17,9 @@ pub enum ParamError {
     Required { key: String },
     #[error("parameter `{key}` must {rule}")]
     Range { key: String, rule: &'static str },
+    /// A value that does not fit the kind's parameter struct.
+    #[error("parameter `{key}`: {message}")]
+    Schema { key: String, message: String },
     /// A constraint between parameters, or on a value's meaning, in the kind's own words.
     #[error("{0}")]
     Invalid(String),
@@ -46,6 +49,34 @@ impl From<ParamError> for String {
     fn from(e: ParamError) -> Self {
         e.to_string()
     }
+}
+
+/// Reads `with` into a kind's parameter struct (serde defaults, `deny_unknown_fields`): the one
+/// reading that validation and the run share. A null value counts as absent, as everywhere.
+pub fn parse<T: serde::de::DeserializeOwned>(map: &Map<String, Value>) -> Result<T, ParamError> {
+    let present: Map<String, Value> = map
+        .iter()
+        .filter(|(_, v)| !v.is_null())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    serde_path_to_error::deserialize(Value::Object(present)).map_err(|e| {
+        let key = e.path().to_string();
+        let message = e.into_inner().to_string();
+        match message.strip_prefix("unknown field `") {
+            Some(rest) => {
+                let (field, known) = rest.split_once("`, expected ").unwrap_or((rest, ""));
+                ParamError::Unknown {
+                    key: field.to_string(),
+                    known: known
+                        .replace("one of ", "")
+                        .replace("` or `", ", ")
+                        .replace('`', ""),
+                }
+            }
+            None if key == "." => ParamError::Invalid(message),
+            None => ParamError::Schema { key, message },
+        }
+    })
 }
 
 pub struct Params<'a>(pub &'a Map<String, Value>);
@@ -163,5 +194,47 @@ impl<'a> Params<'a> {
             Some(v) if v.is_i64() => Ok(Some(vec![v.as_i64().unwrap_or_default()])),
             Some(v) => Err(Self::wrong(key, "a list of integers", v)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct P {
+        #[serde(default)]
+        epochs: usize,
+        lr: Option<f64>,
+    }
+
+    fn map(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn parse_names_the_parameter_and_treats_null_as_absent() {
+        let p: P = parse(&map(json!({"epochs": 3, "lr": null}))).unwrap();
+        assert_eq!((p.epochs, p.lr), (3, None));
+        let e = parse::<P>(&map(json!({"epochs": -1}))).unwrap_err();
+        assert!(
+            matches!(&e, ParamError::Schema { key, .. } if key == "epochs"),
+            "{e}"
+        );
+        assert!(
+            e.to_string()
+                .starts_with("parameter `epochs`: invalid value"),
+            "{e}"
+        );
+        let e = parse::<P>(&map(json!({"epoch": 3}))).unwrap_err();
+        assert_eq!(
+            e,
+            ParamError::Unknown {
+                key: "epoch".into(),
+                known: "epochs, lr".into()
+            }
+        );
     }
 }

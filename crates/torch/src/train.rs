@@ -22,11 +22,12 @@ pub struct TrainConfig {
 
 impl Default for TrainConfig {
     fn default() -> Self {
+        use camu_lab::kinds::train::{BATCH_SIZE, EPOCHS, LR, WEIGHT_DECAY};
         TrainConfig {
-            epochs: 20,
-            batch_size: 32,
-            lr: 1e-3,
-            weight_decay: 1e-4,
+            epochs: EPOCHS,
+            batch_size: BATCH_SIZE as i64,
+            lr: LR,
+            weight_decay: WEIGHT_DECAY,
             augment: false,
         }
     }

@@ -1,28 +1,96 @@
 //! `evaluate`: every metric of one model on one split, next to the retrained model when given.
 
-use camu_core::params::{ParamError, Params, check_keys};
+use camu_core::params::{ParamError, Params, parse};
 use camu_core::spec::Kind;
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
 pub struct Evaluate;
 
-const PARAMS: &[&str] = &[
-    "model",
-    "reference",
-    "split",
-    "mia",
-    "mia_samples",
-    "mia_export",
-    "batch_size",
-    "device",
-    "seed",
-    "original",
-    "relearn",
-    "relearn_samples",
-    "relearn_lr",
-    "relearn_batch_size",
-    "relearn_max_epochs",
-];
+/// `evaluate`'s parameters.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvaluateParams {
+    /// The input holding the model to evaluate; default: the only one with a model.
+    pub model: Option<String>,
+    /// The retrained model the distances are measured to.
+    pub reference: Option<String>,
+    pub split: Option<String>,
+    #[serde(default = "yes")]
+    pub mia: bool,
+    /// Samples per side to train the reference attack (reference: about 4,000).
+    #[serde(default = "mia_samples")]
+    pub mia_samples: usize,
+    /// Write the attack's fit and evaluation sets (`mia_fit.csv`, `mia_eval.csv`).
+    #[serde(default)]
+    pub mia_export: bool,
+    #[serde(default = "batch_size")]
+    pub batch_size: usize,
+    #[serde(default = "auto")]
+    pub device: String,
+    #[serde(default)]
+    pub seed: i64,
+    /// The original model (its Df loss is relearning's target).
+    pub original: Option<String>,
+    #[serde(default)]
+    pub relearn: bool,
+    #[serde(default = "relearn_samples")]
+    pub relearn_samples: usize,
+    #[serde(default = "relearn_lr")]
+    pub relearn_lr: f64,
+    #[serde(default = "relearn_batch_size")]
+    pub relearn_batch_size: usize,
+    #[serde(default = "relearn_max_epochs")]
+    pub relearn_max_epochs: usize,
+}
+
+fn yes() -> bool {
+    true
+}
+fn mia_samples() -> usize {
+    4000
+}
+fn batch_size() -> usize {
+    512
+}
+fn auto() -> String {
+    "auto".into()
+}
+fn relearn_samples() -> usize {
+    1000
+}
+fn relearn_lr() -> f64 {
+    0.1
+}
+fn relearn_batch_size() -> usize {
+    32
+}
+fn relearn_max_epochs() -> usize {
+    100
+}
+
+impl EvaluateParams {
+    /// Reads and checks `with`: what validation and the run both use.
+    pub fn read(params: &Map<String, Value>) -> Result<EvaluateParams, ParamError> {
+        let e: EvaluateParams = parse(params)?;
+        if e.relearn && e.original.is_none() {
+            return Err("`relearn: true` needs `original: STAGE` (the original model's Df loss is the target)".into());
+        }
+        for (key, v) in [
+            ("batch_size", e.batch_size),
+            ("relearn_batch_size", e.relearn_batch_size),
+        ] {
+            if v == 0 {
+                return Err(ParamError::Range {
+                    key: key.into(),
+                    rule: "be at least 1",
+                });
+            }
+        }
+        Params(params).non_negative(&["relearn_lr"])?;
+        Ok(e)
+    }
+}
 
 impl Kind for Evaluate {
     fn name(&self) -> &'static str {
@@ -34,19 +102,7 @@ impl Kind for Evaluate {
         2
     }
     fn validate(&self, params: &Map<String, Value>) -> Result<(), ParamError> {
-        check_keys(params, PARAMS)?;
-        let p = Params(params);
-        p.bool("mia", true)?;
-        p.usize("mia_samples", 4000)?;
-        p.bool("mia_export", false)?;
-        p.usize("batch_size", 512)?;
-        if p.bool("relearn", false)? && p.opt_str("original")?.is_none() {
-            return Err("`relearn: true` needs `original: STAGE` (the original model's Df loss is the target)".into());
-        }
-        p.usize("relearn_samples", 1000)?;
-        p.f64("relearn_lr", 0.1)?;
-        p.usize("relearn_max_epochs", 100)?;
-        Ok(())
+        EvaluateParams::read(params).map(|_| ())
     }
     fn worker(&self) -> Option<&'static str> {
         Some(super::WORKER)

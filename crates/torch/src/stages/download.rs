@@ -1,9 +1,9 @@
 //! `download`: obtains a dataset (verified) and stores its decoded tensors as the stage output.
 
 use crate::data;
-use camu_core::params::Params;
 use camu_core::stage::io::write_metrics;
 use camu_core::stage::{Runner, StageError, StageJob};
+use camu_lab::kinds::download::DownloadParams;
 use serde_json::{Map, json};
 use tch::Tensor;
 
@@ -14,25 +14,25 @@ impl Runner for Download {
         "download"
     }
     fn run(&self, job: &StageJob) -> Result<(), StageError> {
-        let p = Params(&job.params);
-        let name = p.str("dataset", "")?;
-        let mut ds = if name == "synthetic" {
+        let p = DownloadParams::read(&job.params)?;
+        let mut ds = if p.dataset == "synthetic" {
             data::synthetic(
-                p.i64("seed", 0)?,
-                p.i64("classes", 10)?,
-                p.i64("n_train", 2000)?,
-                p.i64("n_test", 500)?,
-                p.f64("noise", 0.5)?,
+                p.seed,
+                p.classes as i64,
+                p.n_train as i64,
+                p.n_test as i64,
+                p.noise,
             )
         } else {
-            data::obtain(name, &job.data_dir, &p.strings("mirrors")?).map_err(|e| e.to_string())?
+            data::obtain(&p.dataset, &job.data_dir, &p.mirrors).map_err(|e| e.to_string())?
         };
         // Optional subsets (first N samples) for fast runs.
         let cut = |x: &Tensor, n: Option<i64>| match n {
             Some(n) if n < x.size()[0] => x.narrow(0, 0, n),
             _ => x.shallow_clone(),
         };
-        let (lt, le) = (p.opt_i64("limit_train")?, p.opt_i64("limit_test")?);
+        let limit = |n: Option<usize>| n.map(|n| n as i64);
+        let (lt, le) = (limit(p.limit_train), limit(p.limit_test));
         ds.train_x = cut(&ds.train_x, lt);
         ds.train_y = cut(&ds.train_y, lt);
         ds.test_x = cut(&ds.test_x, le);

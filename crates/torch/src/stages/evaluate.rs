@@ -4,6 +4,7 @@ use crate::metrics::relearn::{RelearnOptions, relearn};
 use crate::metrics::{EvalOptions, evaluate};
 use camu_core::stage::io::{input_key, input_with, read_json, write_metrics};
 use camu_core::stage::{Runner, StageError, StageJob};
+use camu_lab::kinds::evaluate::EvaluateParams;
 use serde_json::{Map, Value, json};
 
 pub struct Evaluate;
@@ -14,20 +15,20 @@ impl Runner for Evaluate {
     }
     fn run(&self, job: &StageJob) -> Result<(), StageError> {
         let rt = super::Runtime::start(job)?;
-        let p = &rt.params;
+        let p = EvaluateParams::read(&job.params)?;
         let data = rt.dataset()?;
         let split = rt.split()?;
         let (model, model_dir) = rt.model("model")?;
-        let reference = match p.opt_str("reference")? {
+        let reference = match &p.reference {
             Some(_) => Some(rt.model("reference")?.0),
             None => None,
         };
         let opts = EvalOptions {
-            mia: p.bool("mia", true)?,
-            mia_samples: p.usize("mia_samples", 4000)?,
-            batch: p.usize("batch_size", 512)?.max(1) as i64,
-            seed: p.i64("seed", 0)? as u64,
-            mia_export: p.bool("mia_export", false)?.then(|| job.out_dir.clone()),
+            mia: p.mia,
+            mia_samples: p.mia_samples,
+            batch: p.batch_size as i64,
+            seed: p.seed as u64,
+            mia_export: p.mia_export.then(|| job.out_dir.clone()),
         };
         let mut m = evaluate(&model, reference.as_ref(), &data, &split, &opts)?;
         let diverged = m.get("diverged") == Some(&json!(true));
@@ -39,17 +40,17 @@ impl Runner for Evaluate {
                     .unwrap_or("non-finite outputs")
             );
         }
-        let relearn_on = p.bool("relearn", false)?;
+        let relearn_on = p.relearn;
         if relearn_on && diverged {
             m.insert("relearn_epochs".into(), Value::Null);
         } else if relearn_on {
             let (original, _original_dir) = rt.model("original")?;
             let ro = RelearnOptions {
-                samples: p.usize("relearn_samples", 1000)? as i64,
-                lr: p.f64("relearn_lr", 0.1)?,
-                batch: p.usize("relearn_batch_size", 32)?.max(1) as i64,
-                max_epochs: p.usize("relearn_max_epochs", 100)?,
-                seed: p.i64("seed", 0)?,
+                samples: p.relearn_samples as i64,
+                lr: p.relearn_lr,
+                batch: p.relearn_batch_size as i64,
+                max_epochs: p.relearn_max_epochs,
+                seed: p.seed,
             };
             // An optional metric: a relearning run that diverges is recorded, not fatal.
             match relearn(&model, &original, &data, &split, &ro) {
@@ -102,7 +103,7 @@ impl Runner for Evaluate {
                 .map(|(n, _)| n.clone())
                 .unwrap_or_default()
         };
-        let split_dir = input_with(job, "split.json", p.opt_str("split")?)?;
+        let split_dir = input_with(job, "split.json", p.split.as_deref())?;
         let mut provenance = json!({
             "evaluate": {"stage": job.stage, "key": job.key, "version": camu_core::spec::Kind::version(&camu_lab::kinds::evaluate::Evaluate)},
             "model": {
@@ -111,7 +112,7 @@ impl Runner for Evaluate {
             },
             "split": {"stage": stage_of(&split_dir), "key": key_of(&split_dir)},
         });
-        if let Some(r) = p.opt_str("reference")? {
+        if let Some(r) = p.reference.as_deref() {
             let d = input_with(job, "model.safetensors", Some(r))?;
             provenance["reference"] = json!({"stage": stage_of(&d), "key": key_of(&d)});
         }

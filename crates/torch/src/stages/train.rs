@@ -5,24 +5,23 @@ use crate::data::Family;
 use crate::ml;
 use crate::models::{Model, ModelSpec};
 use crate::train::{TrainConfig, test_accuracy, train};
-use camu_core::params::Params;
 use camu_core::stage::io::write_metrics;
 use camu_core::stage::{Runner, StageError, StageJob};
+use camu_lab::kinds::train::{On, TrainParams};
 use serde_json::{Map, json};
 use tch::{Kind as TKind, Tensor};
 
 pub struct Train;
 
-fn config(p: &Params, family: Family) -> Result<TrainConfig, crate::MlError> {
-    let d = TrainConfig::default();
-    Ok(TrainConfig {
-        epochs: p.usize("epochs", d.epochs)?,
-        batch_size: p.usize("batch_size", d.batch_size as usize)?.max(1) as i64,
-        lr: p.f64("lr", d.lr)?,
-        weight_decay: p.f64("weight_decay", d.weight_decay)?,
+fn config(p: &TrainParams, family: Family) -> TrainConfig {
+    TrainConfig {
+        epochs: p.epochs,
+        batch_size: p.batch_size as i64,
+        lr: p.lr,
+        weight_decay: p.weight_decay,
         // The reference augments CIFAR training only.
-        augment: p.bool("augment", family == Family::Cifar)?,
-    })
+        augment: p.augment.unwrap_or(family == Family::Cifar),
+    }
 }
 
 impl Runner for Train {
@@ -31,18 +30,18 @@ impl Runner for Train {
     }
     fn run(&self, job: &StageJob) -> Result<(), StageError> {
         let rt = super::Runtime::start(job)?;
-        let (p, device) = (&rt.params, rt.device);
+        let p = TrainParams::read(&job.params)?;
+        let device = rt.device;
         let data = rt.dataset()?;
-        let cfg = config(p, data.meta.family)?;
-        let arch = ml::arch(p.str("arch", "auto")?, data.meta.family)?;
-        let on = p.str("on", "full")?;
-        let idx = if on == "remain" {
+        let cfg = config(&p, data.meta.family);
+        let arch = ml::arch(&p.arch, data.meta.family)?;
+        let on = p.on.name();
+        let idx = if p.on == On::Remain {
             ml::idx_tensor(&rt.split()?.remain)
         } else {
             Tensor::arange(data.meta.n_train, (TKind::Int64, tch::Device::Cpu))
         };
-        let seed = p.i64("seed", 0)?;
-        tch::manual_seed(seed);
+        tch::manual_seed(p.seed);
         let mut model = Model::new(
             ModelSpec {
                 arch,
