@@ -215,6 +215,25 @@ fn print_status(rows: &[camu_core::engine::StageStatus], json: bool) {
     );
 }
 
+/// Before ML stages run: the libtorch the worker will load must be the one it was built for.
+fn check_worker_libtorch(p: &spec::Pipeline) -> Result<(), AppError> {
+    if p.stages.iter().all(|s| s.worker.is_none()) {
+        return Ok(());
+    }
+    let path = std::env::var("LD_LIBRARY_PATH").ok();
+    let built = option_env!("LIBTORCH").map(Path::new);
+    match camu_lab::torch_lib::check(path.as_deref(), built).map_err(AppError::Usage)? {
+        Some(f) => tracing::info!(
+            lib = %f.lib.display(),
+            version = f.version.as_deref().unwrap_or("unknown"),
+            cuda = f.cuda,
+            "libtorch for ML stages"
+        ),
+        None => tracing::warn!("no libtorch_cpu.so found for the ML stages"),
+    }
+    Ok(())
+}
+
 fn main_inner(cli: Cli) -> Result<(), AppError> {
     match cli.command {
         Cmd::Methods => {
@@ -302,6 +321,7 @@ fn main_inner(cli: Cli) -> Result<(), AppError> {
                 print_status(&engine.status()?, common.json);
                 return Ok(());
             }
+            check_worker_libtorch(&p)?;
             let interrupted = Arc::new(AtomicBool::new(false));
             for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
                 let _ = signal_hook::flag::register(sig, interrupted.clone());

@@ -343,6 +343,67 @@ fn gpu_ids_are_assigned_exclusively() {
 }
 
 #[test]
+fn fractional_gpus_share_one_id_up_to_the_whole() {
+    let f = Fixture::new();
+    // Eight quarter-GPU stages on two fake GPUs and eight threads: four at a time on each id.
+    f.write(
+        "p.yaml",
+        "stages:\n  g:\n    kind: command\n    resources: {cpus: 1, gpus: 0.25}\n    matrix: {i: [1, 2, 3, 4, 5, 6, 7, 8]}\n    command: 's=$(date +%s.%N); : ${i}; sleep 0.6; echo \"$CUDA_VISIBLE_DEVICES $s $(date +%s.%N)\" >> gpu.log'\n",
+    );
+    let out = f.run(&["run", "p.yaml", "--cpus", "8", "--gpus", "fake0,fake1"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let spans = timestamps(&f, "gpu.log");
+    assert_eq!(spans.len(), 8);
+    for id in ["fake0", "fake1"] {
+        let on: Vec<_> = spans.iter().filter(|s| s.0 == id).cloned().collect();
+        assert_eq!(on.len(), 4, "{spans:?}");
+        assert!(max_overlap(&on) <= 4, "{spans:?}");
+    }
+    // Fractions packed: some stages shared a device at the same time.
+    assert!(max_overlap(&spans) > 2, "{spans:?}");
+
+    // A whole GPU beside fractions: `gpus: 1` never runs while a half holds the same id.
+    f.write(
+        "q.yaml",
+        "stages:\n  q:\n    kind: command\n    resources: {gpus: 0.5}\n    matrix: {i: [1, 2]}\n    command: 's=$(date +%s.%N); : ${i}; sleep 0.4; echo \"$CUDA_VISIBLE_DEVICES $s $(date +%s.%N)\" >> q.log'\n  w:\n    kind: command\n    resources: {gpus: 1}\n    command: 's=$(date +%s.%N); sleep 0.4; echo \"$CUDA_VISIBLE_DEVICES $s $(date +%s.%N)\" >> w.log'\n",
+    );
+    let out = f.run(&["run", "q.yaml", "--cpus", "4", "--gpus", "fake0"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (halves, whole) = (timestamps(&f, "q.log"), timestamps(&f, "w.log"));
+    assert_eq!((halves.len(), whole.len()), (2, 1));
+    assert_eq!(
+        max_overlap(&halves),
+        2,
+        "the two halves share fake0: {halves:?}"
+    );
+    let (_, ws, we) = &whole[0];
+    for (id, s, e) in &halves {
+        assert_eq!(id, "fake0");
+        assert!(
+            e <= ws || we <= s,
+            "whole {whole:?} overlaps half {halves:?}"
+        );
+    }
+
+    // Fractions above one device are refused before anything runs.
+    f.write(
+        "r.yaml",
+        "stages:\n  r:\n    kind: command\n    resources: {gpus: 1.5}\n    command: 'true'\n",
+    );
+    let out = f.run(&["run", "r.yaml", "--gpus", "fake0,fake1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("whole devices"));
+}
+
+#[test]
 fn failure_stops_and_keep_going_continues() {
     let f = Fixture::new();
     f.write(

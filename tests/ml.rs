@@ -325,3 +325,68 @@ fn bad_ml_parameters_are_rejected_before_running() {
     let err = String::from_utf8_lossy(&f.run(&["run", "p.yaml"]).stderr).to_string();
     assert!(err.contains("unknown method `forgetful`"), "{err}");
 }
+
+#[test]
+fn device_auto_falls_back_to_the_cpu_and_cuda_without_a_gpu_fails_before_any_work() {
+    let _rng = rng();
+    if tch::Cuda::is_available() {
+        eprintln!("skipped: this machine has a CUDA device");
+        return;
+    }
+    let f = Fixture::new();
+    f.write(
+        "p.yaml",
+        "stages:\n  data:\n    kind: download\n    with: {dataset: synthetic, n_train: 300, n_test: 100}\n  auto:\n    kind: train\n    needs: [data]\n    with: {epochs: 1, device: auto}\n  cuda:\n    kind: train\n    needs: [data]\n    with: {epochs: 1, device: cuda}\n",
+    );
+    let (ev, code, _) = f.run_json(&["run", "p.yaml", "--keep-going"]);
+    assert_eq!(code, 1);
+    assert_eq!(stages_with(&ev, "failed"), ["cuda"]);
+    let failed = ev.iter().find(|e| e["event"] == "failed").unwrap();
+    let text = format!("{} {}", failed["error"], failed["tail"]);
+    assert!(
+        text.contains("device `cuda` requested but libtorch sees no CUDA device"),
+        "{text}"
+    );
+    // The device is chosen first: the stage loaded and trained nothing.
+    let log = std::fs::read_to_string(failed["log"].as_str().unwrap()).unwrap();
+    assert!(!log.contains("training"), "{log}");
+    // `auto` ran on the CPU and says so in its log and record.
+    let rows: Vec<serde_json::Value> =
+        serde_json::from_slice(&f.run(&["status", "p.yaml", "--json"]).stdout).unwrap();
+    let key = rows.iter().find(|r| r["stage"] == "auto").unwrap()["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let record: serde_json::Value =
+        serde_json::from_str(&f.read(&format!("cache/records/{key}.json"))).unwrap();
+    assert_eq!(record["metrics"]["device"], "cpu");
+    let log = f.read(&format!("cache/logs/{key}.log"));
+    assert!(
+        log.contains("no CUDA device visible, running on the CPU"),
+        "{log}"
+    );
+}
+
+#[test]
+fn a_mismatched_libtorch_is_refused_before_ml_stages_run() {
+    let f = Fixture::new();
+    f.write("torch/lib/libtorch_cpu.so", "");
+    f.write("torch/version.py", "__version__ = '2.13.0+cu130'\n");
+    f.write(
+        "p.yaml",
+        "stages:\n  data:\n    kind: download\n    with: {dataset: synthetic, n_train: 300, n_test: 100}\n",
+    );
+    let out = f
+        .cmd(&["run", "p.yaml"])
+        .env("LD_LIBRARY_PATH", f.path("torch/lib"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("libtorch 2.13.0+cu130") && err.contains("built for 2.11.0"),
+        "{err}"
+    );
+    let records = std::fs::read_dir(f.path("cache/records")).map_or(0, |d| d.count());
+    assert_eq!(records, 0, "nothing may run");
+}

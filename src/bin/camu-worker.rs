@@ -2,8 +2,34 @@
 //! split, train, unlearn, evaluate). It is the only camu-pipe binary that links libtorch; the
 //! `camu-pipe` command line starts it for those stages and never loads libtorch itself.
 
+use camu_core::stage::StageJob;
 use std::io::IsTerminal;
 use std::process::ExitCode;
+
+/// Names the stage, its GPUs and its share when the failure is running out of GPU memory.
+fn explain(job_file: &str, error: &str) -> String {
+    if !error.contains("out of memory") {
+        return error.to_string();
+    }
+    let Ok(job) = std::fs::read(job_file)
+        .map_err(|e| e.to_string())
+        .and_then(|b| serde_json::from_slice::<StageJob>(&b).map_err(|e| e.to_string()))
+    else {
+        return error.to_string();
+    };
+    if job.gpus.is_empty() {
+        return error.to_string();
+    }
+    let share = match job.gpu_share {
+        Some(f) => format!(" holding {f} of it (resources: {{gpus: {f}}})"),
+        None => String::new(),
+    };
+    format!(
+        "stage `{}` ran out of GPU memory on GPU {}{share}: {error}",
+        job.stage,
+        job.gpus.join(",")
+    )
+}
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -23,7 +49,7 @@ fn main() -> ExitCode {
             match camu_core::stage::exec_job(job.as_ref(), camu_torch::stages::RUNNERS) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
-                    eprintln!("error: {e}");
+                    eprintln!("error: {}", explain(job, &e.to_string()));
                     ExitCode::FAILURE
                 }
             }
@@ -38,5 +64,31 @@ fn main() -> ExitCode {
             );
             ExitCode::from(2)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::explain;
+
+    #[test]
+    fn out_of_gpu_memory_names_the_stage_the_device_and_the_share() {
+        let dir = std::env::temp_dir().join(format!("camu-worker-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let job = dir.join("job.json");
+        let text = serde_json::json!({
+            "stage": "train@seed=1", "kind": "train", "key": "k", "params": {},
+            "inputs": {}, "out_dir": "/o", "workdir": "/w", "data_dir": "/d",
+            "threads": 2, "gpus": ["3"], "gpu_share": 0.25
+        });
+        std::fs::write(&job, text.to_string()).unwrap();
+        let path = job.to_str().unwrap();
+        let e = explain(path, "CUDA out of memory. Tried to allocate 2.00 GiB");
+        assert!(
+            e.starts_with("stage `train@seed=1` ran out of GPU memory on GPU 3 holding 0.25 of it"),
+            "{e}"
+        );
+        assert_eq!(explain(path, "shape mismatch"), "shape mismatch");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -8,3 +8,4 @@ pub mod methods;
 pub mod metrics;
 pub mod protocol;
 pub mod report;
+pub mod torch_lib;

@@ -271,9 +271,14 @@ impl<'e> Dispatch<'e> {
                 workdir: e.pipeline.dir.clone(),
                 data_dir: e.opts.data_dir.clone(),
                 threads: grant.threads,
-                gpus: grant.gpus.clone(),
+                gpus: grant.gpu_ids(),
+                gpu_share: s
+                    .resources
+                    .gpus
+                    .is_fraction()
+                    .then(|| s.resources.gpus.milli() as f64 / 1000.0),
             },
-            gpu_count: s.resources.gpus,
+            gpu_count: s.resources.gpus.touched(),
             worker: s.worker,
             material: q.material,
             reasons: q.reasons,

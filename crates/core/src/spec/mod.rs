@@ -10,7 +10,7 @@ mod raw;
 
 pub use error::{Pos, SpecError, SpecIssue};
 pub use kind::{Kind, Registry};
-pub use raw::{RawCommand, Resources};
+pub use raw::{Gpus, RawCommand, Resources};
 
 use indexmap::IndexMap;
 use raw::{RawPipeline, RawStage};

@@ -35,7 +35,75 @@ pub struct Resources {
     #[serde(default = "one")]
     pub cpus: usize,
     #[serde(default)]
-    pub gpus: usize,
+    pub gpus: Gpus,
+}
+
+/// GPUs a stage occupies: a whole number of devices of its own, or a fraction (0 < f < 1) of one
+/// device that it shares with other fractional stages (`gpus: 0.25` lets four share one id).
+/// Kept in thousandths, so packing is exact.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Gpus(u32);
+
+impl Gpus {
+    /// Thousandths of a device in one device.
+    pub const WHOLE: u32 = 1000;
+
+    pub fn devices(n: usize) -> Gpus {
+        Gpus(n as u32 * Gpus::WHOLE)
+    }
+    /// From a number of devices: whole numbers, or one fraction in [0.001, 1) in thousandths.
+    pub fn parse(v: f64) -> Result<Gpus, String> {
+        let milli = (v * Gpus::WHOLE as f64).round();
+        if !v.is_finite() || v < 0.0 {
+            return Err(format!("`gpus` must be a number of devices, got {v}"));
+        }
+        if v > 1.0 && v.fract() != 0.0 {
+            return Err(format!(
+                "`gpus: {v}`: above one device, a stage takes whole devices (a fraction shares one)"
+            ));
+        }
+        if v > 0.0 && (milli < 1.0 || (milli - v * Gpus::WHOLE as f64).abs() > 1e-6) {
+            return Err(format!("`gpus: {v}`: fractions go in steps of 0.001"));
+        }
+        Ok(Gpus(milli as u32))
+    }
+    /// Thousandths of a device.
+    pub fn milli(self) -> u32 {
+        self.0
+    }
+    pub fn is_fraction(self) -> bool {
+        self.0 > 0 && self.0 < Gpus::WHOLE
+    }
+    /// Whole devices taken (0 for a fraction).
+    pub fn whole(self) -> usize {
+        if self.is_fraction() {
+            0
+        } else {
+            (self.0 / Gpus::WHOLE) as usize
+        }
+    }
+    /// Devices touched: a fraction touches one.
+    pub fn touched(self) -> usize {
+        self.0.div_ceil(Gpus::WHOLE) as usize
+    }
+}
+
+impl std::fmt::Display for Gpus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0 as f64 / Gpus::WHOLE as f64)
+    }
+}
+
+impl<'de> Deserialize<'de> for Gpus {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Gpus, D::Error> {
+        Gpus::parse(f64::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
+impl serde::Serialize for Gpus {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(self.0 as f64 / Gpus::WHOLE as f64)
+    }
 }
 
 fn one() -> usize {
@@ -44,7 +112,10 @@ fn one() -> usize {
 
 impl Default for Resources {
     fn default() -> Self {
-        Resources { cpus: 1, gpus: 0 }
+        Resources {
+            cpus: 1,
+            gpus: Gpus::default(),
+        }
     }
 }
 

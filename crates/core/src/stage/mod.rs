@@ -40,6 +40,9 @@ pub struct StageJob {
     pub threads: usize,
     /// Device ids of the GPUs this stage was given (empty: CPU only).
     pub gpus: Vec<String>,
+    /// The share of its one GPU a fractional stage holds (`resources: {gpus: 0.25}`).
+    #[serde(default)]
+    pub gpu_share: Option<f64>,
 }
 
 impl StageJob {

@@ -39,7 +39,17 @@ impl<'j> Runtime<'j> {
     pub fn start(job: &'j StageJob) -> Result<Runtime<'j>, StageError> {
         ml::set_threads(job.threads);
         let params = Params(&job.params);
-        let device = ml::device(params.str("device", "auto")?)?;
+        let asked = params.str("device", "auto")?;
+        let device = ml::device(asked)?;
+        if asked == "auto" && device == Device::Cpu {
+            tracing::info!("device auto: no CUDA device visible, running on the CPU");
+        }
+        tracing::info!(
+            device = %ml::device_name(device),
+            gpus = ?job.gpus,
+            gpu_share = ?job.gpu_share,
+            "device"
+        );
         Ok(Runtime {
             job,
             params,
