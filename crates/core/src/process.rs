@@ -2,18 +2,36 @@
 
 use std::os::unix::process::ExitStatusExt;
 
-/// Makes a child process receive SIGKILL when the thread that spawned it dies, so a killed run
+/// Makes a child process receive `signal` when the thread that spawned it dies, so a killed run
 /// leaves no orphan stages writing into the cache.
-pub fn die_with_parent(cmd: &mut std::process::Command) {
+pub fn die_with_parent(cmd: &mut std::process::Command, signal: libc::c_int) {
     use std::os::unix::process::CommandExt;
     // SAFETY: prctl is async-signal-safe and touches only the calling (child) process.
     unsafe {
-        cmd.pre_exec(|| {
+        cmd.pre_exec(move || {
             #[cfg(target_os = "linux")]
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            libc::prctl(libc::PR_SET_PDEATHSIG, signal);
             Ok(())
         });
     }
+}
+
+extern "C" fn kill_own_group(_: libc::c_int) {
+    // SAFETY: kill is async-signal-safe; 0 is this process's own group.
+    unsafe { libc::kill(0, libc::SIGKILL) };
+}
+
+/// In a stage process (the leader of its own process group): SIGTERM, which it receives when
+/// camu-pipe dies or cancels the run, kills the whole group at once, grandchildren included, so
+/// no program a stage started keeps writing after its run is gone.
+pub fn take_group_down_on_term() {
+    // SAFETY: installs an async-signal-safe handler.
+    unsafe {
+        libc::signal(
+            libc::SIGTERM,
+            kill_own_group as *const () as libc::sighandler_t,
+        )
+    };
 }
 
 /// Environment that tells libraries how many threads and which GPUs a stage owns.

@@ -31,6 +31,12 @@ pub enum CacheError {
     },
     #[error("stage declared output `{0}` but the stage did not write it")]
     MissingOutput(String),
+    /// A symbolic link among the outputs, or in place of the output directory: collecting it
+    /// would reach outside the cache.
+    #[error(
+        "output `{0}` is a symbolic link; outputs must be regular files written inside ${{out}}"
+    )]
+    Symlink(String),
 }
 
 fn io_err(path: &Path, op: &'static str) -> impl FnOnce(io::Error) -> CacheError + use<> {
@@ -128,19 +134,24 @@ impl Cache {
         }
     }
 
-    /// Checks every output of a record against its hash, re-creating missing links from objects.
-    pub fn verify(&self, record: &Record) -> Result<(), Corruption> {
+    /// Checks every output of a record against its hash. With `repair`, a view file that was
+    /// removed is linked again from its object; without, nothing is written (what `status` uses).
+    pub fn verify(&self, record: &Record, repair: bool) -> Result<(), Corruption> {
         use rayon::prelude::*;
         let out = self.out_dir(&record.key);
         record.outputs.par_iter().try_for_each(|(rel, entry)| {
             let obj = self.object_path(&entry.hash);
-            let path = out.join(rel);
+            let mut path = out.join(rel);
             if !path.exists() && obj.exists() {
-                // The view was removed but the object survives: re-link it.
-                if let Some(parent) = path.parent() {
-                    let _ = fs::create_dir_all(parent);
+                if repair {
+                    // The view was removed but the object survives: re-link it.
+                    if let Some(parent) = path.parent() {
+                        let _ = fs::create_dir_all(parent);
+                    }
+                    let _ = fs::hard_link(&obj, &path);
+                } else {
+                    path = obj.clone();
                 }
-                let _ = fs::hard_link(&obj, &path);
             }
             let actual = match hash_file(&path) {
                 Ok(h) => h,
@@ -234,9 +245,15 @@ impl Cache {
         mut record: Record,
     ) -> Result<Record, CacheError> {
         let out = staging.join("out");
+        let meta = fs::symlink_metadata(&out).map_err(io_err(&out, "inspect outputs"))?;
+        if !meta.is_dir() {
+            return Err(CacheError::Symlink(".".into()));
+        }
         for d in declared {
-            if !out.join(d).is_file() {
-                return Err(CacheError::MissingOutput(d.clone()));
+            match fs::symlink_metadata(out.join(d)) {
+                Ok(m) if m.file_type().is_symlink() => return Err(CacheError::Symlink(d.clone())),
+                Ok(m) if m.is_file() => {}
+                _ => return Err(CacheError::MissingOutput(d.clone())),
             }
         }
         let mut files = Vec::new();
@@ -253,9 +270,15 @@ impl Cache {
             } else {
                 let parent = obj.parent().unwrap_or(&self.root);
                 fs::create_dir_all(parent).map_err(io_err(parent, "create object dir"))?;
-                set_readonly(&path);
                 let tmp = parent.join(format!(".{}.{}", &hash[2..], std::process::id()));
-                fs::hard_link(&path, &tmp).map_err(io_err(&tmp, "store object"))?;
+                if linked_elsewhere(&path) {
+                    // A hard link to a file outside ${out}: copy it, leaving that file as it is.
+                    fs::copy(&path, &tmp).map_err(io_err(&tmp, "store object"))?;
+                    set_readonly(&tmp);
+                } else {
+                    set_readonly(&path);
+                    fs::hard_link(&path, &tmp).map_err(io_err(&tmp, "store object"))?;
+                }
                 fs::rename(&tmp, &obj).map_err(io_err(&obj, "store object"))?;
                 fs::remove_file(&path).map_err(io_err(&path, "replace output"))?;
             }
@@ -348,11 +371,23 @@ pub struct GcReport {
     pub bytes: u64,
 }
 
+/// More than one name for the file: something outside `${out}` shares it.
+fn linked_elsewhere(path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    fs::symlink_metadata(path).is_ok_and(|m| m.nlink() > 1)
+}
+
+/// Every regular file under `dir`, relative to `root`; a symbolic link anywhere is an error
+/// (`file_type` does not follow links, so nothing outside `dir` is reached).
 fn walk_files(root: &Path, dir: &Path, out: &mut Vec<String>) -> io::Result<()> {
     for e in fs::read_dir(dir)? {
         let e = e?;
         let ft = e.file_type()?;
         let p = e.path();
+        if ft.is_symlink() {
+            let rel = p.strip_prefix(root).unwrap_or(&p).display().to_string();
+            return Err(io::Error::other(CacheError::Symlink(rel)));
+        }
         if ft.is_dir() {
             walk_files(root, &p, out)?;
         } else if ft.is_file() {

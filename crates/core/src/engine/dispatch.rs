@@ -104,7 +104,7 @@ impl<'e> Dispatch<'e> {
         let o = &engine.opts;
         Dispatch {
             engine,
-            resolver: Resolver::new(engine.pipeline, &engine.cache, o.force_all, &o.force),
+            resolver: Resolver::new(engine.pipeline, &engine.cache, o.force_all, &o.force, true),
             mask,
             topo_pos,
             records: vec![None; n],

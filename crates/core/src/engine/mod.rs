@@ -112,6 +112,7 @@ impl<'a> Engine<'a> {
             &self.cache,
             self.opts.force_all,
             &self.opts.force,
+            false,
         )
     }
 

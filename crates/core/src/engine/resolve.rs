@@ -30,6 +30,8 @@ pub struct Resolver<'a> {
     lock: lockfile::LockFile,
     force_all: bool,
     force: Vec<String>,
+    /// Relink removed view files (run); `status` only reads.
+    repair: bool,
     files: FileHashes,
 }
 
@@ -39,6 +41,7 @@ impl<'a> Resolver<'a> {
         cache: &'a Cache,
         force_all: bool,
         force: &[String],
+        repair: bool,
     ) -> Self {
         Resolver {
             pipeline,
@@ -46,6 +49,7 @@ impl<'a> Resolver<'a> {
             lock: lockfile::LockFile::read(&pipeline.path),
             force_all,
             force: force.to_vec(),
+            repair,
             files: FileHashes::default(),
         }
     }
@@ -143,7 +147,7 @@ impl<'a> Resolver<'a> {
         let mut corrupt = None;
         let mut reasons = Vec::new();
         match self.cache.record(&key) {
-            Some(r) => match self.cache.verify(&r) {
+            Some(r) => match self.cache.verify(&r, self.repair) {
                 Ok(()) if !forced => return Ok(Decision::Cached(r)),
                 Ok(()) => reasons.push("forced".to_string()),
                 Err(c) => {

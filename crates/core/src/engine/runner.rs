@@ -113,7 +113,7 @@ pub fn run_one(
     // Another process may have computed it while we waited for the lock.
     if !work.forced
         && let Some(r) = cache.record(&key)
-        && cache.verify(&r).is_ok()
+        && cache.verify(&r, true).is_ok()
     {
         return Completion {
             index,

@@ -37,7 +37,8 @@ impl Executor for LocalExecutor {
         for (k, v) in resource_env(l.threads, l.gpus) {
             cmd.env(k, v);
         }
-        die_with_parent(&mut cmd);
+        // SIGTERM, not SIGKILL: the stage process then takes its whole group down.
+        die_with_parent(&mut cmd, libc::SIGTERM);
         let mut child = cmd.spawn().map_err(ExecError::Spawn)?;
         let pgid = child.id() as i32;
         let exited = crate::process::ExitWatch::new(&child);

@@ -81,11 +81,9 @@ impl SpecError {
     /// Length of the token that starts at `offset`: up to the end of the word or line.
     fn token_len(&self, offset: usize) -> usize {
         let rest = &self.source_text[offset.min(self.source_text.len())..];
-        let end = rest
-            .find(['\n', ',', ']', '}'])
-            .unwrap_or(rest.len())
-            .max(1);
-        rest[..end].trim_end().len().max(1)
+        let end = rest.find(['\n', ',', ']', '}']).unwrap_or(rest.len());
+        // At least one character where there is one; zero at the end of the text.
+        rest[..end].trim_end().len().max(1).min(rest.len())
     }
 }
 

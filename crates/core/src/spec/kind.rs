@@ -67,7 +67,8 @@ impl Kind for Command {
         "command"
     }
     fn version(&self) -> u32 {
-        1
+        // 2: shell commands run in strict mode (`bash -euo pipefail`).
+        2
     }
     fn is_command(&self) -> bool {
         true

@@ -114,6 +114,15 @@ pub fn parse(path: &Path, text: String, kinds: &Registry) -> Result<Pipeline, Sp
         .unwrap_or_else(|| PathBuf::from("."));
     let mut issues = Vec::new();
     let stages = expand(&raw, kinds, &mut issues);
+    if stages.len() > MAX_STAGES {
+        issues.push(SpecIssue::new(
+            format!(
+                "the pipeline expands to {} stages; at most {MAX_STAGES} are allowed",
+                stages.len()
+            ),
+            None,
+        ));
+    }
     if !issues.is_empty() {
         return Err(fail(issues));
     }
@@ -166,6 +175,13 @@ pub fn instance_name(base: &str, bindings: &IndexMap<String, Value>) -> String {
         .collect();
     format!("{base}@{}", parts.join(","))
 }
+
+/// The most instances one stage's matrix may expand to: a bigger grid is almost always a typo,
+/// and would take gigabytes to plan.
+pub const MAX_INSTANCES: usize = 10_000;
+
+/// The most stages a pipeline may have after expansion.
+pub const MAX_STAGES: usize = 100_000;
 
 /// All combinations of the matrix, first variable varying slowest.
 fn combinations(matrix: &IndexMap<String, Vec<Value>>) -> Vec<IndexMap<String, Value>> {
@@ -248,6 +264,20 @@ fn expand(raw: &RawPipeline, kinds: &Registry, issues: &mut Vec<SpecIssue>) -> V
                         }
                     }
                 }
+                let count = m
+                    .value
+                    .values()
+                    .try_fold(1usize, |n, v| n.checked_mul(v.len()));
+                if count.is_none_or(|n| n > MAX_INSTANCES) {
+                    issues.push(SpecIssue::new(
+                        format!(
+                            "stage `{base}`: the matrix has {} combinations; at most {MAX_INSTANCES} are allowed per stage",
+                            count.map_or("too many".to_string(), |n| n.to_string())
+                        ),
+                        mpos,
+                    ));
+                    ok = false;
+                }
                 if !ok {
                     continue;
                 }
@@ -322,6 +352,10 @@ fn expand(raw: &RawPipeline, kinds: &Registry, issues: &mut Vec<SpecIssue>) -> V
                 let p = pos_of(c.referenced);
                 let sub = |s: &String| interp::substitute(s, &bindings, true);
                 let r = match &c.value {
+                    RawCommand::Shell(s) if s.trim().is_empty() => {
+                        err("`command` is empty".into(), p);
+                        return None;
+                    }
                     RawCommand::Shell(s) => sub(s).map(CommandLine::Shell),
                     RawCommand::Argv(v) if v.is_empty() => {
                         err("`command` is an empty list".into(), p);

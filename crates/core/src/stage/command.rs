@@ -5,6 +5,7 @@ use super::{Runner, StageError, StageJob};
 use crate::process::{describe_status, die_with_parent};
 use crate::spec::{CommandLine, interp};
 use serde_json::Value;
+use std::path::Path;
 
 /// Runs `command` stages.
 pub struct Command;
@@ -31,8 +32,17 @@ impl Runner for Command {
         let fill = |s: &str| interp::fill_runtime(s, &|n| job.placeholder(n));
         let mut cmd = match job.command.as_ref().ok_or("no command given")? {
             CommandLine::Shell(s) => {
-                let mut c = std::process::Command::new("sh");
-                c.arg("-c").arg(fill(s)?);
+                // Strict mode, as Snakemake runs shell commands: the first failing command, an
+                // unset variable or a failing stage of a pipe fails the stage.
+                let bash = Path::new("/bin/bash").exists();
+                let mut c = std::process::Command::new(if bash { "/bin/bash" } else { "sh" });
+                c.args(if bash {
+                    &["-euo", "pipefail"][..]
+                } else {
+                    &["-eu"]
+                })
+                .arg("-c")
+                .arg(fill(s)?);
                 c
             }
             CommandLine::Argv(v) => {
@@ -53,7 +63,7 @@ impl Runner for Command {
         for (k, v) in &job.env {
             cmd.env(k, fill(v)?);
         }
-        die_with_parent(&mut cmd);
+        die_with_parent(&mut cmd, libc::SIGKILL);
         let status = cmd.status().map_err(StageError::Spawn)?;
         if status.success() {
             Ok(())

@@ -148,6 +148,7 @@ pub trait Runner: Sync {
 
 /// Entry point of the stage process.
 pub fn exec_job(job_file: &Path, runners: &[&dyn Runner]) -> Result<(), StageError> {
+    crate::process::take_group_down_on_term();
     let path = job_file.to_path_buf();
     let bytes = std::fs::read(job_file).map_err(|source| StageError::ReadJob {
         path: path.clone(),

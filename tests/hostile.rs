@@ -1,0 +1,194 @@
+//! Hostile input and hostile stages, driven through the real binary: files that once panicked,
+//! stages that try to reach outside the cache, a run killed with SIGKILL, a status beside a run.
+
+mod common;
+
+use common::{Fixture, stages_with};
+use std::os::unix::fs::MetadataExt;
+use std::time::{Duration, Instant};
+
+#[test]
+fn empty_and_comment_only_files_are_errors_not_panics() {
+    let f = Fixture::new();
+    for (name, text) in [
+        ("empty.yaml", ""),
+        ("blank.yaml", "  \n\n \t\n"),
+        ("comment.yaml", "# nothing here\n"),
+    ] {
+        f.write(name, text);
+        for cmd in ["status", "run", "report"] {
+            let out = f.run(&[cmd, name]);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{cmd} {name}: {err}");
+            assert!(
+                err.contains(name) && !err.contains("panicked"),
+                "{cmd} {name}: {err}"
+            );
+        }
+        let (ev, code, _) = f.run_json(&["status", name]);
+        assert_eq!(code, 2);
+        assert!(
+            ev.iter().any(|e| e["event"] == "error"),
+            "{name}: no error event"
+        );
+    }
+}
+
+#[test]
+fn oversized_matrices_and_empty_commands_are_refused_before_anything_runs() {
+    let f = Fixture::new();
+    let ten = "[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]";
+    f.write(
+        "big.yaml",
+        &format!(
+            "stages:\n  s:\n    kind: command\n    command: 'true'\n    matrix: {{a: {ten}, b: {ten}, c: {ten}, d: {ten}, e: {ten}, f: {ten}}}\n"
+        ),
+    );
+    let started = Instant::now();
+    let out = f.run(&["status", "big.yaml"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("1000000 combinations; at most 10000"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(out.stdout.len() + out.stderr.len() < 4096);
+
+    f.write(
+        "e.yaml",
+        "stages:\n  s:\n    kind: command\n    command: ''\n",
+    );
+    let out = f.run(&["run", "e.yaml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`command` is empty"));
+    assert!(
+        !f.path("cache/records").exists()
+            || std::fs::read_dir(f.path("cache/records")).unwrap().count() == 0
+    );
+}
+
+#[test]
+fn shell_commands_run_in_strict_mode() {
+    let f = Fixture::new();
+    // The first command fails: the stage fails, and nothing after it runs or is cached.
+    f.write(
+        "p.yaml",
+        "stages:\n  s:\n    kind: command\n    command: 'false; echo finished > ${out}/o.txt'\n  p:\n    kind: command\n    command: 'false | cat > ${out}/o.txt'\n  u:\n    kind: command\n    command: 'echo $NOT_SET_ANYWHERE > ${out}/o.txt'\n",
+    );
+    let (ev, code, _) = f.run_json(&["run", "p.yaml", "--keep-going"]);
+    assert_eq!(code, 1);
+    assert_eq!(stages_with(&ev, "failed"), ["p", "s", "u"]);
+}
+
+#[test]
+fn status_reads_only() {
+    let f = Fixture::new();
+    f.write(
+        "p.yaml",
+        "stages:\n  s:\n    kind: command\n    command: 'echo hi > ${out}/o.txt'\n",
+    );
+    assert!(f.run(&["run", "p.yaml"]).status.success());
+    let view = std::fs::read_dir(f.path("cache/out"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path()
+        .join("o.txt");
+    std::fs::remove_file(&view).unwrap();
+    let out = f.run(&["status", "p.yaml"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("cached"));
+    assert!(!view.exists(), "status re-created a view file");
+    // A run repairs it from the object.
+    assert!(f.run(&["run", "p.yaml"]).status.success());
+    assert_eq!(std::fs::read_to_string(&view).unwrap(), "hi\n");
+}
+
+/// Mode, size, link count and content of every file under `dir`.
+fn snapshot(dir: &std::path::Path) -> Vec<(String, u32, u64, String)> {
+    let mut out: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let p = e.unwrap().path();
+            let m = std::fs::symlink_metadata(&p).unwrap();
+            let text = std::fs::read_to_string(&p).unwrap_or_default();
+            (p.display().to_string(), m.mode(), m.nlink(), text)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn stages_cannot_reach_outside_the_cache() {
+    let f = Fixture::new();
+    f.write("outside/data.txt", "precious\n");
+    f.write("outside/other.txt", "also precious\n");
+    let outside = f.path("outside");
+    let before = snapshot(&outside);
+    let o = outside.display();
+    f.write(
+        "p.yaml",
+        &format!(
+            "stages:\n  swap:\n    kind: command\n    command: 'rmdir ${{out}} && ln -s {o} ${{out}}'\n  link:\n    kind: command\n    command: 'ln -s {o}/data.txt ${{out}}/data.txt'\n  declared:\n    kind: command\n    command: 'ln -s {o}/data.txt ${{out}}/d.txt'\n    outputs: [d.txt]\n  hard:\n    kind: command\n    command: 'ln {o}/other.txt ${{out}}/h.txt'\n"
+        ),
+    );
+    let (ev, code, err) = f.run_json(&["run", "p.yaml", "--keep-going"]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(stages_with(&ev, "failed"), ["declared", "link", "swap"]);
+    // The hard link was collected as a copy: the outside file keeps its mode and content.
+    assert_eq!(stages_with(&ev, "finished"), ["hard"]);
+    let after = snapshot(&outside);
+    for (b, a) in before.iter().zip(&after) {
+        assert_eq!(
+            (&b.0, b.1, &b.3),
+            (&a.0, a.1, &a.3),
+            "an outside file changed"
+        );
+    }
+    assert_eq!(before.len(), after.len());
+    // A status afterwards writes nothing outside either.
+    f.run(&["status", "p.yaml"]);
+    assert_eq!(snapshot(&outside).len(), before.len());
+}
+
+fn alive(pid: i32) -> bool {
+    // A zombie has been killed already; /proc says so in its state.
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| !s.split(") ").nth(1).unwrap_or("").starts_with('Z'))
+        .unwrap_or(false)
+}
+
+#[test]
+fn killing_camu_pipe_takes_a_stage_grandchild_down() {
+    let f = Fixture::new();
+    f.write("duration", "30");
+    // sh -> sleep: the sleep is a grandchild of the stage process.
+    f.write(
+        "p.yaml",
+        "stages:\n  s:\n    kind: command\n    command: 'echo run >> runs.log; sleep $(cat duration) & echo $! > grandchild; wait; echo done > ${out}/o.txt'\n",
+    );
+    let mut child = f.cmd(&["run", "p.yaml"]).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while f.read("grandchild").trim().is_empty() {
+        assert!(Instant::now() < deadline, "the stage never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let grandchild: i32 = f.read("grandchild").trim().parse().unwrap();
+    assert!(alive(grandchild));
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    child.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while alive(grandchild) {
+        assert!(
+            Instant::now() < deadline,
+            "grandchild {grandchild} outlived camu-pipe"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The resumed run executes the stage once.
+    f.write("duration", "0");
+    let (ev, code, err) = f.run_json(&["run", "p.yaml"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(stages_with(&ev, "finished"), ["s"]);
+    assert_eq!(f.lines("runs.log").len(), 2);
+}
