@@ -131,6 +131,10 @@ enum Cmd {
         /// Report what would be deleted without deleting.
         #[arg(long)]
         dry_run: bool,
+        /// Keep only what the given pipelines reference, not what other pipelines that ran
+        /// against this cache still reference in their lock files.
+        #[arg(long)]
+        only: bool,
         #[command(flatten)]
         common: Common,
     },
@@ -357,8 +361,11 @@ fn main_inner(cli: Cli) -> Result<(), AppError> {
         Cmd::Gc {
             pipelines,
             dry_run,
+            only,
             common,
         } => {
+            // Nothing written since gc started, or by a run alive now, is deleted.
+            let started = std::time::SystemTime::now();
             let mut keep = std::collections::HashSet::new();
             for path in &pipelines {
                 let p = load(path)?;
@@ -373,7 +380,34 @@ fn main_inner(cli: Cli) -> Result<(), AppError> {
                 keep.extend(engine.status()?.into_iter().filter_map(|s| s.key));
             }
             let cache = camu_core::cache::Cache::open(&common.cache_dir)?;
-            let report = cache.gc(&keep, dry_run)?;
+            let given: Vec<PathBuf> = pipelines
+                .iter()
+                .filter_map(|p| std::path::absolute(p).ok())
+                .collect();
+            let others: Vec<PathBuf> = cache
+                .known_pipelines()
+                .into_iter()
+                .filter(|p| !given.contains(p))
+                .collect();
+            if !only {
+                for p in &others {
+                    let lock = camu_core::cache::lockfile::LockFile::read(p);
+                    keep.extend(lock.stages.values().map(|e| e.key.clone()));
+                }
+                if !others.is_empty() && !common.json {
+                    eprintln!(
+                        "also keeping what {} other pipeline(s) using this cache reference (--only to drop that): {}",
+                        others.len(),
+                        others
+                            .iter()
+                            .map(|p| p.display().to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    );
+                }
+            }
+            let protect_from = cache.oldest_live_run().map_or(started, |t| t.min(started));
+            let report = cache.gc(&keep, dry_run, protect_from)?;
             if common.json {
                 say!("{}", serde_json::to_string(&report).unwrap_or_default());
             } else {

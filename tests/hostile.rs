@@ -192,3 +192,63 @@ fn killing_camu_pipe_takes_a_stage_grandchild_down() {
     assert_eq!(stages_with(&ev, "finished"), ["s"]);
     assert_eq!(f.lines("runs.log").len(), 2);
 }
+
+#[test]
+fn gc_beside_a_run_never_deletes_its_results() {
+    let f = Fixture::new();
+    f.write(
+        "p.yaml",
+        "stages:\n  a:\n    kind: command\n    matrix: {i: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]}\n    command: 'sleep 0.05; echo ${i} > ${out}/o.txt'\n  b:\n    kind: command\n    needs: [a]\n    matrix: {i: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]}\n    command: 'sleep 0.05; cat ${in.a}/o.txt > ${out}/o.txt'\n",
+    );
+    for trial in 0..6 {
+        f.write(
+            "p.yaml",
+            &f.read("p.yaml").replace(&format!("trial{trial}"), ""),
+        );
+        let text = f
+            .read("p.yaml")
+            .replace("sleep 0.05;", &format!("sleep 0.05; : trial{trial};"));
+        f.write("p.yaml", &text);
+        let mut run = f
+            .cmd(&["run", "p.yaml"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut gcs = 0;
+        while run.try_wait().unwrap().is_none() {
+            assert!(f.run(&["gc", "p.yaml"]).status.success());
+            gcs += 1;
+        }
+        assert!(run.wait().unwrap().success());
+        assert!(gcs > 0);
+        let (ev, code, err) = f.run_json(&["run", "p.yaml"]);
+        assert_eq!(code, 0, "{err}");
+        assert!(
+            stages_with(&ev, "finished").is_empty(),
+            "trial {trial}: gc deleted results: {:?}",
+            stages_with(&ev, "finished")
+        );
+    }
+}
+
+#[test]
+fn gc_keeps_what_other_pipelines_sharing_the_cache_reference() {
+    let f = Fixture::new();
+    f.write(
+        "a.yaml",
+        "stages:\n  a:\n    kind: command\n    command: 'echo a > ${out}/o.txt'\n",
+    );
+    f.write(
+        "b.yaml",
+        "stages:\n  b:\n    kind: command\n    command: 'echo b > ${out}/o.txt'\n",
+    );
+    assert!(f.run(&["run", "a.yaml"]).status.success());
+    assert!(f.run(&["run", "b.yaml"]).status.success());
+    let out = f.run(&["gc", "a.yaml"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1 other pipeline(s)"));
+    assert!(String::from_utf8_lossy(&f.run(&["status", "b.yaml"]).stdout).contains("1 cached"));
+    assert!(f.run(&["gc", "a.yaml", "--only"]).status.success());
+    assert!(String::from_utf8_lossy(&f.run(&["status", "b.yaml"]).stdout).contains("0 cached"));
+    assert!(String::from_utf8_lossy(&f.run(&["status", "a.yaml"]).stdout).contains("1 cached"));
+}

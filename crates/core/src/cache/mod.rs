@@ -6,14 +6,17 @@
 //! - `records/KEY.json`: one record per stage key, written last and atomically, so a record
 //!   exists only for a complete entry (a run killed at any point leaves none);
 //! - `locks/KEY.lock`: one lock per key, held while the stage is checked or computed;
-//! - `logs/KEY.log`: the log of the last attempt; `tmp/`: staging, cleaned when unowned.
+//! - `logs/KEY.log`: the log of the last attempt; `tmp/`: staging, cleaned when unowned;
+//! - `runs/`, `pipelines/`: the runs alive now and the pipelines that have run (see `runs`).
 
 mod hash;
 pub mod key;
 pub mod lockfile;
+mod runs;
 
 pub use hash::{hash_bytes, hash_file};
 pub use key::{KeyMaterial, Upstream};
+pub use runs::RunGuard;
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -316,16 +319,25 @@ impl Cache {
     /// Deletes every entry (record, output view, log) whose key is not in `keep`, then every
     /// object no kept record uses, each under its key's lock. With `dry_run` nothing is deleted;
     /// the report says what was (or would be) removed and the bytes freed.
+    ///
+    /// Nothing written since `protect_from` is deleted: entries and objects of runs that were
+    /// alive when gc started (or started since) are not in anybody's lock file yet.
     pub fn gc(
         &self,
         keep: &std::collections::HashSet<String>,
         dry_run: bool,
+        protect_from: std::time::SystemTime,
     ) -> Result<GcReport, CacheError> {
         let mut report = GcReport::default();
         let mut live_objects = std::collections::HashSet::new();
+        let recent = |p: &Path| {
+            fs::symlink_metadata(p)
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t >= protect_from)
+        };
         for key in self.keys() {
             let record = self.record(&key);
-            if keep.contains(&key) {
+            if keep.contains(&key) || recent(&self.record_path(&key)) {
                 if let Some(r) = record {
                     live_objects.extend(r.outputs.values().map(|o| o.hash.clone()));
                 }
@@ -350,7 +362,7 @@ impl Cache {
                     shard.file_name().to_string_lossy(),
                     obj.file_name().to_string_lossy()
                 );
-                if live_objects.contains(&hash) {
+                if live_objects.contains(&hash) || recent(&obj.path()) {
                     continue;
                 }
                 report.objects += 1;

@@ -60,6 +60,8 @@ pub(super) fn run<'e>(
     let start = now();
     let mask = selection(engine.pipeline, &engine.dag, &engine.opts)?;
     engine.cache.clean_stale_staging();
+    // Registered for gc, which then leaves what this run writes alone.
+    let _registered = engine.cache.register_run(&engine.pipeline.path)?;
     let selected: Vec<usize> = engine
         .dag
         .order
