@@ -252,3 +252,39 @@ fn gc_keeps_what_other_pipelines_sharing_the_cache_reference() {
     assert!(String::from_utf8_lossy(&f.run(&["status", "b.yaml"]).stdout).contains("0 cached"));
     assert!(String::from_utf8_lossy(&f.run(&["status", "a.yaml"]).stdout).contains("1 cached"));
 }
+
+#[test]
+fn bad_placeholders_and_resources_fail_validation_before_anything_runs() {
+    let f = Fixture::new();
+    for (name, text, want) in [
+        (
+            "ghost.yaml",
+            "stages:\n  a:\n    kind: command\n    command: 'echo a > ${out}/o.txt'\n  b:\n    kind: command\n    needs: [a]\n    command: 'cat ${in.ghost}/o.txt > ${out}/o.txt'\n",
+            "`${in.ghost}`: `ghost` is not among its needs",
+        ),
+        (
+            "env.yaml",
+            "stages:\n  a:\n    kind: command\n    command: 'true'\n    env: {X: '${in.a}'}\n",
+            "`${in.a}`: `a` is not among its needs",
+        ),
+        (
+            "cpus.yaml",
+            "stages:\n  a:\n    kind: command\n    command: 'true'\n    resources: {cpus: 0}\n",
+            "`resources.cpus` must be at least 1",
+        ),
+    ] {
+        f.write(name, text);
+        let out = f.run(&["run", name]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{name}: {err}");
+        assert!(err.contains(want), "{name}: {err}");
+        assert!(
+            err.contains(&format!("{name}:")),
+            "{name}: no file:line:col in {err}"
+        );
+    }
+    assert!(
+        !f.path("cache/records").exists()
+            || std::fs::read_dir(f.path("cache/records")).unwrap().count() == 0
+    );
+}

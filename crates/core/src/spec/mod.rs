@@ -348,6 +348,9 @@ fn expand(raw: &RawPipeline, kinds: &Registry, issues: &mut Vec<SpecIssue>) -> V
                 err(e.to_string(), with_pos);
             }
             let resources = rs.resources.unwrap_or(default_resources);
+            if resources.cpus == 0 {
+                err("`resources.cpus` must be at least 1".into(), stage_pos);
+            }
             let command = rs.command.as_ref().and_then(|c| {
                 let p = pos_of(c.referenced);
                 let sub = |s: &String| interp::substitute(s, &bindings, true);
@@ -429,7 +432,51 @@ fn expand(raw: &RawPipeline, kinds: &Registry, issues: &mut Vec<SpecIssue>) -> V
         }
     }
     resolve_needs(&mut stages, raw_needs, issues);
+    check_input_placeholders(&stages, issues);
     stages
+}
+
+/// Every `${in.X}` in a command or its environment names one of the stage's needs, as the stage
+/// process will resolve it (a full name, or a declared name that matches exactly one need).
+fn check_input_placeholders(stages: &[Stage], issues: &mut Vec<SpecIssue>) {
+    for s in stages {
+        let mut texts: Vec<&str> = s.env.values().map(String::as_str).collect();
+        match &s.command {
+            Some(CommandLine::Shell(c)) => texts.push(c),
+            Some(CommandLine::Argv(v)) => texts.extend(v.iter().map(String::as_str)),
+            None => {}
+        }
+        for text in texts {
+            let Ok(pieces) = interp::parse(text) else {
+                continue;
+            };
+            for piece in pieces {
+                let interp::Piece::Var(name) = piece else {
+                    continue;
+                };
+                let Some(want) = name.strip_prefix("in.") else {
+                    continue;
+                };
+                let matches = s
+                    .needs
+                    .iter()
+                    .filter(|n| *n == want || n.split('@').next() == Some(want))
+                    .count();
+                let exact = s.needs.iter().any(|n| n == want);
+                if !exact && matches != 1 {
+                    let why = if matches == 0 {
+                        format!("`{want}` is not among its needs")
+                    } else {
+                        format!("`{want}` matches {matches} of its needs; use the full name")
+                    };
+                    issues.push(SpecIssue::new(
+                        format!("stage `{}`: `${{in.{want}}}`: {why}", s.name),
+                        s.pos,
+                    ));
+                }
+            }
+        }
+    }
 }
 
 fn check_kind_fields(
