@@ -27,7 +27,7 @@ impl AppError {
             AppError::Usage(_) => 2,
             AppError::Engine(e) => match e {
                 EngineError::Spec(_) | EngineError::Selection(_) | EngineError::Input { .. } => 2,
-                EngineError::Cache(_) => 3,
+                EngineError::Cache(_) | EngineError::CacheDuringRun { .. } => 3,
                 EngineError::StagesFailed { .. } => 1,
                 EngineError::Interrupted => 130,
             },

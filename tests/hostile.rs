@@ -288,3 +288,21 @@ fn bad_placeholders_and_resources_fail_validation_before_anything_runs() {
             || std::fs::read_dir(f.path("cache/records")).unwrap().count() == 0
     );
 }
+
+#[test]
+fn a_cache_that_cannot_store_results_exits_3() {
+    let f = Fixture::new();
+    f.write(
+        "p.yaml",
+        "stages:\n  s:\n    kind: command\n    command: 'echo hi > ${out}/o.txt'\n",
+    );
+    let rows: Vec<serde_json::Value> =
+        serde_json::from_slice(&f.run(&["status", "p.yaml", "--json"]).stdout).unwrap();
+    let key = rows[0]["key"].as_str().unwrap().to_string();
+    // The stage's log cannot be written (a directory where the file goes), even for root.
+    std::fs::create_dir_all(f.path(&format!("cache/logs/{key}.log"))).unwrap();
+    let out = f.run(&["run", "p.yaml"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains(&format!("{key}.log")), "{err}");
+}

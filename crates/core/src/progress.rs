@@ -175,7 +175,12 @@ impl Reporter {
             Event::Failed { stage, error, log, tail } => {
                 running.retain(|s| s != stage);
                 self.tick();
-                self.line(format!("FAILED   {stage}: {error}\n         log: {log}\n{tail}"));
+                let log = if log.is_empty() {
+                    String::new()
+                } else {
+                    format!("\n         log: {log}")
+                };
+                self.line(format!("FAILED   {stage}: {error}{log}\n{tail}"));
             }
             Event::Skipped { stage, because } => {
                 self.tick();

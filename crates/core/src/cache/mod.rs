@@ -260,7 +260,7 @@ impl Cache {
             }
         }
         let mut files = Vec::new();
-        walk_files(&out, &out, &mut files).map_err(io_err(&out, "list outputs"))?;
+        walk_files(&out, &out, &mut files)?;
         let mut outputs = BTreeMap::new();
         for rel in files {
             let path = out.join(&rel);
@@ -391,14 +391,14 @@ fn linked_elsewhere(path: &Path) -> bool {
 
 /// Every regular file under `dir`, relative to `root`; a symbolic link anywhere is an error
 /// (`file_type` does not follow links, so nothing outside `dir` is reached).
-fn walk_files(root: &Path, dir: &Path, out: &mut Vec<String>) -> io::Result<()> {
-    for e in fs::read_dir(dir)? {
-        let e = e?;
-        let ft = e.file_type()?;
+fn walk_files(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<(), CacheError> {
+    for e in fs::read_dir(dir).map_err(io_err(dir, "list outputs"))? {
+        let e = e.map_err(io_err(dir, "list outputs"))?;
+        let ft = e.file_type().map_err(io_err(dir, "list outputs"))?;
         let p = e.path();
         if ft.is_symlink() {
             let rel = p.strip_prefix(root).unwrap_or(&p).display().to_string();
-            return Err(io::Error::other(CacheError::Symlink(rel)));
+            return Err(CacheError::Symlink(rel));
         }
         if ft.is_dir() {
             walk_files(root, &p, out)?;

@@ -2,7 +2,7 @@
 //! fits, and handles each completion (cache, release children, or fail and skip descendants).
 
 use super::resolve::{Decision, Resolver};
-use super::runner::{Completion, Outcome, Work, run_one};
+use super::runner::{Completion, Outcome, RunError, Work, run_one};
 use super::schedule::{Fit, Grant, Slots};
 use super::{Engine, EngineError, Summary, selection};
 use crate::cache::{KeyMaterial, Record, lockfile};
@@ -49,6 +49,8 @@ struct Dispatch<'e> {
     blocked: HashSet<usize>,
     summary: Summary,
     stop: bool,
+    /// The first failure of the cache itself (not of a stage's own work).
+    cache_failure: Option<(String, RunError)>,
 }
 
 pub(super) fn run<'e>(
@@ -118,6 +120,7 @@ impl<'e> Dispatch<'e> {
             blocked: HashSet::new(),
             summary: Summary::default(),
             stop: false,
+            cache_failure: None,
         }
     }
 
@@ -311,7 +314,12 @@ impl<'e> Dispatch<'e> {
             }
             Outcome::Cancelled => self.summary.not_run.push(name),
             Outcome::Failed(_) if cancel.load(Ordering::Relaxed) => self.summary.not_run.push(name),
-            Outcome::Failed(_) => self.failed(c.index, reporter),
+            Outcome::Failed(e) => {
+                if e.is_cache_failure() && self.cache_failure.is_none() {
+                    self.cache_failure = Some((name, e));
+                }
+                self.failed(c.index, reporter)
+            }
         }
     }
 
@@ -390,6 +398,9 @@ impl<'e> Dispatch<'e> {
         self.summary.seconds = now() - start;
         if interrupted.load(Ordering::Relaxed) {
             return Err(EngineError::Interrupted);
+        }
+        if let Some((stage, source)) = self.cache_failure.take() {
+            return Err(EngineError::CacheDuringRun { stage, source });
         }
         if !self.summary.failed.is_empty() {
             return Err(EngineError::StagesFailed {

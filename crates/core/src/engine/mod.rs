@@ -39,6 +39,13 @@ pub enum EngineError {
     },
     #[error("{failed} stage(s) failed: {names}")]
     StagesFailed { failed: usize, names: String },
+    /// The cache could not store a stage's results (read-only, full, or unwritable).
+    #[error("stage `{stage}`: {source}")]
+    CacheDuringRun {
+        stage: String,
+        #[source]
+        source: runner::RunError,
+    },
     #[error("interrupted; finished stages are cached, the rest will run next time")]
     Interrupted,
 }

@@ -43,6 +43,16 @@ pub enum RunError {
     },
 }
 
+impl RunError {
+    /// The cache, not the stage's own work, failed: exit code 3 rather than 1.
+    pub fn is_cache_failure(&self) -> bool {
+        matches!(
+            self,
+            RunError::Cache(CacheError::Io { .. }) | RunError::Write { .. }
+        )
+    }
+}
+
 /// How a started stage ended.
 pub enum Outcome {
     /// It ran and its outputs are committed.
@@ -84,10 +94,16 @@ pub fn run_one(
     let stage = work.job.stage.clone();
     let fail = |e: RunError| {
         let log = cache.log_path(&key);
+        // No path to a log that was never written (e.g. the cache is read-only).
+        let shown = if log.exists() {
+            log.display().to_string()
+        } else {
+            String::new()
+        };
         reporter.emit(Event::Failed {
             stage: stage.clone(),
             error: e.to_string(),
-            log: log.display().to_string(),
+            log: shown,
             tail: log_tail(&log, 20),
         });
         Completion {
