@@ -306,3 +306,51 @@ fn a_cache_that_cannot_store_results_exits_3() {
     assert_eq!(out.status.code(), Some(3), "{err}");
     assert!(err.contains(&format!("{key}.log")), "{err}");
 }
+
+/// Every file under tests/fixtures/bad/ is a malformed pipeline: each must be refused with exit
+/// code 2, a message that names the file (with line and column where there is a span), no panic,
+/// a short output, and nothing written to the cache.
+#[test]
+fn the_corpus_of_malformed_pipelines_is_refused_cleanly() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bad");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 60, "{} files", files.len());
+    let f = Fixture::new();
+    for file in &files {
+        let name = file.file_name().unwrap().to_string_lossy().to_string();
+        let out = f.run(&["run", file.to_str().unwrap()]);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.code(), Some(2), "{name}: {text}");
+        assert!(
+            text.contains(&name),
+            "{name}: the message does not name the file: {text}"
+        );
+        assert!(!text.contains("panicked"), "{name}: {text}");
+        assert!(text.len() < 4096, "{name}: {} bytes of output", text.len());
+        // `NAME:LINE:COLUMN:` somewhere in the message.
+        let positioned = text.match_indices(&format!("{name}:")).any(|(i, m)| {
+            let mut rest = text[i + m.len()..].split(':');
+            let num = |p: Option<&str>| {
+                p.is_some_and(|x| !x.is_empty() && x.bytes().all(|b| b.is_ascii_digit()))
+            };
+            num(rest.next()) && num(rest.next())
+        });
+        // Problems without a span in the file name the file and the stage (or the whole file).
+        let spanless = ["missing-input-file.yaml", "stages-empty.yaml"];
+        assert!(
+            positioned || spanless.contains(&name.as_str()),
+            "{name}: no file:line:column in {text}"
+        );
+        let records = std::fs::read_dir(f.path("cache/records")).map_or(0, |d| d.count());
+        assert_eq!(records, 0, "{name}: something was cached");
+    }
+}

@@ -113,6 +113,9 @@ pub fn parse(path: &Path, text: String, kinds: &Registry) -> Result<Pipeline, Sp
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
     let mut issues = Vec::new();
+    if raw.stages.is_empty() {
+        issues.push(SpecIssue::new("the pipeline declares no stages", None));
+    }
     let stages = expand(&raw, kinds, &mut issues);
     if stages.len() > MAX_STAGES {
         issues.push(SpecIssue::new(
