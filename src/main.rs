@@ -238,6 +238,29 @@ fn check_worker_libtorch(p: &spec::Pipeline) -> Result<(), AppError> {
     Ok(())
 }
 
+/// Before anything runs: no selected stage may ask for more GPUs than this machine has.
+fn check_gpus(engine: &Engine<'_>) -> Result<(), AppError> {
+    let mask = camu_core::engine::selection(engine.pipeline, &engine.dag, &engine.opts)?;
+    let have = engine.opts.gpus.len();
+    let short: Vec<String> = engine
+        .pipeline
+        .stages
+        .iter()
+        .zip(&mask)
+        .filter(|(s, selected)| **selected && s.resources.gpus.touched() > have)
+        .map(|(s, _)| format!("`{}` ({})", s.name, s.resources.gpus))
+        .collect();
+    if short.is_empty() {
+        return Ok(());
+    }
+    Err(AppError::Usage(format!(
+        "{}: {} stage(s) need more GPUs than the {have} available (see --gpus): {}",
+        engine.pipeline.path.display(),
+        short.len(),
+        short.join(", ")
+    )))
+}
+
 fn main_inner(cli: Cli) -> Result<(), AppError> {
     match cli.command {
         Cmd::Methods => {
@@ -321,6 +344,9 @@ fn main_inner(cli: Cli) -> Result<(), AppError> {
                 .map(|g| g.into_iter().filter(|s| !s.is_empty()).collect())
                 .unwrap_or_else(detect_gpus);
             let mut engine = Engine::new(&p, opts)?;
+            if matches!(executor, ExecutorKind::Local) {
+                check_gpus(&engine)?;
+            }
             if dry_run {
                 print_status(&engine.status()?, common.json);
                 return Ok(());

@@ -332,14 +332,22 @@ fn gpu_ids_are_assigned_exclusively() {
         "a CPU stage must see no GPU"
     );
 
-    // Asking for more GPUs than exist fails that stage clearly.
     f.write(
         "q.yaml",
         "stages:\n  big:\n    kind: command\n    resources: {gpus: 3}\n    command: 'true'\n",
     );
-    let out = f.run(&["run", "q.yaml", "--gpus", "fake0,fake1"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("needs 3 GPU(s) but 2 are available"));
+    // Asking for more GPUs than exist is refused before anything runs, dry-run included.
+    for extra in [&[][..], &["--dry-run"][..]] {
+        let mut args = vec!["run", "q.yaml", "--gpus", "fake0,fake1"];
+        args.extend_from_slice(extra);
+        let out = f.run(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains("need more GPUs than the 2 available (see --gpus): `big` (3)"),
+            "{err}"
+        );
+    }
 }
 
 #[test]
