@@ -271,7 +271,7 @@ fn main_inner(cli: Cli) -> Result<(), AppError> {
             // The stage process: its stdout/stderr are the stage's log (a file: no colours).
             let _ = tracing_subscriber::fmt()
                 .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-                .with_ansi(std::io::stderr().is_terminal())
+                .with_ansi(colour())
                 .with_writer(std::io::stderr)
                 .try_init();
             if let Err(e) = camu_core::stage::exec_job(&job, camu_lab::kinds::RUNNERS) {
@@ -451,6 +451,12 @@ fn main_inner(cli: Cli) -> Result<(), AppError> {
     }
 }
 
+/// Colours only on a terminal, and never with `NO_COLOR` set: a warning redirected to a file
+/// must read as text.
+fn colour() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let json = matches!(&cli.command, Cmd::Run { common, .. } | Cmd::Status { common, .. } | Cmd::Report { common, .. } | Cmd::Gc { common, .. } if common.json);
@@ -460,6 +466,7 @@ fn main() -> ExitCode {
                 tracing_subscriber::EnvFilter::try_from_default_env()
                     .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
             )
+            .with_ansi(colour())
             .with_writer(std::io::stderr)
             .try_init();
     }
@@ -468,7 +475,7 @@ fn main() -> ExitCode {
         Err(e) => {
             match &e {
                 AppError::Engine(camu_core::engine::EngineError::Spec(se)) => {
-                    eprint!("{}", se.render(std::io::stderr().is_terminal()))
+                    eprint!("{}", se.render(colour()))
                 }
                 other => eprintln!("error: {other}"),
             }

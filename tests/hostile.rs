@@ -35,6 +35,45 @@ fn empty_and_comment_only_files_are_errors_not_panics() {
 }
 
 #[test]
+fn a_file_over_the_size_limit_is_refused_without_being_parsed() {
+    let f = Fixture::new();
+    // 5 MiB of valid stages: over the 4 MiB limit.
+    let mut text = String::from("stages:\n");
+    let mut i = 0;
+    while text.len() < 5 << 20 {
+        text.push_str(&format!("  s{i}: {{kind: command, command: 'true'}}\n"));
+        i += 1;
+    }
+    f.write("big.yaml", &text);
+    let out = f.run(&["status", "big.yaml"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("big.yaml") && err.contains("larger than 4 MiB"),
+        "{err}"
+    );
+}
+
+/// Warnings on a stderr that is not a terminal carry no colour codes.
+#[test]
+fn warnings_written_to_a_file_have_no_colour_codes() {
+    let f = Fixture::new();
+    f.write("p.yaml", "stages:\n  s: {kind: command, command: 'true'}\n");
+    assert!(f.run(&["run", "p.yaml"]).status.success());
+    for record in std::fs::read_dir(f.path("cache/records")).unwrap() {
+        std::fs::write(record.unwrap().path(), "{not json").unwrap();
+    }
+    let out = f
+        .cmd(&["status", "p.yaml"])
+        .env_remove("NO_COLOR")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unreadable cache record"), "{err}");
+    assert!(!err.contains('\x1b'), "colour codes in {err:?}");
+}
+
+#[test]
 fn oversized_matrices_and_empty_commands_are_refused_before_anything_runs() {
     let f = Fixture::new();
     let ten = "[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]";
@@ -345,7 +384,11 @@ fn the_corpus_of_malformed_pipelines_is_refused_cleanly() {
             num(rest.next()) && num(rest.next())
         });
         // Problems without a span in the file name the file and the stage (or the whole file).
-        let spanless = ["missing-input-file.yaml", "stages-empty.yaml"];
+        let spanless = [
+            "missing-input-file.yaml",
+            "stages-empty.yaml",
+            "not-utf8.yaml",
+        ];
         assert!(
             positioned || spanless.contains(&name.as_str()),
             "{name}: no file:line:column in {text}"

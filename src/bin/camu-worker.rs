@@ -3,7 +3,6 @@
 //! `camu-pipe` command line starts it for those stages and never loads libtorch itself.
 
 use camu_core::stage::StageJob;
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 /// Names the stage, its GPUs and its share when the failure is running out of GPU memory.
@@ -43,7 +42,7 @@ fn main() -> ExitCode {
             // The stage process: stdout and stderr are the stage's log (a file: no colours).
             let _ = tracing_subscriber::fmt()
                 .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-                .with_ansi(std::io::stderr().is_terminal())
+                .with_ansi(false)
                 .with_writer(std::io::stderr)
                 .try_init();
             match camu_core::stage::exec_job(job.as_ref(), camu_torch::stages::RUNNERS) {

@@ -1,6 +1,8 @@
 //! Errors in a pipeline file, each pointing at file:line:column with the offending snippet.
 
-use miette::{Diagnostic, LabeledSpan, NamedSource, SourceCode};
+use miette::{
+    Diagnostic, LabeledSpan, MietteError, MietteSpanContents, SourceCode, SourceSpan, SpanContents,
+};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -33,14 +35,64 @@ pub struct SpecIssue {
 impl SpecIssue {
     pub fn new(message: impl Into<String>, pos: Option<Pos>) -> Self {
         SpecIssue {
-            message: message.into(),
+            message: shorten(message.into()),
             pos,
             help: None,
         }
     }
     pub fn help(mut self, help: impl Into<String>) -> Self {
-        self.help = Some(help.into());
+        self.help = Some(shorten(help.into()));
         self
+    }
+}
+
+/// The longest word of a message shown whole: messages quote values from the file, and a
+/// 100 KB value must not become a 100 KB message.
+const MAX_WORD: usize = 120;
+
+/// `text` with every run of more than `MAX_WORD` non-space characters cut, saying how long it was.
+fn shorten(text: String) -> String {
+    /// The longest message in all.
+    const MAX_MESSAGE: usize = 1000;
+    if text.len() <= MAX_WORD {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len().min(4 * MAX_WORD));
+    for (i, word) in text.split(' ').enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        match word.char_indices().nth(MAX_WORD) {
+            Some((cut, _)) => {
+                out.push_str(&word[..cut]);
+                out.push_str(&format!("… ({} characters)", word.chars().count()));
+            }
+            None => out.push_str(word),
+        }
+    }
+    if let Some((cut, _)) = out.char_indices().nth(MAX_MESSAGE) {
+        out.truncate(cut);
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_words_and_messages_are_cut_and_say_how_long_they_were() {
+        let long = format!("unknown kind `{}` here", "k".repeat(5000));
+        let short = shorten(long);
+        assert!(short.len() < 200, "{short}");
+        assert!(
+            short.contains("(5002 characters)") && short.ends_with(" here"),
+            "{short}"
+        );
+        let many = "ab ".repeat(2000);
+        assert_eq!(shorten(many).chars().count(), 1001);
+        assert_eq!(shorten("fine as it is".into()), "fine as it is");
     }
 }
 
@@ -61,29 +113,90 @@ impl SpecError {
         }
     }
 
-    /// Byte offset of a line:column (column counted in characters).
-    fn offset(&self, pos: Pos) -> usize {
-        let mut offset = 0;
-        for (i, line) in self.source_text.split_inclusive('\n').enumerate() {
+    /// The lines around `pos` as the snippet shows them, each cut to a window of columns around
+    /// the problem, so a 100 KB line shows as one screen line; with the label's span in it.
+    fn excerpt(&self, pos: Pos) -> (Excerpt, usize, usize) {
+        let first = pos.line.saturating_sub(1 + CONTEXT_LINES);
+        let col = pos.column.saturating_sub(1);
+        let from = col.saturating_sub(WINDOW / 3);
+        let mut text = String::new();
+        let mut label = (0, 0);
+        for (i, line) in self
+            .source_text
+            .lines()
+            .enumerate()
+            .skip(first)
+            .take(pos.line - first + CONTEXT_LINES)
+        {
+            if i > first {
+                text.push('\n');
+            }
+            let chars = line.chars().count();
+            if from > 0 && chars > from {
+                text.push('…');
+            }
             if i + 1 == pos.line {
-                let col: usize = line
+                let before: usize = line
                     .chars()
-                    .take(pos.column.saturating_sub(1))
+                    .skip(from)
+                    .take(col - from.min(col))
                     .map(char::len_utf8)
                     .sum();
-                return offset + col;
+                let rest: String = line.chars().skip(col).take(WINDOW).collect();
+                let end = rest.find(['\n', ',', ']', '}']).unwrap_or(rest.len());
+                label = (text.len() + before, rest[..end].trim_end().len().max(1));
             }
-            offset += line.len();
+            text.extend(line.chars().skip(from).take(WINDOW));
+            if chars > from + WINDOW {
+                text.push('…');
+            }
         }
-        self.source_text.len()
+        let (offset, len) = label;
+        let len = len
+            .min(text.len().saturating_sub(offset))
+            .max(usize::from(offset < text.len()));
+        let excerpt = Excerpt {
+            name: self.path.display().to_string(),
+            text,
+            first_line: first,
+            column: col,
+        };
+        (excerpt, offset, len)
     }
+}
 
-    /// Length of the token that starts at `offset`: up to the end of the word or line.
-    fn token_len(&self, offset: usize) -> usize {
-        let rest = &self.source_text[offset.min(self.source_text.len())..];
-        let end = rest.find(['\n', ',', ']', '}']).unwrap_or(rest.len());
-        // At least one character where there is one; zero at the end of the text.
-        rest[..end].trim_end().len().max(1).min(rest.len())
+/// Lines of context the snippet shows above and below the problem.
+const CONTEXT_LINES: usize = 1;
+/// Characters of each line the snippet shows.
+const WINDOW: usize = 120;
+
+/// A few lines of the pipeline file, cut to a window of columns, numbered as in the file.
+#[derive(Debug)]
+struct Excerpt {
+    name: String,
+    text: String,
+    /// 0-based line number of the excerpt's first line in the file.
+    first_line: usize,
+    /// 0-based column of the problem in the file, which the snippet's header names.
+    column: usize,
+}
+
+impl SourceCode for Excerpt {
+    fn read_span<'a>(
+        &'a self,
+        span: &SourceSpan,
+        before: usize,
+        after: usize,
+    ) -> Result<Box<dyn SpanContents<'a> + 'a>, MietteError> {
+        let c = self.text.as_str().read_span(span, before, after)?;
+        Ok(Box::new(MietteSpanContents::new_named(
+            self.name.clone(),
+            c.data(),
+            *c.span(),
+            c.line() + self.first_line,
+            self.column,
+            c.line_count(),
+        )))
     }
 }
 
@@ -118,7 +231,7 @@ struct IssueDiagnostic {
     text: String,
     help: Option<String>,
     label: Option<LabeledSpan>,
-    source: NamedSource<Arc<String>>,
+    source: Option<Excerpt>,
 }
 
 impl fmt::Display for IssueDiagnostic {
@@ -134,7 +247,7 @@ impl Diagnostic for IssueDiagnostic {
             .map(|h| Box::new(h) as Box<dyn fmt::Display>)
     }
     fn source_code(&self) -> Option<&dyn SourceCode> {
-        self.label.as_ref().map(|_| &self.source as &dyn SourceCode)
+        self.source.as_ref().map(|s| s as &dyn SourceCode)
     }
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
         self.label
@@ -163,15 +276,21 @@ impl SpecError {
                 ),
                 None => format!("{}: {}", self.path.display(), issue.message),
             };
-            let label = issue.pos.map(|p| {
-                let off = self.offset(p);
-                LabeledSpan::new(Some("here".into()), off, self.token_len(off))
-            });
+            let (label, source) = match issue.pos {
+                Some(p) if p.line <= self.source_text.lines().count() => {
+                    let (excerpt, off, len) = self.excerpt(p);
+                    (
+                        Some(LabeledSpan::new(Some("here".into()), off, len)),
+                        Some(excerpt),
+                    )
+                }
+                _ => (None, None),
+            };
             let diag = IssueDiagnostic {
                 text,
                 help: issue.help.clone(),
                 label,
-                source: NamedSource::new(self.path.display().to_string(), self.source_text.clone()),
+                source,
             };
             if handler.render_report(&mut out, &diag).is_err() {
                 out.push_str(&diag.text);

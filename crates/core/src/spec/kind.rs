@@ -28,6 +28,46 @@ pub trait Kind: Sync {
     fn worker(&self) -> Option<&'static str> {
         None
     }
+    /// Files a stage of this kind writes that others find by name among their inputs (e.g.
+    /// `dataset.json`).
+    fn provides(&self) -> &'static [&'static str] {
+        &[]
+    }
+    /// Files a stage of this kind reads from its needs, so a pipeline that cannot supply them
+    /// fails validation instead of the run.
+    fn requires(&self, _params: &Map<String, Value>) -> Vec<Requirement> {
+        Vec::new()
+    }
+}
+
+/// A file a stage reads from one of its needs: from the need that `with` names under `role`
+/// when it does, otherwise from the only need that provides it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Requirement {
+    pub file: &'static str,
+    /// The `with` parameter that may name the need.
+    pub role: Option<&'static str>,
+    /// The need `with` names, if it does.
+    pub named: Option<String>,
+}
+
+impl Requirement {
+    /// Read from the only need that provides `file`.
+    pub fn any(file: &'static str) -> Self {
+        Requirement {
+            file,
+            role: None,
+            named: None,
+        }
+    }
+    /// Read from the need named by `params[role]`, or (absent or null) the only one with `file`.
+    pub fn named_by(file: &'static str, role: &'static str, params: &Map<String, Value>) -> Self {
+        Requirement {
+            file,
+            role: Some(role),
+            named: params.get(role).and_then(Value::as_str).map(str::to_string),
+        }
+    }
 }
 
 /// The kinds a pipeline may use.

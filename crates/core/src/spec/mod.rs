@@ -9,7 +9,7 @@ mod kind;
 mod raw;
 
 pub use error::{Pos, SpecError, SpecIssue};
-pub use kind::{Kind, Registry};
+pub use kind::{Kind, Registry, Requirement};
 pub use raw::{Gpus, RawCommand, Resources};
 
 use indexmap::IndexMap;
@@ -81,33 +81,76 @@ impl Pipeline {
     }
 }
 
+/// The largest pipeline file read: the largest real pipeline is a few KB, and a matrix expands
+/// to many stages from a few lines.
+pub const MAX_FILE_BYTES: u64 = 4 << 20;
+/// The deepest nesting of mappings and lists in a pipeline file.
+pub const MAX_DEPTH: usize = 32;
+/// The longest plain (unquoted) key YAML allows.
+const MAX_PLAIN_KEY: usize = 1024;
+/// The longest stage or matrix variable name.
+pub const MAX_NAME: usize = 128;
+
 /// Reads, expands and validates a pipeline file.
 pub fn load(path: &Path, kinds: &Registry) -> Result<Pipeline, SpecError> {
     let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    let text = std::fs::read_to_string(&abs).map_err(|e| {
+    let fail = |message: String| {
         SpecError::new(
             &abs,
             Arc::new(String::new()),
-            vec![SpecIssue::new(
-                format!("cannot read pipeline file: {e}"),
-                None,
-            )],
+            vec![SpecIssue::new(message, None)],
         )
+    };
+    let file =
+        std::fs::File::open(&abs).map_err(|e| fail(format!("cannot read pipeline file: {e}")))?;
+    // Read one byte past the limit, so a larger file is refused without reading all of it.
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(file, MAX_FILE_BYTES + 1),
+        &mut bytes,
+    )
+    .map_err(|e| fail(format!("cannot read pipeline file: {e}")))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(fail(format!(
+            "the file is larger than {} MiB; a pipeline file is at most that (use a matrix for many similar stages)",
+            MAX_FILE_BYTES >> 20
+        )));
+    }
+    let text = String::from_utf8(bytes).map_err(|e| {
+        fail(format!(
+            "the file is not UTF-8 text (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        ))
     })?;
     parse(&abs, text, kinds)
+}
+
+/// How pipeline YAML is read: strict booleans (only true/false, so a matrix value like `y` or
+/// `no` stays a string), no application tags (`!!python/...` would otherwise be dropped
+/// silently), duplicate keys refused, and nesting bounded.
+fn yaml_options() -> serde_saphyr::Options {
+    let mut options = serde_saphyr::Options::default();
+    options.strict_booleans = true;
+    options.reject_unsupported_tags = true;
+    options.reject_tagged_field_names = true;
+    options.with_snippet = false;
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_depth = MAX_DEPTH;
+    budget.flow_nesting_limit = MAX_DEPTH;
+    budget.max_documents = 1;
+    options.budget = Some(budget);
+    options
 }
 
 /// Parses pipeline text as if read from `path`.
 pub fn parse(path: &Path, text: String, kinds: &Registry) -> Result<Pipeline, SpecError> {
     let source = Arc::new(text);
     let fail = |issues| SpecError::new(path, source.clone(), issues);
-    // Strict booleans: only true/false, so a matrix value like `y` or `no` stays a string.
-    let mut options = serde_saphyr::Options::default();
-    options.strict_booleans = true;
-    let raw: RawPipeline = serde_saphyr::from_str_with_options(&source, options).map_err(|e| {
-        let pos = e.location().and_then(Pos::from_saphyr);
-        fail(vec![SpecIssue::new(first_line(&e.to_string()), pos)])
-    })?;
+    let raw: RawPipeline =
+        serde_saphyr::from_str_with_options(&source, yaml_options()).map_err(|e| {
+            let pos = e.location().and_then(Pos::from_saphyr);
+            fail(vec![yaml_issue(&e, pos, &source)])
+        })?;
     let dir = path
         .parent()
         .map(Path::to_path_buf)
@@ -144,16 +187,107 @@ pub fn parse(path: &Path, text: String, kinds: &Registry) -> Result<Pipeline, Sp
     })
 }
 
-/// serde-saphyr renders a snippet after the message; we render our own, so keep the message.
-fn first_line(msg: &str) -> String {
-    let line = msg.lines().next().unwrap_or(msg).trim();
-    // Its message may start with "line L column C:" which our prefix already says.
-    match line.find(": ") {
-        Some(i) if line[..i].contains("line") && line[..i].contains("column") => {
-            line[i + 2..].to_string()
+/// A YAML error in our words: the library's messages that address its caller (budgets,
+/// options) are rewritten for the pipeline's author.
+fn yaml_issue(e: &serde_saphyr::Error, pos: Option<Pos>, text: &str) -> SpecIssue {
+    use serde_saphyr::Error as E;
+    use serde_saphyr::budget::BudgetBreach as B;
+    match e.without_snippet() {
+        E::Budget { breach, .. } => {
+            let (what, help) = match breach {
+                B::Depth { .. } => (
+                    format!("mappings and lists are nested more than {MAX_DEPTH} deep"),
+                    "a pipeline needs only a few levels: stages, a stage, `with`, a value",
+                ),
+                B::Documents { .. } => (
+                    "the file holds more than one YAML document (`---`)".to_string(),
+                    "a pipeline file is one document",
+                ),
+                other => (
+                    format!("the file is too large to read as a pipeline ({})", budget_name(other)),
+                    "use a matrix for many similar stages",
+                ),
+            };
+            SpecIssue::new(what, pos).help(help)
         }
-        _ => line.to_string(),
+        E::DuplicateMappingKey { key, .. } => SpecIssue::new(
+            match key {
+                Some(k) => format!("duplicate key `{}`", k),
+                None => "duplicate key".to_string(),
+            },
+            pos,
+        )
+        .help("each key may appear once in a mapping"),
+        E::UnsupportedTag { tag, .. } | E::TaggedStructFieldName { tag, .. } => SpecIssue::new(
+            format!("YAML tag `{}` is not allowed in a pipeline", tag),
+            pos,
+        )
+        .help("values are plain strings, numbers, booleans, lists and mappings; quote a string that starts with `!`"),
+        _ => match pos.and_then(|p| long_key(text, p)) {
+            Some(n) => SpecIssue::new(
+                format!("a key of {n} characters; YAML allows plain keys of at most {MAX_PLAIN_KEY}"),
+                pos,
+            )
+            .help(format!("stage and variable names are at most {MAX_NAME} characters")),
+            None => SpecIssue::new(message_of(e), pos),
+        },
     }
+}
+
+fn budget_name(breach: &serde_saphyr::budget::BudgetBreach) -> String {
+    // The variant's name and count, e.g. `Nodes { nodes: 250001 }` -> "more than 250,000 nodes".
+    use serde_saphyr::budget::BudgetBreach as B;
+    match breach {
+        B::Nodes { nodes } => format!("{} YAML nodes", nodes.saturating_sub(1)),
+        B::Events { events } => format!("{} YAML events", events.saturating_sub(1)),
+        B::Aliases { aliases } => format!("{} aliases", aliases.saturating_sub(1)),
+        B::Anchors { anchors } => format!("{} anchors", anchors.saturating_sub(1)),
+        _ => "a YAML size limit".to_string(),
+    }
+    .replacen("", "more than ", 1)
+}
+
+/// The length of the plain key that starts at `pos` when it is too long for YAML to read as
+/// one (the parser then reports something unrelated, like "expected mapping start").
+fn long_key(text: &str, pos: Pos) -> Option<usize> {
+    let line = text.lines().nth(pos.line.checked_sub(1)?)?;
+    let rest: String = line.chars().skip(pos.column.saturating_sub(1)).collect();
+    let key = rest.find(':').map(|i| rest[..i].chars().count())?;
+    (key > MAX_PLAIN_KEY).then_some(key)
+}
+
+/// The library's one-line message without its own "line L column C:" prefix, which ours says.
+fn message_of(e: &serde_saphyr::Error) -> String {
+    let msg = e.to_string();
+    let line = msg.lines().next().unwrap_or(&msg).trim();
+    let line = line.strip_prefix("error: ").unwrap_or(line);
+    let line = match line.find(": ") {
+        Some(i) if line[..i].starts_with("line ") && line[..i].contains("column") => &line[i + 2..],
+        _ => line,
+    };
+    // ... or its " at line L, column C" suffix.
+    let line = match line.rfind(" at line ") {
+        Some(i) if line[i..].contains(", column ") => &line[..i],
+        _ => line,
+    };
+    // The parser's names for what it expected, in the words of the pipeline's author.
+    const PLAIN: [(&str, &str); 5] = [
+        (
+            "expected mapping start",
+            "expected a mapping (`key: value` lines or `{...}`)",
+        ),
+        (
+            "expected sequence start",
+            "expected a list (`- item` lines or `[...]`)",
+        ),
+        ("expected string scalar", "expected a string"),
+        ("invalid u64", "expected a whole number, not negative"),
+        ("invalid usize", "expected a whole number, not negative"),
+    ];
+    PLAIN
+        .iter()
+        .find(|(lib, _)| line == *lib)
+        .map_or_else(|| line.to_string(), |(_, ours)| ours.to_string())
 }
 
 fn pos_of(loc: serde_saphyr::Location) -> Option<Pos> {
@@ -162,6 +296,7 @@ fn pos_of(loc: serde_saphyr::Location) -> Option<Pos> {
 
 fn valid_base_name(name: &str) -> bool {
     !name.is_empty()
+        && name.len() <= MAX_NAME
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
@@ -220,8 +355,9 @@ fn expand(raw: &RawPipeline, kinds: &Registry, issues: &mut Vec<SpecIssue>) -> V
         let stage_pos = pos_of(spanned.referenced);
         if !valid_base_name(base) {
             issues.push(
-                SpecIssue::new(format!("invalid stage name `{base}`"), stage_pos)
-                    .help("stage names use letters, digits, `_`, `-` and `.`"),
+                SpecIssue::new(format!("invalid stage name `{}`", base), stage_pos).help(format!(
+                    "stage names use letters, digits, `_`, `-` and `.`, at most {MAX_NAME} of them"
+                )),
             );
             continue;
         }
@@ -243,7 +379,7 @@ fn expand(raw: &RawPipeline, kinds: &Registry, issues: &mut Vec<SpecIssue>) -> V
                 for (var, values) in &m.value {
                     if !valid_base_name(var) || interp::is_runtime(var) {
                         issues.push(SpecIssue::new(
-                            format!("stage `{base}`: invalid matrix variable `{var}`"),
+                            format!("stage `{base}`: invalid matrix variable `{}`", var),
                             mpos,
                         ));
                         ok = false;
@@ -298,7 +434,16 @@ fn expand(raw: &RawPipeline, kinds: &Registry, issues: &mut Vec<SpecIssue>) -> V
                         ));
                     }
                 }
-                all.into_iter().filter(|b| !excluded(b)).collect()
+                let kept: Vec<_> = all.into_iter().filter(|b| !excluded(b)).collect();
+                if kept.is_empty() {
+                    issues.push(SpecIssue::new(
+                        format!(
+                            "stage `{base}`: `exclude` removes every combination of the matrix"
+                        ),
+                        mpos,
+                    ));
+                }
+                kept
             }
         };
         if rs.exclude.iter().len() > 0 && rs.matrix.is_none() {
@@ -436,7 +581,97 @@ fn expand(raw: &RawPipeline, kinds: &Registry, issues: &mut Vec<SpecIssue>) -> V
     }
     resolve_needs(&mut stages, raw_needs, issues);
     check_input_placeholders(&stages, issues);
+    check_requirements(&stages, kinds, issues);
     stages
+}
+
+/// Every file a stage's kind reads from its needs can come from them: the need `with` names
+/// provides it, or exactly one need does. A `command` need may write anything, so it counts as a
+/// possible provider without settling which need is meant.
+fn check_requirements(stages: &[Stage], kinds: &Registry, issues: &mut Vec<SpecIssue>) {
+    let by_name: HashMap<&str, &Stage> = stages.iter().map(|s| (s.name.as_str(), s)).collect();
+    for s in stages {
+        let Some(kind) = kinds.lookup(&s.kind) else {
+            continue;
+        };
+        for req in kind.requires(&s.params) {
+            let needs: Vec<&Stage> = s
+                .needs
+                .iter()
+                .filter_map(|n| by_name.get(n.as_str()).copied())
+                .collect();
+            let provides = |n: &Stage| match kinds.lookup(&n.kind) {
+                Some(k) if k.is_command() => None,
+                Some(k) => Some(k.provides().contains(&req.file)),
+                None => Some(false),
+            };
+            let issue = if let Some(named) = &req.named {
+                let role = req.role.unwrap_or_default();
+                let hits: Vec<&Stage> = needs
+                    .iter()
+                    .copied()
+                    .filter(|n| n.name == *named || n.base == *named)
+                    .collect();
+                match hits.as_slice() {
+                    [] => Some(format!(
+                        "`{role}: {named}` is not among its needs ({})",
+                        list(&s.needs)
+                    )),
+                    [n] if provides(n) == Some(false) => Some(format!(
+                        "`{role}: {named}` names a `{}` stage, which does not write {}",
+                        n.kind, req.file
+                    )),
+                    [_] => None,
+                    many => Some(format!(
+                        "`{role}: {named}` matches {} of its needs; use the full name",
+                        many.len()
+                    )),
+                }
+            } else {
+                let known = needs.iter().filter(|n| provides(n) == Some(true)).count();
+                let maybe = needs.iter().any(|n| provides(n).is_none());
+                let providers: Vec<&str> = kinds
+                    .names()
+                    .into_iter()
+                    .filter(|k| {
+                        kinds
+                            .lookup(k)
+                            .is_some_and(|k| k.provides().contains(&req.file))
+                    })
+                    .collect();
+                let name_it = req
+                    .role
+                    .map(|r| format!("; name the one to use with `{r}:`"))
+                    .unwrap_or_default();
+                if known == 0 && !maybe {
+                    Some(format!(
+                        "reads {} from its needs, but none provides it (needs: {}); add a `{}` stage to `needs`",
+                        req.file,
+                        list(&s.needs),
+                        providers.join("` or `")
+                    ))
+                } else if known > 1 {
+                    Some(format!(
+                        "{known} of its needs provide {}{name_it}",
+                        req.file
+                    ))
+                } else {
+                    None
+                }
+            };
+            if let Some(msg) = issue {
+                issues.push(SpecIssue::new(format!("stage `{}`: {msg}", s.name), s.pos));
+            }
+        }
+    }
+}
+
+fn list(names: &[String]) -> String {
+    if names.is_empty() {
+        "none".into()
+    } else {
+        names.join(", ")
+    }
 }
 
 /// Every `${in.X}` in a command or its environment names one of the stage's needs, as the stage

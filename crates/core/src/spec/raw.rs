@@ -121,7 +121,10 @@ impl Default for Resources {
 
 /// A program line: a string runs through `sh -c`, a list is executed directly.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[serde(
+    untagged,
+    expecting = "`command` must be a string (run by bash) or a list of strings (run directly)"
+)]
 pub enum RawCommand {
     Shell(String),
     Argv(Vec<String>),

@@ -87,6 +87,9 @@ impl Kind for Download {
     fn validate(&self, params: &Map<String, Value>) -> Result<(), ParamError> {
         DownloadParams::read(params).map(|_| ())
     }
+    fn provides(&self) -> &'static [&'static str] {
+        &["dataset.json"]
+    }
     fn worker(&self) -> Option<&'static str> {
         Some(super::WORKER)
     }

@@ -1,7 +1,7 @@
 //! `evaluate`: every metric of one model on one split, next to the retrained model when given.
 
 use camu_core::params::{ParamError, Params, parse};
-use camu_core::spec::Kind;
+use camu_core::spec::{Kind, Requirement};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -103,6 +103,33 @@ impl Kind for Evaluate {
     }
     fn validate(&self, params: &Map<String, Value>) -> Result<(), ParamError> {
         EvaluateParams::read(params).map(|_| ())
+    }
+    fn provides(&self) -> &'static [&'static str] {
+        &["metrics.json"]
+    }
+    fn requires(&self, params: &Map<String, Value>) -> Vec<Requirement> {
+        let mut r = vec![
+            Requirement::any("dataset.json"),
+            Requirement::named_by("split.json", "split", params),
+            Requirement::named_by("model.safetensors", "model", params),
+        ];
+        if let Ok(p) = EvaluateParams::read(params) {
+            if p.reference.is_some() {
+                r.push(Requirement::named_by(
+                    "model.safetensors",
+                    "reference",
+                    params,
+                ));
+            }
+            if p.relearn {
+                r.push(Requirement::named_by(
+                    "model.safetensors",
+                    "original",
+                    params,
+                ));
+            }
+        }
+        r
     }
     fn worker(&self) -> Option<&'static str> {
         Some(super::WORKER)

@@ -2,7 +2,7 @@
 
 use crate::protocol::Scenario;
 use camu_core::params::{ParamError, Params, check_keys};
-use camu_core::spec::Kind;
+use camu_core::spec::{Kind, Requirement};
 use serde_json::{Map, Value};
 
 pub struct SplitKind;
@@ -63,6 +63,12 @@ impl Kind for SplitKind {
             return Err("parameter `forget_repeat` must be at least 1".into());
         }
         Ok(())
+    }
+    fn provides(&self) -> &'static [&'static str] {
+        &["split.json"]
+    }
+    fn requires(&self, _params: &Map<String, Value>) -> Vec<Requirement> {
+        vec![Requirement::any("dataset.json")]
     }
     fn worker(&self) -> Option<&'static str> {
         Some(super::WORKER)

@@ -3,7 +3,7 @@
 
 use crate::protocol::Arch;
 use camu_core::params::{ParamError, Params, parse};
-use camu_core::spec::Kind;
+use camu_core::spec::{Kind, Requirement};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -105,6 +105,16 @@ impl Kind for Train {
     }
     fn validate(&self, params: &Map<String, Value>) -> Result<(), ParamError> {
         TrainParams::read(params).map(|_| ())
+    }
+    fn provides(&self) -> &'static [&'static str] {
+        &["model.safetensors"]
+    }
+    fn requires(&self, params: &Map<String, Value>) -> Vec<Requirement> {
+        let mut r = vec![Requirement::any("dataset.json")];
+        if TrainParams::read(params).is_ok_and(|p| p.on == On::Remain) {
+            r.push(Requirement::named_by("split.json", "split", params));
+        }
+        r
     }
     fn worker(&self) -> Option<&'static str> {
         Some(super::WORKER)

@@ -3,7 +3,7 @@
 
 use crate::methods::{self, Method};
 use camu_core::params::{ParamError, Params};
-use camu_core::spec::Kind;
+use camu_core::spec::{Kind, Requirement};
 use serde_json::{Map, Value};
 
 pub struct Unlearn;
@@ -53,6 +53,16 @@ impl Kind for Unlearn {
                 method: m.name().to_string(),
                 source: Box::new(e),
             })
+    }
+    fn provides(&self) -> &'static [&'static str] {
+        &["model.safetensors"]
+    }
+    fn requires(&self, params: &Map<String, Value>) -> Vec<Requirement> {
+        vec![
+            Requirement::any("dataset.json"),
+            Requirement::named_by("split.json", "split", params),
+            Requirement::named_by("model.safetensors", "original", params),
+        ]
     }
     fn worker(&self) -> Option<&'static str> {
         Some(super::WORKER)
