@@ -33,6 +33,7 @@ stages:
     kind: train
     needs: [data]
     with: {{epochs: {epochs}, seed: 0}}
+    resources: {{cpus: {threads}}}
   split:
     kind: split
     needs: [data]
@@ -43,6 +44,7 @@ stages:
     needs: [data, split, original]
     matrix: {{scenario: [random, class]}}
     with: {{method: camu, seed: 0}}
+    resources: {{cpus: {threads}}}
 """
 
 
@@ -94,7 +96,7 @@ def main():
     pipeline = os.path.join(tmp, "bench.yaml")
     cache = os.path.join(tmp, "cache")
     with open(pipeline, "w") as f:
-        f.write(PIPELINE.format(epochs=a.epochs))
+        f.write(PIPELINE.format(epochs=a.epochs, threads=a.threads))
     # Data, splits, the original and both CaMU runs once, so each timed run redoes one stage.
     sh([PIPE, "run", pipeline, "--cpus", str(a.threads)], dict(os.environ, CAMU_CACHE_DIR=cache))
     results = {w: {"pytorch": [], "camu-pipe": []} for w in works}

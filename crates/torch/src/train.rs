@@ -119,6 +119,7 @@ pub fn train(
                 ));
             }
             bar.set(k as u64 + 1);
+            crate::ml::adapt_threads();
         }
         let secs = t0.elapsed().as_secs_f64();
         let stats = EpochStats {

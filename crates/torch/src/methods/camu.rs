@@ -25,7 +25,37 @@ pub fn reference_hyperparameters(family: Family, scenario: &str) -> (usize, f64,
 /// KL_sum(p || q) over batch and embedding dimensions, from log-probabilities; p carries no
 /// gradient.
 fn kl_sum(log_p: &Tensor, log_q: &Tensor) -> Tensor {
-    (log_p.exp() * (log_p - log_q)).sum(Kind::Float)
+    (log_p.exp() * (log_p - log_q)).sum(log_p.kind())
+}
+
+/// f_o's embeddings of `x`, log-softmaxed, in eval mode without gradients, in chunks.
+fn log_softmax_emb(f_o: &crate::models::Model, x: &Tensor) -> Tensor {
+    tch::no_grad(|| {
+        let parts: Vec<Tensor> = x
+            .split(256, 0)
+            .iter()
+            .map(|c| f_o.forward(c, false).1.log_softmax(1, None))
+            .collect();
+        Tensor::cat(&parts, 0)
+    })
+}
+
+/// `pick` of f_n's (logits, embedding) for `a` and for `b`, in train mode: one forward over both
+/// batches when `fused` (exact without batch norm), else one each.
+fn forward_pair(
+    f_n: &crate::models::Model,
+    a: &Tensor,
+    b: &Tensor,
+    fused: bool,
+    pick: impl Fn((Tensor, Tensor)) -> Tensor,
+) -> (Tensor, Tensor) {
+    if fused {
+        let out = pick(f_n.forward(&Tensor::cat(&[a, b], 0), true));
+        let n = a.size()[0];
+        (out.narrow(0, 0, n), out.narrow(0, n, b.size()[0]))
+    } else {
+        (pick(f_n.forward(a, true)), pick(f_n.forward(b, true)))
+    }
 }
 
 impl Unlearn for Camu {
@@ -45,6 +75,7 @@ impl Unlearn for Camu {
             p.f64("ce_weight_remain", 0.9)?,
             p.f64("ce_weight_forget", 0.01)?,
         );
+        let literal = p.str("loop", "fast")? == "literal";
         let (family, arch, dev, k) = (
             ctx.family(),
             ctx.original.spec.arch,
@@ -52,7 +83,8 @@ impl Unlearn for Camu {
             ctx.classes(),
         );
         let data = ctx.data;
-        let prep = |x: &Tensor| prepare(x, family, arch, false, dev);
+        // In the model's precision (float; double in the test that checks the fast loop exactly).
+        let prep = |x: &Tensor| prepare(x, family, arch, false, dev).to_kind(ctx.original.kind());
         tch::manual_seed(ctx.seed);
 
         // Step 1: counterfactual tuples, materialised once.
@@ -83,7 +115,9 @@ impl Unlearn for Camu {
         let mut opt_kl = adam(&f_n.vs, kl_lr, wd)?;
         let mut opt_ce = adam(&f_n.vs, impair_lr, wd)?;
 
-        // Step 3.
+        // Step 3. The fast loop's teacher side: f_o's log-softmaxed embeddings, once.
+        let fused = !literal && !f_o.has_batch_norm();
+        let teacher = (!literal).then(|| (log_softmax_emb(f_o, &x_s), log_softmax_emb(f_o, &x_cf)));
         let all = Tensor::arange(n, (Kind::Int64, Device::Cpu));
         for epoch in 1..=epochs {
             let cf_batches = batches(&all, bs, true);
@@ -97,26 +131,30 @@ impl Unlearn for Camu {
             for (step, (cb, rb)) in cf_batches.iter().zip(&r_batches).enumerate() {
                 let (cb, rb) = (cb.to_device(dev), rb.to_device(dev));
                 let xf = x_f.index_select(0, &cb);
-                let xcf = x_cf.index_select(0, &cb);
                 let ycf = y_cf.index_select(0, &cb);
                 let xr = x_s.index_select(0, &rb);
                 let yr = y_s.index_select(0, &rb);
                 // (a) representation step.
-                let (t_r, t_cf) = tch::no_grad(|| {
-                    (
-                        f_o.forward(&xr, false).1.log_softmax(1, Kind::Float),
-                        f_o.forward(&xcf, false).1.log_softmax(1, Kind::Float),
-                    )
-                });
-                let s_r = f_n.forward(&xr, true).1.log_softmax(1, Kind::Float);
-                let s_f = f_n.forward(&xf, true).1.log_softmax(1, Kind::Float);
+                let (t_r, t_cf) = match &teacher {
+                    Some((t_s, t_xcf)) => (t_s.index_select(0, &rb), t_xcf.index_select(0, &cb)),
+                    None => tch::no_grad(|| {
+                        let xcf = x_cf.index_select(0, &cb);
+                        (
+                            f_o.forward(&xr, false).1.log_softmax(1, None),
+                            f_o.forward(&xcf, false).1.log_softmax(1, None),
+                        )
+                    }),
+                };
+                let (s_r, s_f) = forward_pair(&f_n, &xr, &xf, fused, |o| o.1);
+                let (s_r, s_f) = (s_r.log_softmax(1, None), s_f.log_softmax(1, None));
                 let l_kl = kl_sum(&t_r, &s_r) * w_kr + kl_sum(&t_cf, &s_f) * w_kf;
                 opt_kl.zero_grad();
                 l_kl.backward();
                 opt_kl.step();
                 // (b) output step, on fresh forward passes.
-                let l_ce = f_n.forward(&xr, true).0.cross_entropy_for_logits(&yr) * w_cr
-                    + f_n.forward(&xf, true).0.cross_entropy_for_logits(&ycf) * w_cf;
+                let (o_r, o_f) = forward_pair(&f_n, &xr, &xf, fused, |o| o.0);
+                let l_ce = o_r.cross_entropy_for_logits(&yr) * w_cr
+                    + o_f.cross_entropy_for_logits(&ycf) * w_cf;
                 opt_ce.zero_grad();
                 l_ce.backward();
                 opt_ce.step();
@@ -128,6 +166,7 @@ impl Unlearn for Camu {
                     ));
                 }
                 bar.set(step as u64 + 1);
+                crate::ml::adapt_threads();
             }
             bar.finish();
         }
@@ -139,7 +178,7 @@ impl Unlearn for Camu {
                 "weight_decay": wd, "batch_size": bs,
                 "kl_weight_remain": w_kr, "kl_weight_forget": w_kf,
                 "ce_weight_remain": w_cr, "ce_weight_forget": w_cf,
-                "pairs": n,
+                "pairs": n, "loop": if literal { "literal" } else { "fast" },
             }),
         );
         Ok(Outcome {

@@ -186,6 +186,7 @@ pub fn pass_in(
             bar.set_message(format!("loss {:.4}", total / (k + 1) as f64));
         }
         bar.set(k as u64 + 1);
+        crate::ml::adapt_threads();
     }
     let mean = total / bs.len().max(1) as f64;
     bar.finish_with(&format!("mean loss {mean:.4}"));

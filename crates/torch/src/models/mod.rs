@@ -239,9 +239,26 @@ impl Model {
         self.vs.device()
     }
 
+    /// The precision of the weights (float unless converted).
+    pub fn kind(&self) -> Kind {
+        self.vs
+            .trainable_variables()
+            .first()
+            .map_or(self.vs.kind(), Tensor::kind)
+    }
+
+    /// Whether a train-mode forward depends on the batch (batch norm): then inputs cannot be
+    /// concatenated into one forward without changing the result.
+    pub fn has_batch_norm(&self) -> bool {
+        self.spec.arch != Arch::Cnn
+    }
+
     /// An independent copy with identical weights (and batch-norm statistics).
     pub fn duplicate(&self) -> Result<Model, ModelError> {
         let mut m = Model::new(self.spec.clone(), self.device());
+        if self.kind() != m.kind() {
+            m.vs.set_kind(self.kind());
+        }
         m.vs.copy(&self.vs).map_err(|e| ModelError::Io {
             path: "<copy>".into(),
             cause: e.to_string(),
