@@ -454,3 +454,75 @@ fn a_mismatched_libtorch_is_refused_before_ml_stages_run() {
     let records = std::fs::read_dir(f.path("cache/records")).map_or(0, |d| d.count());
     assert_eq!(records, 0, "nothing may run");
 }
+
+/// Trials of a method as a matrix, their evaluations, a `select` stage, and an `unlearn` that
+/// takes the chosen values with `from:`; the chosen values reach the method.
+#[test]
+fn an_unlearn_stage_runs_with_the_values_a_select_stage_chose() {
+    let _rng = rng();
+    let f = Fixture::new();
+    f.write(
+        "p.yaml",
+        r#"
+defaults:
+  with: {device: cpu}
+stages:
+  data:
+    kind: download
+    with: {dataset: synthetic, n_train: 1200, n_test: 400, device: null}
+  original: {kind: train, needs: [data], with: {epochs: 1}}
+  split: {kind: split, needs: [data], with: {scenario: class, device: null}}
+  retrain: {kind: train, needs: [data, split], with: {on: remain, epochs: 1}}
+  retrain_eval:
+    kind: evaluate
+    needs: [data, split, retrain]
+    with: {model: retrain, mia: false}
+  trial:
+    kind: unlearn
+    needs: [data, split, original]
+    matrix: {lr: [0.5, 0.01]}
+    with: {method: finetune, epochs: 1, lr: "${lr}"}
+  trial_eval:
+    kind: evaluate
+    needs: [data, split, trial, retrain]
+    matrix: {lr: [0.5, 0.01]}
+    with: {model: trial, reference: retrain, mia: false}
+  pick:
+    kind: select
+    needs: [trial_eval, retrain_eval]
+    with: {reference: retrain_eval, vars: [lr], device: null}
+  final:
+    kind: unlearn
+    needs: [data, split, original, pick]
+    with: {method: finetune, epochs: 1, from: pick}
+"#,
+    );
+    let (_, code, err) = f.run_json(&["run", "p.yaml"]);
+    assert_eq!(code, 0, "{err}");
+    let record = |stage: &str| {
+        let rows: Vec<serde_json::Value> =
+            serde_json::from_slice(&f.run(&["status", "p.yaml", "--json"]).stdout).unwrap();
+        let key = rows.iter().find(|r| r["stage"] == stage).unwrap()["key"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        (
+            serde_json::from_str::<serde_json::Value>(
+                &f.read(&format!("cache/records/{key}.json")),
+            )
+            .unwrap(),
+            key,
+        )
+    };
+    let (_, pick_key) = record("pick");
+    let selected: serde_json::Value =
+        serde_json::from_str(&f.read(&format!("cache/out/{pick_key}/selected.json"))).unwrap();
+    let lr = &selected["values"]["lr"];
+    assert!(lr == 0.5 || lr == 0.01, "{selected}");
+    let (fin, _) = record("final");
+    assert_eq!(fin["metrics"]["selected"]["lr"], *lr, "{fin}");
+    assert_eq!(
+        fin["metrics"]["hyperparameters"]["lr"], *lr,
+        "the method ran with {fin}"
+    );
+}

@@ -95,7 +95,8 @@ impl<'a> Resolver<'a> {
         let s = &self.pipeline.stages[i];
         let mut up = BTreeMap::new();
         for n in &s.needs {
-            let r = records[self.pipeline.position(n)?].as_ref()?;
+            let parent = self.pipeline.position(n)?;
+            let r = records[parent].as_ref()?;
             let outputs = r
                 .outputs
                 .iter()
@@ -104,7 +105,12 @@ impl<'a> Resolver<'a> {
             up.insert(
                 n.clone(),
                 Upstream {
-                    key: r.key.clone(),
+                    // Early cutoff: the outputs alone stand for the parent.
+                    key: if self.pipeline.stages[parent].cutoff {
+                        String::new()
+                    } else {
+                        r.key.clone()
+                    },
                     outputs,
                 },
             );

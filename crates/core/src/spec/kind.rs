@@ -28,6 +28,12 @@ pub trait Kind: Sync {
     fn worker(&self) -> Option<&'static str> {
         None
     }
+    /// Whether stages that need this one depend on its outputs alone and not on its key
+    /// ("early cutoff"): a `select` stage re-run over a new trial that does not win writes the
+    /// same choice, and what uses the choice stays cached.
+    fn cutoff(&self) -> bool {
+        false
+    }
     /// Files a stage of this kind writes that others find by name among their inputs (e.g.
     /// `dataset.json`).
     fn provides(&self) -> &'static [&'static str] {

@@ -42,6 +42,8 @@ pub struct Stage {
     pub kind_version: u32,
     /// The binary that runs the stage process (`None`: the running one).
     pub worker: Option<&'static str>,
+    /// Downstream keys take this stage's outputs, not its key (`Kind::cutoff`).
+    pub cutoff: bool,
     /// Resolved upstream stage names (expanded).
     pub needs: Vec<String>,
     /// Parameters (`with`), defaults merged in, variables substituted.
@@ -567,6 +569,7 @@ fn expand(raw: &RawPipeline, kinds: &Registry, issues: &mut Vec<SpecIssue>) -> V
                 kind: kind.clone(),
                 kind_version: kind_info.key_version(&params),
                 worker: kind_info.worker(),
+                cutoff: kind_info.cutoff(),
                 needs: Vec::new(),
                 params,
                 resources,

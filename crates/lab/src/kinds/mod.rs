@@ -4,6 +4,7 @@
 pub mod compare;
 pub mod download;
 pub mod evaluate;
+pub mod select;
 pub mod split;
 pub mod train;
 pub mod unlearn;
@@ -23,8 +24,13 @@ pub fn registry() -> Registry {
         &unlearn::Unlearn,
         &evaluate::Evaluate,
         &compare::Compare,
+        &select::Select,
     ])
 }
 
 /// The kinds `camu-pipe exec-stage` runs itself.
-pub static RUNNERS: &[&dyn Runner] = &[&camu_core::stage::command::Command, &compare::Compare];
+pub static RUNNERS: &[&dyn Runner] = &[
+    &camu_core::stage::command::Command,
+    &compare::Compare,
+    &select::Select,
+];

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 pub struct Unlearn;
 
 /// Keys every method accepts; the rest belong to the method.
-const COMMON: &[&str] = &["method", "seed", "device", "original", "split"];
+const COMMON: &[&str] = &["method", "seed", "device", "original", "split", "from"];
 
 /// The method's own parameters: `with` without the keys every method accepts.
 pub fn method_params(params: &Map<String, Value>) -> Map<String, Value> {
@@ -18,6 +18,37 @@ pub fn method_params(params: &Map<String, Value>) -> Map<String, Value> {
         .filter(|(k, _)| !COMMON.contains(&k.as_str()))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
+}
+
+/// The method's parameters with the values a `select` stage chose (its `selected.json`) on top:
+/// what an `unlearn` stage with `from: SELECT` runs with.
+pub fn with_selection(
+    params: &Map<String, Value>,
+    selected: &Map<String, Value>,
+) -> Result<Map<String, Value>, ParamError> {
+    let mut mp = method_params(params);
+    match selected.get("values") {
+        Some(Value::Object(values)) => {
+            for (k, v) in values {
+                mp.insert(k.clone(), v.clone());
+            }
+        }
+        _ => {
+            return Err(ParamError::Invalid(format!(
+                "the selection chose no values ({})",
+                selected
+                    .get("note")
+                    .and_then(Value::as_str)
+                    .unwrap_or("no `values` in selected.json")
+            )));
+        }
+    }
+    let m = method(params)?;
+    m.validate(&mp).map_err(|e| ParamError::Method {
+        method: m.name().to_string(),
+        source: Box::new(e),
+    })?;
+    Ok(mp)
 }
 
 /// The declared method the parameters name.
@@ -48,6 +79,7 @@ impl Kind for Unlearn {
     fn validate(&self, params: &Map<String, Value>) -> Result<(), ParamError> {
         let m = method(params)?;
         Params(params).i64("seed", 0)?;
+        Params(params).opt_str("from")?;
         m.validate(&method_params(params))
             .map_err(|e| ParamError::Method {
                 method: m.name().to_string(),
@@ -58,11 +90,15 @@ impl Kind for Unlearn {
         &["model.safetensors"]
     }
     fn requires(&self, params: &Map<String, Value>) -> Vec<Requirement> {
-        vec![
+        let mut r = vec![
             Requirement::any("dataset.json"),
             Requirement::named_by("split.json", "split", params),
             Requirement::named_by("model.safetensors", "original", params),
-        ]
+        ];
+        if params.contains_key("from") {
+            r.push(Requirement::named_by("selected.json", "from", params));
+        }
+        r
     }
     fn worker(&self) -> Option<&'static str> {
         Some(super::WORKER)

@@ -3,9 +3,10 @@
 
 use crate::methods::{self, Context};
 use crate::ml;
+use camu_core::stage::io::input_with;
 use camu_core::stage::io::{read_json, write_metrics};
 use camu_core::stage::{Runner, StageError, StageJob};
-use camu_lab::kinds::unlearn::{method, method_params};
+use camu_lab::kinds::unlearn::{method, method_params, with_selection};
 use serde_json::{Map, Value, json};
 use std::time::Instant;
 
@@ -26,7 +27,17 @@ impl Runner for Unlearn {
         let (original, original_dir) = rt.model("original")?;
         let original_record: Map<String, Value> =
             read_json(&original_dir.join("metrics.json")).unwrap_or_default();
-        let mp = method_params(&job.params);
+        // `from: SELECT`: the values that stage chose, on top of `with`.
+        let mp = match p.opt_str("from")? {
+            Some(from) => {
+                let dir = input_with(job, "selected.json", Some(from))?;
+                let selected: Map<String, Value> = read_json(&dir.join("selected.json"))?;
+                let mp = with_selection(&job.params, &selected)?;
+                tracing::info!(from, values = %selected["values"], "parameters from the selection");
+                mp
+            }
+            None => method_params(&job.params),
+        };
         let ctx = Context {
             original: &original,
             data: &data,
@@ -50,6 +61,9 @@ impl Runner for Unlearn {
         metrics.insert("unlearn_time_s".into(), json!(secs));
         metrics.insert("device".into(), json!(ml::device_name(device)));
         metrics.insert("threads".into(), json!(job.threads));
+        if p.opt_str("from")?.is_some() {
+            metrics.insert("selected".into(), json!(mp));
+        }
         write_metrics(job, &metrics)
     }
 }

@@ -1,0 +1,279 @@
+//! `select`: picks the best of a group of trials from their evaluations, and writes
+//! `selected.json` (the chosen trial, its values, its score, ties) for an `unlearn` stage to take
+//! its parameters from (`with: {from: SELECT_STAGE}`). Every trial's score is in the stage's log:
+//! the outputs hold only the choice, so a new trial that does not win leaves the stages that use
+//! the choice cached.
+//!
+//! The trials are the evaluate stages among its needs other than `reference` (retrain's
+//! evaluation). A trial's values are the matrix variables named in `vars`, read from its stage
+//! name (`evaluate@scenario=class,lr=0.01,epochs=5` gives `lr: 0.01, epochs: 5`), so the search
+//! space is an ordinary matrix and every trial an ordinary cached stage. The criterion is the gap
+//! to retrain: the mean absolute difference over the gap metrics (RA, FA, TA, MIA; those the
+//! reference has), lower is better. A diverged trial, or one without every gap metric, is recorded and never chosen; ties
+//! keep the first trial in need order and are listed.
+
+use crate::metrics::gap_metrics;
+use camu_core::params::{ParamError, Params, check_keys};
+use camu_core::spec::{Kind, Requirement};
+use camu_core::stage::io::{read_json, write_metrics};
+use camu_core::stage::{Runner, StageError, StageJob};
+use serde_json::{Map, Value, json};
+
+pub struct Select;
+
+const KEYS: &[&str] = &["reference", "vars", "criterion"];
+
+/// `vars` as a list of names.
+fn vars(params: &Map<String, Value>) -> Result<Vec<String>, ParamError> {
+    let list = params.get("vars").ok_or_else(|| {
+        ParamError::Invalid(
+            "parameter `vars` is required: the searched matrix variables, e.g. [lr, epochs]".into(),
+        )
+    })?;
+    let names: Option<Vec<String>> = list
+        .as_array()
+        .map(|a| a.iter().map(|v| v.as_str().map(str::to_string)).collect())
+        .unwrap_or(None);
+    match names {
+        Some(n) if !n.is_empty() => Ok(n),
+        _ => Err(ParamError::Invalid(
+            "parameter `vars` must be a non-empty list of matrix variable names".into(),
+        )),
+    }
+}
+
+impl Kind for Select {
+    fn name(&self) -> &'static str {
+        "select"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn validate(&self, params: &Map<String, Value>) -> Result<(), ParamError> {
+        check_keys(params, KEYS)?;
+        let p = Params(params);
+        Params::required("reference", p.opt_str("reference")?)?;
+        match p.str("criterion", "gap")? {
+            "gap" => {}
+            other => {
+                return Err(ParamError::Invalid(format!(
+                    "unknown criterion `{other}` (known: gap)"
+                )));
+            }
+        }
+        vars(params).map(|_| ())
+    }
+    fn cutoff(&self) -> bool {
+        true
+    }
+    fn provides(&self) -> &'static [&'static str] {
+        &["selected.json"]
+    }
+    fn requires(&self, params: &Map<String, Value>) -> Vec<Requirement> {
+        vec![Requirement::named_by("metrics.json", "reference", params)]
+    }
+}
+
+/// The matrix bindings in an expanded stage name, as text.
+fn bindings(stage: &str) -> Map<String, Value> {
+    let Some((_, rest)) = stage.split_once('@') else {
+        return Map::new();
+    };
+    rest.split(',')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| {
+            // Numbers stay numbers: `lr=0.01` selects the float 0.01.
+            let value = serde_json::from_str::<Value>(v)
+                .ok()
+                .filter(|x| x.is_number() || x.is_boolean())
+                .unwrap_or_else(|| json!(v));
+            (k.to_string(), value)
+        })
+        .collect()
+}
+
+/// The gap to the reference over the gap metrics, or why there is none.
+fn gap(trial: &Map<String, Value>, reference: &Map<String, Value>) -> Result<f64, String> {
+    if trial.get("diverged") == Some(&json!(true)) {
+        return Err("diverged".into());
+    }
+    // Over the gap metrics the reference has (an evaluation with `mia: false` has no MIA).
+    let mut diffs = Vec::new();
+    for m in gap_metrics() {
+        let Some(b) = reference.get(m.key).and_then(Value::as_f64) else {
+            continue;
+        };
+        match trial.get(m.key).and_then(Value::as_f64) {
+            Some(a) => diffs.push((a - b).abs()),
+            None => return Err(format!("no `{}`", m.key)),
+        }
+    }
+    if diffs.is_empty() {
+        return Err("the reference has none of the gap metrics".into());
+    }
+    Ok(diffs.iter().sum::<f64>() / diffs.len() as f64)
+}
+
+/// Scores closer than this are a tie (rounding in the metrics' sums).
+const TIE: f64 = 1e-12;
+
+/// The choice among trials (name, metrics), and the table of every trial.
+pub fn choose(
+    trials: &[(String, Map<String, Value>)],
+    reference: &Map<String, Value>,
+    vars: &[String],
+) -> Map<String, Value> {
+    let mut table = Vec::new();
+    let mut best: Option<(f64, usize)> = None;
+    for (i, (stage, metrics)) in trials.iter().enumerate() {
+        let all = bindings(stage);
+        let values: Map<String, Value> = vars
+            .iter()
+            .filter_map(|v| all.get(v).map(|x| (v.clone(), x.clone())))
+            .collect();
+        let score = gap(metrics, reference);
+        if let Ok(s) = score
+            && best.is_none_or(|(b, _)| s < b - TIE)
+        {
+            best = Some((s, i));
+        }
+        table.push(json!({
+            "stage": stage,
+            "values": values,
+            "gap_to_retrain": score.as_ref().ok(),
+            "excluded": score.err(),
+        }));
+    }
+    let mut out = Map::new();
+    out.insert(
+        "criterion".into(),
+        json!("gap_to_retrain (lower is better)"),
+    );
+    match best {
+        Some((score, i)) => {
+            let ties: Vec<&Value> = table
+                .iter()
+                .filter(|t| {
+                    t["gap_to_retrain"]
+                        .as_f64()
+                        .is_some_and(|g| (g - score).abs() <= TIE)
+                        && t["stage"] != trials[i].0.as_str()
+                })
+                .map(|t| &t["stage"])
+                .collect();
+            out.insert("trial".into(), json!(trials[i].0));
+            out.insert("values".into(), table[i]["values"].clone());
+            out.insert("gap_to_retrain".into(), json!(score));
+            out.insert("ties".into(), json!(ties));
+        }
+        None => {
+            out.insert("trial".into(), Value::Null);
+            out.insert("values".into(), Value::Null);
+            out.insert(
+                "note".into(),
+                json!("no trial can be chosen: every trial diverged or lacks a gap metric"),
+            );
+        }
+    }
+    out.insert("trials".into(), json!(table));
+    out
+}
+
+impl Runner for Select {
+    fn kind(&self) -> &'static str {
+        "select"
+    }
+    fn run(&self, job: &StageJob) -> Result<(), StageError> {
+        let p = Params(&job.params);
+        let reference = p.str("reference", "")?;
+        let vars = vars(&job.params)?;
+        let mut reference_metrics = None;
+        let mut trials = Vec::new();
+        for (name, dir) in &job.inputs {
+            let Ok(metrics) = read_json::<Map<String, Value>>(&dir.join("metrics.json")) else {
+                continue;
+            };
+            if name == reference || name.split('@').next() == Some(reference) {
+                reference_metrics = Some(metrics);
+            } else if metrics.contains_key("acc_test") {
+                trials.push((name.clone(), metrics));
+            }
+        }
+        let reference_metrics = reference_metrics.ok_or_else(|| {
+            format!("the reference `{reference}` has no metrics.json among the inputs")
+        })?;
+        if trials.is_empty() {
+            return Err("no trials: none of the other inputs is an evaluate stage".into());
+        }
+        let mut chosen = choose(&trials, &reference_metrics, &vars);
+        // The table of every trial goes to the log, not to the outputs: downstream keys hash every
+        // output, and a trial that does not win must leave the stages that use the choice cached.
+        let table = chosen.remove("trials").unwrap_or_default();
+        eprintln!("trials (gap to retrain, lower is better):");
+        for t in table.as_array().into_iter().flatten() {
+            let score = match (&t["gap_to_retrain"], &t["excluded"]) {
+                (Value::Number(g), _) => format!("{:.4}", g.as_f64().unwrap_or(f64::NAN)),
+                (_, why) => format!("excluded: {}", why.as_str().unwrap_or("?")),
+            };
+            eprintln!("  {} {} {score}", t["stage"], t["values"]);
+        }
+        eprintln!("chosen: {} {}", chosen["trial"], chosen["values"]);
+        let path = job.out_dir.join("selected.json");
+        let bytes = serde_json::to_vec_pretty(&chosen).map_err(|source| StageError::Json {
+            path: path.clone(),
+            source,
+        })?;
+        std::fs::write(&path, bytes).map_err(|source| StageError::Io {
+            action: "write",
+            path,
+            source,
+        })?;
+        let mut m = Map::new();
+        m.insert("trial".into(), chosen["trial"].clone());
+        m.insert(
+            "gap_to_retrain".into(),
+            chosen.get("gap_to_retrain").cloned().unwrap_or(Value::Null),
+        );
+        write_metrics(job, &m)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn metrics(ra: f64, fa: f64, ta: f64, mia: f64) -> Map<String, Value> {
+        let v = json!({"acc_remain_train": ra, "acc_forget_train": fa, "acc_test": ta, "mia_camu": mia});
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn picks_the_smallest_gap_and_records_ties_and_divergence() {
+        let reference = metrics(0.9, 0.0, 0.85, 0.4);
+        let mut diverged = metrics(0.9, 0.0, 0.85, 0.4);
+        diverged.insert("diverged".into(), json!(true));
+        let trials = vec![
+            (
+                "evaluate@lr=0.1,epochs=2".to_string(),
+                metrics(0.8, 0.2, 0.75, 0.5),
+            ),
+            (
+                "evaluate@lr=0.01,epochs=2".to_string(),
+                metrics(0.89, 0.01, 0.84, 0.41),
+            ),
+            (
+                "evaluate@lr=0.01,epochs=5".to_string(),
+                metrics(0.91, 0.01, 0.86, 0.39),
+            ),
+            ("evaluate@lr=1,epochs=2".to_string(), diverged),
+        ];
+        let out = choose(&trials, &reference, &["lr".into(), "epochs".into()]);
+        assert_eq!(out["trial"], "evaluate@lr=0.01,epochs=2");
+        assert_eq!(out["values"], json!({"lr": 0.01, "epochs": 2}));
+        assert_eq!(out["ties"], json!(["evaluate@lr=0.01,epochs=5"]));
+        assert_eq!(out["trials"][3]["excluded"], "diverged");
+        assert!((out["gap_to_retrain"].as_f64().unwrap() - 0.01).abs() < 1e-12);
+        let none = choose(&trials[3..], &reference, &["lr".into()]);
+        assert_eq!(none["trial"], Value::Null);
+    }
+}

@@ -1,0 +1,109 @@
+//! The `select` kind through the binary, with command stages standing in for evaluations: it
+//! picks the known best trial, a new trial runs alone, and what uses the choice re-runs only when
+//! the choice changes.
+
+mod common;
+
+use common::{Fixture, stages_with};
+
+/// Trials whose metrics are a table of `lr` -> (RA, FA, TA, MIA); retrain's are fixed.
+fn pipeline(lrs: &[&str]) -> String {
+    format!(
+        r#"stages:
+  retrain_eval:
+    kind: command
+    command: |
+      echo '{{"acc_remain_train": 0.9, "acc_forget_train": 0.0, "acc_test": 0.85, "mia_camu": 0.4}}' > ${{out}}/metrics.json
+    outputs: [metrics.json]
+  trial:
+    kind: command
+    matrix: {{lr: [{}]}}
+    command: |
+      case ${{lr}} in
+        0.1) m='0.80, 0.30, 0.75, 0.50' ;;
+        0.01) m='0.89, 0.02, 0.84, 0.41' ;;
+        0.001) m='0.90, 0.40, 0.85, 0.45' ;;
+        0.005) m='0.88, 0.05, 0.84, 0.42' ;;
+        0.02) m='0.90, 0.00, 0.85, 0.40' ;;
+      esac
+      set -- $(echo "$m" | tr -d ,)
+      echo "{{\"acc_remain_train\": $1, \"acc_forget_train\": $2, \"acc_test\": $3, \"mia_camu\": $4}}" > ${{out}}/metrics.json
+    outputs: [metrics.json]
+  pick:
+    kind: select
+    needs: [trial, retrain_eval]
+    with: {{reference: retrain_eval, vars: [lr]}}
+  final:
+    kind: command
+    needs: [pick]
+    command: cp ${{in.pick}}/selected.json ${{out}}/used.json
+    outputs: [used.json]
+"#,
+        lrs.join(", ")
+    )
+}
+
+fn selected(f: &Fixture) -> serde_json::Value {
+    let rows: Vec<serde_json::Value> =
+        serde_json::from_slice(&f.run(&["status", "p.yaml", "--json"]).stdout).unwrap();
+    let key = rows
+        .iter()
+        .find(|r| r["stage"] == "pick")
+        .and_then(|r| r["key"].as_str())
+        .unwrap();
+    serde_json::from_str(&f.read(&format!("cache/out/{key}/selected.json"))).unwrap()
+}
+
+#[test]
+fn select_picks_the_best_trial_and_only_a_new_winner_reruns_what_uses_it() {
+    let f = Fixture::new();
+    f.write("p.yaml", &pipeline(&["0.1", "0.01", "0.001"]));
+    let (ev, code, err) = f.run_json(&["run", "p.yaml"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(stages_with(&ev, "started").len(), 6);
+    let s = selected(&f);
+    assert_eq!(s["trial"], "trial@lr=0.01", "{s}");
+    assert_eq!(s["values"], serde_json::json!({"lr": 0.01}));
+
+    // A new trial that does not win: only it and the selection run; `final` stays cached.
+    f.write("p.yaml", &pipeline(&["0.1", "0.01", "0.001", "0.005"]));
+    let (ev, code, err) = f.run_json(&["run", "p.yaml"]);
+    assert_eq!(code, 0, "{err}");
+    let mut ran = stages_with(&ev, "started");
+    ran.sort();
+    assert_eq!(ran, ["pick", "trial@lr=0.005"]);
+    assert_eq!(selected(&f)["trial"], "trial@lr=0.01");
+
+    // A new trial that wins: the selection changes and `final` runs again.
+    f.write(
+        "p.yaml",
+        &pipeline(&["0.1", "0.01", "0.001", "0.005", "0.02"]),
+    );
+    let (ev, code, err) = f.run_json(&["run", "p.yaml"]);
+    assert_eq!(code, 0, "{err}");
+    let mut ran = stages_with(&ev, "started");
+    ran.sort();
+    assert_eq!(ran, ["final", "pick", "trial@lr=0.02"]);
+    assert_eq!(selected(&f)["values"], serde_json::json!({"lr": 0.02}));
+}
+
+#[test]
+fn select_without_a_reference_or_vars_fails_validation() {
+    let f = Fixture::new();
+    f.write(
+        "p.yaml",
+        "stages:\n  t: {kind: command, command: 'true'}\n  pick: {kind: select, needs: [t], with: {vars: [lr]}}\n",
+    );
+    let out = f.run(&["run", "p.yaml"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("reference"), "{err}");
+    f.write(
+        "q.yaml",
+        "stages:\n  t: {kind: command, command: 'true'}\n  pick: {kind: select, needs: [t], with: {reference: t}}\n",
+    );
+    let out = f.run(&["run", "q.yaml"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("vars"), "{err}");
+}
