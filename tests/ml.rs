@@ -455,8 +455,10 @@ fn a_mismatched_libtorch_is_refused_before_ml_stages_run() {
     assert_eq!(records, 0, "nothing may run");
 }
 
-/// Trials of a method as a matrix, their evaluations, a `select` stage, and an `unlearn` that
-/// takes the chosen values with `from:`; the chosen values reach the method.
+/// Trials of a method as a matrix, scored on the split's validation part of the test set, a
+/// `select` stage, and an `unlearn` that takes the chosen values with `from:` and is reported on
+/// the rest of the test set: the chosen values reach the method, and no sample behind the
+/// reported numbers was read by the selection.
 #[test]
 fn an_unlearn_stage_runs_with_the_values_a_select_stage_chose() {
     let _rng = rng();
@@ -471,58 +473,74 @@ stages:
     kind: download
     with: {dataset: synthetic, n_train: 1200, n_test: 400, device: null}
   original: {kind: train, needs: [data], with: {epochs: 1}}
-  split: {kind: split, needs: [data], with: {scenario: class, device: null}}
+  split: {kind: split, needs: [data], with: {scenario: class, validation: 0.3, device: null}}
   retrain: {kind: train, needs: [data, split], with: {on: remain, epochs: 1}}
-  retrain_eval:
+  retrain_val:
     kind: evaluate
     needs: [data, split, retrain]
-    with: {model: retrain, mia: false}
+    with: {model: retrain, mia: false, on: validation}
   trial:
     kind: unlearn
     needs: [data, split, original]
     matrix: {lr: [0.5, 0.01]}
     with: {method: finetune, epochs: 1, lr: "${lr}"}
-  trial_eval:
+  trial_val:
     kind: evaluate
     needs: [data, split, trial, retrain]
     matrix: {lr: [0.5, 0.01]}
-    with: {model: trial, reference: retrain, mia: false}
+    with: {model: trial, reference: retrain, mia: false, on: validation}
   pick:
     kind: select
-    needs: [trial_eval, retrain_eval]
-    with: {reference: retrain_eval, vars: [lr], device: null}
+    needs: [trial_val, retrain_val]
+    with: {reference: retrain_val, vars: [lr], device: null}
   final:
     kind: unlearn
     needs: [data, split, original, pick]
     with: {method: finetune, epochs: 1, from: pick}
+  final_test:
+    kind: evaluate
+    needs: [data, split, final, retrain]
+    with: {model: final, reference: retrain, mia: false}
 "#,
     );
     let (_, code, err) = f.run_json(&["run", "p.yaml"]);
     assert_eq!(code, 0, "{err}");
-    let record = |stage: &str| {
-        let rows: Vec<serde_json::Value> =
-            serde_json::from_slice(&f.run(&["status", "p.yaml", "--json"]).stdout).unwrap();
-        let key = rows.iter().find(|r| r["stage"] == stage).unwrap()["key"]
+    let rows: Vec<serde_json::Value> =
+        serde_json::from_slice(&f.run(&["status", "p.yaml", "--json"]).stdout).unwrap();
+    let key = |stage: &str| {
+        rows.iter().find(|r| r["stage"] == stage).unwrap()["key"]
             .as_str()
             .unwrap()
-            .to_string();
-        (
-            serde_json::from_str::<serde_json::Value>(
-                &f.read(&format!("cache/records/{key}.json")),
-            )
-            .unwrap(),
-            key,
-        )
+            .to_string()
     };
-    let (_, pick_key) = record("pick");
-    let selected: serde_json::Value =
-        serde_json::from_str(&f.read(&format!("cache/out/{pick_key}/selected.json"))).unwrap();
+    let json = |rel: String| serde_json::from_str::<serde_json::Value>(&f.read(&rel)).unwrap();
+    let selected = json(format!("cache/out/{}/selected.json", key("pick")));
     let lr = &selected["values"]["lr"];
     assert!(lr == 0.5 || lr == 0.01, "{selected}");
-    let (fin, _) = record("final");
+    let fin = json(format!("cache/records/{}.json", key("final")));
     assert_eq!(fin["metrics"]["selected"]["lr"], *lr, "{fin}");
     assert_eq!(
         fin["metrics"]["hyperparameters"]["lr"], *lr,
         "the method ran with {fin}"
     );
+
+    // What each evaluation read: the selection's only the validation part, the report's only
+    // the rest.
+    let split = json(format!("cache/out/{}/split.json", key("split")));
+    let validation: Vec<i64> = serde_json::from_value(split["validation"].clone()).unwrap();
+    assert_eq!(validation.len(), 120);
+    let read = |stage: &str| -> Vec<i64> {
+        serde_json::from_value(json(format!("cache/out/{}/test_indices.json", key(stage)))).unwrap()
+    };
+    for stage in ["retrain_val", "trial_val@lr=0.5", "trial_val@lr=0.01"] {
+        assert_eq!(read(stage), validation, "{stage}");
+    }
+    let reported = read("final_test");
+    assert_eq!(reported.len(), 280);
+    assert!(reported.iter().all(|i| !validation.contains(i)));
+    let ev = json(format!("cache/records/{}.json", key("final_test")));
+    assert_eq!(ev["metrics"]["test_set"], "test");
+    assert_eq!(ev["metrics"]["method"], "finetune (tuned)");
+    assert_eq!(ev["metrics"]["selected"]["lr"], *lr);
+    assert_eq!(ev["metrics"]["n_test"], 280);
 }

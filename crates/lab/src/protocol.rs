@@ -91,6 +91,38 @@ pub struct Split {
     pub sample: Vec<i64>,
     /// How many times methods repeat Df (the reference repeats CIFAR-100's 500-item class 10x).
     pub forget_repeat: usize,
+    /// Indices into the test set held out for choosing settings (`select`): evaluations with
+    /// `on: validation` use these, the others use the rest of the test set. Absent in the
+    /// reference protocol, where every evaluation uses the whole test set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation: Option<Vec<i64>>,
+}
+
+/// Which test samples an evaluation uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EvalOn {
+    /// The test set without the validation part (all of it when the split has none).
+    Test,
+    /// The validation part only.
+    Validation,
+}
+
+impl Split {
+    /// The test-set indices an evaluation on `on` uses: `None` for the whole test set.
+    pub fn test_indices(&self, on: EvalOn, n_test: i64) -> Result<Option<Vec<i64>>, String> {
+        match (on, &self.validation) {
+            (EvalOn::Test, None) => Ok(None),
+            (EvalOn::Test, Some(v)) => {
+                let held: std::collections::HashSet<i64> = v.iter().copied().collect();
+                Ok(Some((0..n_test).filter(|i| !held.contains(i)).collect()))
+            }
+            (EvalOn::Validation, Some(v)) => Ok(Some(v.clone())),
+            (EvalOn::Validation, None) => Err(
+                "`on: validation` needs a split with a validation part (`validation: FRACTION` on the split stage)".into(),
+            ),
+        }
+    }
 }
 
 /// Resolves `arch: auto` for a dataset family.

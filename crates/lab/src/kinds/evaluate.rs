@@ -42,6 +42,14 @@ pub struct EvaluateParams {
     pub relearn_batch_size: usize,
     #[serde(default = "relearn_max_epochs")]
     pub relearn_max_epochs: usize,
+    /// `validation`: score on the split's validation part (for `select`); `test` (default): on
+    /// the rest of the test set, or all of it when the split has no validation part.
+    #[serde(default = "test")]
+    pub on: crate::protocol::EvalOn,
+}
+
+fn test() -> crate::protocol::EvalOn {
+    crate::protocol::EvalOn::Test
 }
 
 fn yes() -> bool {

@@ -14,6 +14,8 @@ const PARAMS: &[&str] = &[
     "proportions",
     "seed",
     "forget_repeat",
+    "validation",
+    "validation_seed",
 ];
 
 /// The scenario the parameters describe.
@@ -61,6 +63,11 @@ impl Kind for SplitKind {
         p.i64("seed", 0)?;
         if p.usize("forget_repeat", 1)? == 0 {
             return Err("parameter `forget_repeat` must be at least 1".into());
+        }
+        p.i64("validation_seed", 0)?;
+        let v = p.f64("validation", 0.0)?;
+        if !(0.0..1.0).contains(&v) {
+            return Err(format!("parameter `validation` must be in [0, 1), got {v}").into());
         }
         Ok(())
     }

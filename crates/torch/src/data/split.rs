@@ -75,7 +75,18 @@ pub fn make(
         remain,
         sample,
         forget_repeat: forget_repeat.max(1),
+        validation: None,
     })
+}
+
+/// A seeded `fraction` of the test set's `n_test` indices, sorted: the part held out for
+/// choosing settings. Drawn from its own generator seed, so Df, Dr and Ds are the same with or
+/// without it.
+pub fn validation(n_test: i64, fraction: f64, seed: i64) -> Vec<i64> {
+    let k = (fraction * n_test as f64).round() as usize;
+    let mut v: Vec<i64> = permutation(n_test, seed.wrapping_add(2_000_003))[..k].to_vec();
+    v.sort_unstable();
+    v
 }
 
 #[cfg(test)]

@@ -16,8 +16,24 @@ impl Runner for Evaluate {
     fn run(&self, job: &StageJob) -> Result<(), StageError> {
         let rt = super::Runtime::start(job)?;
         let p = EvaluateParams::read(&job.params)?;
-        let data = rt.dataset()?;
+        let mut data = rt.dataset()?;
         let split = rt.split()?;
+        // The validation part or the rest of the test set, when the split holds one out.
+        let subset = split.test_indices(p.on, data.meta.n_test)?;
+        if let Some(idx) = &subset {
+            let t = crate::ml::idx_tensor(idx);
+            data.test_x = data.test_x.index_select(0, &t);
+            data.test_y = data.test_y.index_select(0, &t);
+            data.meta.n_test = idx.len() as i64;
+            let path = job.out_dir.join("test_indices.json");
+            std::fs::write(&path, serde_json::to_vec(idx).unwrap_or_default()).map_err(
+                |source| StageError::Io {
+                    action: "write",
+                    path,
+                    source,
+                },
+            )?;
+        }
         let (model, model_dir) = rt.model("model")?;
         let reference = match &p.reference {
             Some(_) => Some(rt.model("reference")?.0),
@@ -31,6 +47,14 @@ impl Runner for Evaluate {
             mia_export: p.mia_export.then(|| job.out_dir.clone()),
         };
         let mut m = evaluate(&model, reference.as_ref(), &data, &split, &opts)?;
+        if subset.is_some() {
+            let on = match p.on {
+                camu_lab::protocol::EvalOn::Test => "test",
+                camu_lab::protocol::EvalOn::Validation => "validation",
+            };
+            m.insert("test_set".into(), json!(on));
+            m.insert("n_test".into(), json!(data.meta.n_test));
+        }
         let diverged = m.get("diverged") == Some(&json!(true));
         if diverged {
             tracing::warn!(
@@ -92,6 +116,14 @@ impl Runner for Evaluate {
                 Some(v) if v == "remain" => json!("retrain"),
                 _ => json!("original"),
             });
+        // A run with settings a `select` stage chose is its own row in the report.
+        let method = match (produced.get("selected"), method.as_str()) {
+            (Some(values), Some(name)) => {
+                m.insert("selected".into(), values.clone());
+                json!(format!("{name} (tuned)"))
+            }
+            _ => method,
+        };
         m.insert("method".into(), method.clone());
         // Where every number came from: this record's key and each input's stage and key, with
         // the producing method's version.

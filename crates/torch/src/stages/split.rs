@@ -28,7 +28,15 @@ impl Runner for SplitKind {
                 .into());
             }
         }
-        let s = split::make(&labels, sc, p.i64("seed", 0)?, p.usize("forget_repeat", 1)?)?;
+        let seed = p.i64("seed", 0)?;
+        let mut s = split::make(&labels, sc, seed, p.usize("forget_repeat", 1)?)?;
+        let fraction = p.f64("validation", 0.0)?;
+        if fraction > 0.0 {
+            // Its own seed, shared by every split seed: a selection tuned on one seed's split must
+            // not have read the test samples another seed reports on.
+            let vseed = p.i64("validation_seed", 0)?;
+            s.validation = Some(split::validation(ds.meta.n_test, fraction, vseed));
+        }
         let path = job.out_dir.join("split.json");
         let bytes = serde_json::to_vec(&s).expect("a split serializes");
         std::fs::write(&path, bytes).map_err(|source| StageError::Io {
@@ -40,6 +48,9 @@ impl Runner for SplitKind {
         m.insert("forget".into(), json!(s.forget.len()));
         m.insert("remain".into(), json!(s.remain.len()));
         m.insert("sample".into(), json!(s.sample.len()));
+        if let Some(v) = &s.validation {
+            m.insert("validation".into(), json!(v.len()));
+        }
         write_metrics(job, &m)
     }
 }
