@@ -219,10 +219,11 @@ fn command_dag() -> impl Strategy<Value = String> {
         1usize..3,
         prop::sample::select(vec!["1", "0", "0.25", "1"]),
         any::<bool>(),
+        prop::option::of(0usize..5),
     );
     prop::collection::vec(stage, 1..8).prop_map(|stages| {
         let mut text = String::from("stages:\n");
-        for (i, (needs, seeds, exclude, cpus, gpus, argv)) in stages.iter().enumerate() {
+        for (i, (needs, seeds, exclude, cpus, gpus, argv, sample)) in stages.iter().enumerate() {
             text.push_str(&format!("  s{i}:\n    kind: command\n"));
             let needs: Vec<String> = needs
                 .iter()
@@ -250,6 +251,11 @@ fn command_dag() -> impl Strategy<Value = String> {
             } else {
                 text.push_str(&format!(
                     "    command: 'cat{input} > ${{out}}/o; echo ${{threads}}'\n"
+                ));
+            }
+            if let Some(n) = sample {
+                text.push_str(&format!(
+                    "    search: {{space: {{lr: [0.1, 0.01, 0.001], epochs: [1, 2]}}, sample: {n}, seed: {i}}}\n"
                 ));
             }
             text.push_str("    outputs: [o]\n");

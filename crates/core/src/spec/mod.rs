@@ -323,6 +323,85 @@ pub const MAX_INSTANCES: usize = 10_000;
 /// The most stages a pipeline may have after expansion.
 pub const MAX_STAGES: usize = 100_000;
 
+/// A stage's matrix as written, with its position.
+type Matrix = serde_saphyr::Spanned<IndexMap<String, Vec<Value>>>;
+
+/// The stage's matrix with `search.space` added (None on a clash, reported).
+fn merge_search(base: &str, rs: &RawStage, issues: &mut Vec<SpecIssue>) -> Option<Option<Matrix>> {
+    let Some(search) = &rs.search else {
+        return Some(rs.matrix.clone());
+    };
+    let pos = pos_of(search.referenced);
+    let mut ok = true;
+    if search.value.space.is_empty() {
+        issues.push(SpecIssue::new(
+            format!("stage `{base}`: `search.space` is empty"),
+            pos,
+        ));
+        ok = false;
+    }
+    if search.value.sample == Some(0) {
+        issues.push(SpecIssue::new(
+            format!("stage `{base}`: `search.sample` must be at least 1"),
+            pos,
+        ));
+        ok = false;
+    }
+    let mut matrix = rs
+        .matrix
+        .as_ref()
+        .map(|m| m.value.clone())
+        .unwrap_or_default();
+    for (var, values) in &search.value.space {
+        if matrix.insert(var.clone(), values.clone()).is_some() {
+            issues.push(SpecIssue::new(
+                format!("stage `{base}`: `{var}` is both a matrix and a search variable"),
+                pos,
+            ));
+            ok = false;
+        }
+    }
+    ok.then(|| {
+        let (referenced, defined) = match &rs.matrix {
+            Some(m) => (m.referenced, m.defined),
+            None => (search.referenced, search.defined),
+        };
+        Some(serde_saphyr::Spanned::new(matrix, referenced, defined))
+    })
+}
+
+/// The instances whose search variables are among the `sample` combinations of the space that
+/// rank first by blake3(seed, combination): a seeded choice that is the same on every machine.
+fn sample_search(
+    search: &raw::RawSearch,
+    instances: Vec<IndexMap<String, Value>>,
+) -> Vec<IndexMap<String, Value>> {
+    let Some(n) = search.sample else {
+        return instances;
+    };
+    let rank = |combo: &IndexMap<String, Value>| {
+        let text = serde_json::to_string(combo).unwrap_or_default();
+        let mut h = blake3::Hasher::new();
+        h.update(&search.seed.to_le_bytes());
+        h.update(text.as_bytes());
+        *h.finalize().as_bytes()
+    };
+    let mut combos: Vec<([u8; 32], IndexMap<String, Value>)> = combinations(&search.space)
+        .into_iter()
+        .map(|c| (rank(&c), c))
+        .collect();
+    combos.sort_by_key(|a| a.0);
+    let chosen: Vec<IndexMap<String, Value>> = combos.into_iter().take(n).map(|(_, c)| c).collect();
+    instances
+        .into_iter()
+        .filter(|b| {
+            chosen
+                .iter()
+                .any(|c| c.iter().all(|(k, v)| b.get(k) == Some(v)))
+        })
+        .collect()
+}
+
 /// All combinations of the matrix, first variable varying slowest.
 fn combinations(matrix: &IndexMap<String, Vec<Value>>) -> Vec<IndexMap<String, Value>> {
     let mut out = vec![IndexMap::new()];
@@ -373,7 +452,12 @@ fn expand(raw: &RawPipeline, kinds: &Registry, issues: &mut Vec<SpecIssue>) -> V
             continue;
         };
         check_kind_fields(base, rs, kind_info.is_command(), stage_pos, issues);
-        let instances = match &rs.matrix {
+        // `search.space` joins the matrix; its sample is applied after expansion.
+        let merged = match merge_search(base, rs, issues) {
+            Some(m) => m,
+            None => continue,
+        };
+        let instances = match &merged {
             None => vec![IndexMap::new()],
             Some(m) => {
                 let mpos = pos_of(m.referenced);
@@ -448,7 +532,11 @@ fn expand(raw: &RawPipeline, kinds: &Registry, issues: &mut Vec<SpecIssue>) -> V
                 kept
             }
         };
-        if rs.exclude.iter().len() > 0 && rs.matrix.is_none() {
+        let instances = match &rs.search {
+            Some(search) => sample_search(&search.value, instances),
+            None => instances,
+        };
+        if rs.exclude.iter().len() > 0 && merged.is_none() {
             issues.push(SpecIssue::new(
                 format!("stage `{base}`: `exclude` needs a `matrix`"),
                 stage_pos,
@@ -879,6 +967,66 @@ stages:
         assert_eq!(p.stage("b@d=x").unwrap().needs, ["a@d=x"]);
         assert!(p.stage("b@d=y").unwrap().needs.is_empty());
         assert!(load_str(&text.replace("'a?'", "a")).is_err());
+    }
+
+    #[test]
+    fn search_expands_like_a_matrix_and_samples_a_seeded_subset() {
+        let names = |text: &str| -> Vec<String> {
+            let p = load_str(text).unwrap();
+            p.stages.iter().map(|s| s.name.clone()).collect()
+        };
+        let grid = names(
+            "stages:\n  t:\n    kind: command\n    command: 'echo ${lr} ${epochs}'\n    matrix: {s: [a]}\n    search: {space: {lr: [1, 2], epochs: [3, 4]}}\n",
+        );
+        assert_eq!(
+            grid,
+            [
+                "t@s=a,lr=1,epochs=3",
+                "t@s=a,lr=1,epochs=4",
+                "t@s=a,lr=2,epochs=3",
+                "t@s=a,lr=2,epochs=4"
+            ]
+        );
+        let sampled = |values: &str, seed: u64| {
+            names(&format!(
+                "stages:\n  t:\n    kind: command\n    command: 'echo ${{lr}}'\n    matrix: {{s: [a, b]}}\n    search: {{space: {{lr: [{values}]}}, sample: 3, seed: {seed}}}\n"
+            ))
+        };
+        let first = sampled("1, 2, 3, 4, 5, 6, 7, 8", 0);
+        // 3 of the 8 values, the same 3 for every matrix instance, the same on every load.
+        assert_eq!(first.len(), 6);
+        assert_eq!(first, sampled("1, 2, 3, 4, 5, 6, 7, 8", 0));
+        let lrs = |v: &[String]| {
+            let mut l: Vec<String> = v
+                .iter()
+                .map(|n| n.rsplit('=').next().unwrap().to_string())
+                .collect();
+            l.sort();
+            l.dedup();
+            l
+        };
+        assert_eq!(lrs(&first).len(), 3);
+        assert_ne!(
+            lrs(&first),
+            lrs(&sampled("1, 2, 3, 4, 5, 6, 7, 8", 1)),
+            "the seed chooses"
+        );
+        // A value added to the space displaces at most one sampled trial.
+        let more = sampled("1, 2, 3, 4, 5, 6, 7, 8, 9", 0);
+        let kept = lrs(&first)
+            .iter()
+            .filter(|l| lrs(&more).contains(l))
+            .count();
+        assert!(kept >= 2, "{first:?} -> {more:?}");
+        let clash = load_str(
+            "stages:\n  t: {kind: command, command: 'true', matrix: {lr: [1]}, search: {space: {lr: [2]}}}\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            clash.contains("both a matrix and a search variable"),
+            "{clash}"
+        );
     }
 
     #[test]

@@ -119,6 +119,20 @@ impl Default for Resources {
     }
 }
 
+/// `search:` on a stage: `space` is added to the matrix (every combination: a grid); with
+/// `sample: N`, only N of the space's combinations are kept, chosen by a seeded hash of each
+/// combination, so adding a value keeps the other sampled trials unless the new one displaces
+/// them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSearch {
+    pub space: IndexMap<String, Vec<Value>>,
+    #[serde(default)]
+    pub sample: Option<usize>,
+    #[serde(default)]
+    pub seed: u64,
+}
+
 /// A program line: a string runs through `sh -c`, a list is executed directly.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(
@@ -146,6 +160,9 @@ pub struct RawStage {
     /// Combinations (partial bindings) left out of the matrix.
     #[serde(default)]
     pub exclude: Vec<Spanned<IndexMap<String, Value>>>,
+    /// A search space: more matrix variables, of which a seeded sample may be taken.
+    #[serde(default)]
+    pub search: Option<Spanned<RawSearch>>,
     // `command` kind fields.
     #[serde(default)]
     pub command: Option<Spanned<RawCommand>>,
