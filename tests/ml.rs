@@ -542,5 +542,10 @@ stages:
     assert_eq!(ev["metrics"]["test_set"], "test");
     assert_eq!(ev["metrics"]["method"], "finetune (tuned)");
     assert_eq!(ev["metrics"]["selected"]["lr"], *lr);
+    // The report's tables leave out the evaluations on the validation part.
+    let out = f.run(&["report", "p.yaml"]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("| finetune (tuned) |"), "{table}");
+    assert!(!table.contains("| finetune |"), "a trial's evaluation is in the tables: {table}");
     assert_eq!(ev["metrics"]["n_test"], 280);
 }

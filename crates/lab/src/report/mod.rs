@@ -27,7 +27,8 @@ pub struct Results {
     pub missing: Vec<String>,
 }
 
-/// Collects the metrics of every evaluate stage that has a valid cache record.
+/// Collects the metrics of every evaluate stage that has a valid cache record, except those
+/// scored on a split's validation part (`on: validation`).
 pub fn collect(engine: &mut Engine<'_>) -> Result<Results, EngineError> {
     let statuses = engine.status()?;
     let mut rows = Vec::new();
@@ -36,7 +37,10 @@ pub fn collect(engine: &mut Engine<'_>) -> Result<Results, EngineError> {
         let Some(stage) = engine.pipeline.stage(&st.stage) else {
             continue;
         };
-        if stage.kind != "evaluate" {
+        // Evaluations on the validation part serve `select`, not the tables.
+        if stage.kind != "evaluate"
+            || stage.params.get("on").and_then(|v| v.as_str()) == Some("validation")
+        {
             continue;
         }
         let record = st
