@@ -546,6 +546,9 @@ stages:
     let out = f.run(&["report", "p.yaml"]);
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(table.contains("| finetune (tuned) |"), "{table}");
-    assert!(!table.contains("| finetune |"), "a trial's evaluation is in the tables: {table}");
+    assert!(
+        !table.contains("| finetune |"),
+        "a trial's evaluation is in the tables: {table}"
+    );
     assert_eq!(ev["metrics"]["n_test"], 280);
 }
