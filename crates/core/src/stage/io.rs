@@ -56,8 +56,17 @@ fn names(job: &StageJob) -> String {
 
 /// Writes metrics.json into the stage's output directory.
 pub fn write_metrics(job: &StageJob, metrics: &Map<String, Value>) -> Result<(), StageError> {
-    let path = job.out_dir.join("metrics.json");
-    let bytes = serde_json::to_vec_pretty(metrics).map_err(|source| StageError::Json {
+    write_json(job, "metrics.json", metrics)
+}
+
+/// Writes `value` as pretty JSON to `file` in the stage's output directory.
+pub fn write_json(
+    job: &StageJob,
+    file: &str,
+    value: &impl serde::Serialize,
+) -> Result<(), StageError> {
+    let path = job.out_dir.join(file);
+    let bytes = serde_json::to_vec_pretty(value).map_err(|source| StageError::Json {
         path: path.clone(),
         source,
     })?;

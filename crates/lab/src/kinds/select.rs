@@ -15,7 +15,7 @@
 use crate::metrics::gap_metrics;
 use camu_core::params::{ParamError, Params, check_keys};
 use camu_core::spec::{Kind, Requirement};
-use camu_core::stage::io::{read_json, write_metrics};
+use camu_core::stage::io::{read_json, write_json, write_metrics};
 use camu_core::stage::{Runner, StageError, StageJob};
 use serde_json::{Map, Value, json};
 
@@ -218,16 +218,7 @@ impl Runner for Select {
             eprintln!("  {} {} {score}", t["stage"], t["values"]);
         }
         eprintln!("chosen: {} {}", chosen["trial"], chosen["values"]);
-        let path = job.out_dir.join("selected.json");
-        let bytes = serde_json::to_vec_pretty(&chosen).map_err(|source| StageError::Json {
-            path: path.clone(),
-            source,
-        })?;
-        std::fs::write(&path, bytes).map_err(|source| StageError::Io {
-            action: "write",
-            path,
-            source,
-        })?;
+        write_json(job, "selected.json", &chosen)?;
         let mut m = Map::new();
         m.insert("trial".into(), chosen["trial"].clone());
         m.insert(

@@ -2,7 +2,7 @@
 
 use crate::metrics::relearn::{RelearnOptions, relearn};
 use crate::metrics::{EvalOptions, evaluate};
-use camu_core::stage::io::{input_key, input_with, read_json, write_metrics};
+use camu_core::stage::io::{input_key, input_with, read_json, write_json, write_metrics};
 use camu_core::stage::{Runner, StageError, StageJob};
 use camu_lab::kinds::evaluate::EvaluateParams;
 use serde_json::{Map, Value, json};
@@ -25,14 +25,7 @@ impl Runner for Evaluate {
             data.test_x = data.test_x.index_select(0, &t);
             data.test_y = data.test_y.index_select(0, &t);
             data.meta.n_test = idx.len() as i64;
-            let path = job.out_dir.join("test_indices.json");
-            std::fs::write(&path, serde_json::to_vec(idx).unwrap_or_default()).map_err(
-                |source| StageError::Io {
-                    action: "write",
-                    path,
-                    source,
-                },
-            )?;
+            write_json(job, "test_indices.json", idx)?;
         }
         let (model, model_dir) = rt.model("model")?;
         let reference = match &p.reference {
