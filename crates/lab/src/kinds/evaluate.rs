@@ -109,6 +109,14 @@ impl Kind for Evaluate {
         // provenance of every input.
         2
     }
+    fn key_version(&self, params: &Map<String, Value>) -> u32 {
+        // 3: the reference MIA on balanced sets when the test set is too small for its recipe (a
+        // split with a validation part). Evaluations without the MIA keep version 2.
+        match EvaluateParams::read(params) {
+            Ok(p) if !p.mia => 2,
+            _ => 3,
+        }
+    }
     fn validate(&self, params: &Map<String, Value>) -> Result<(), ParamError> {
         EvaluateParams::read(params).map(|_| ())
     }

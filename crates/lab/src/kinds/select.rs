@@ -24,7 +24,7 @@ pub struct Select;
 const KEYS: &[&str] = &["reference", "vars", "criterion"];
 
 /// `vars` as a list of names.
-fn vars(params: &Map<String, Value>) -> Result<Vec<String>, ParamError> {
+pub fn vars(params: &Map<String, Value>) -> Result<Vec<String>, ParamError> {
     let list = params.get("vars").ok_or_else(|| {
         ParamError::Invalid(
             "parameter `vars` is required: the searched matrix variables, e.g. [lr, epochs]".into(),

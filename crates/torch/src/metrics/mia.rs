@@ -7,6 +7,13 @@
 //!   fit and never uses the other 1%. The learner is `XGBClassifier(n_estimators=100,
 //!   objective='binary:logistic')`, reproduced by [`super::xgb`]. The score is the accuracy of
 //!   `predict` on Df (members) plus as many further, unseen test samples (non-members).
+//!   That recipe needs `n_attack + |Df|` test samples. With fewer (a test set cut down by a
+//!   split's validation part, or the validation part itself) the reference would fit on every
+//!   test sample, 4,000 members against fewer non-members, and score Df against few or no unseen
+//!   samples, so its accuracy would be the member rate on an unbalanced set. There the attack stays
+//!   balanced instead: `n = min(n_attack, |test| / 2)` per side for the fit, and a seeded sample of
+//!   `m = min(|Df|, |test| - n)` Df rows against the next `m` test rows. With enough test samples
+//!   the reference's sets are used unchanged.
 //! - [`mia_loss`]: the loss-based attack of recent work: per-sample cross-entropy on Df against as
 //!   many test samples of the same classes, logistic regression, k-fold cross-validated accuracy.
 
@@ -39,7 +46,11 @@ pub struct MiaResult {
 #[derive(Debug, Clone, Default)]
 pub struct AttackData {
     pub fit: Vec<(Vec<f32>, bool)>,
+    /// Df rows first (`n_forget` of them), then the unseen test rows.
     pub eval: Vec<(Vec<f32>, bool)>,
+    pub n_forget: usize,
+    /// Whether the sets are the reference's (enough test samples) or the balanced fallback.
+    pub reference_sets: bool,
 }
 
 /// splitmix64: a small, seeded, platform-independent generator for the fit split.
@@ -64,10 +75,21 @@ pub fn attack_data(
     if !finite(shadow_in) || !finite(test) || !finite(forget) {
         return Err("the model's outputs are not finite".into());
     }
-    let n_in = n_attack.min(shadow_in.len());
-    let n_out = n_attack.min(test.len());
+    let reference_sets = test.len() >= n_attack + forget.len();
+    let (n_in, n_out) = if reference_sets {
+        (n_attack.min(shadow_in.len()), n_attack)
+    } else {
+        let n = n_attack.min(shadow_in.len()).min(test.len() / 2);
+        (n, n)
+    };
     if n_in == 0 || n_out == 0 || forget.is_empty() {
-        return Err("MIA needs non-empty Ds, test and Df sets".into());
+        return Err(format!(
+            "MIA needs non-empty Ds, Df and at least 2 test samples (Ds {}, test {}, Df {})",
+            shadow_in.len(),
+            test.len(),
+            forget.len()
+        )
+        .into());
     }
     let mut all: Vec<(Vec<f32>, bool)> = shadow_in[..n_in]
         .iter()
@@ -83,12 +105,30 @@ pub fn attack_data(
     all.truncate(all.len() - held_out);
     let unseen = &test[n_out..];
     let n_neg = forget.len().min(unseen.len());
-    let eval = forget
-        .iter()
+    let members: Vec<&Vec<f32>> = if reference_sets {
+        forget.iter().collect()
+    } else {
+        // As many Df rows as unseen test rows, a seeded sample in Df's order.
+        let mut idx: Vec<usize> = (0..forget.len()).collect();
+        for i in (1..idx.len()).rev() {
+            idx.swap(i, (splitmix(&mut state) % (i as u64 + 1)) as usize);
+        }
+        idx.truncate(n_neg);
+        idx.sort_unstable();
+        idx.iter().map(|&i| &forget[i]).collect()
+    };
+    let n_forget = members.len();
+    let eval = members
+        .into_iter()
         .map(|r| (r.clone(), true))
         .chain(unseen[..n_neg].iter().map(|r| (r.clone(), false)))
         .collect();
-    Ok(AttackData { fit: all, eval })
+    Ok(AttackData {
+        fit: all,
+        eval,
+        n_forget,
+        reference_sets,
+    })
 }
 
 /// The reference MIA on the sets of [`attack_data`].
@@ -100,11 +140,12 @@ pub fn mia_camu(
     seed: u64,
 ) -> Result<MiaResult, crate::MlError> {
     let d = attack_data(shadow_in, test, forget, n_attack, seed)?;
-    score(&d, forget.len())
+    score(&d)
 }
 
-/// Fits the learner on `d.fit` and scores it on `d.eval`, whose first `n_forget` rows are Df.
-pub fn score(d: &AttackData, n_forget: usize) -> Result<MiaResult, crate::MlError> {
+/// Fits the learner on `d.fit` and scores it on `d.eval`, whose first `d.n_forget` rows are Df.
+pub fn score(d: &AttackData) -> Result<MiaResult, crate::MlError> {
+    let n_forget = d.n_forget;
     let rows: Vec<Vec<f32>> = d.fit.iter().map(|(r, _)| r.clone()).collect();
     let labels: Vec<bool> = d.fit.iter().map(|(_, l)| *l).collect();
     let model = Booster::fit(&rows, &labels, &XgbParams::default())?;
@@ -269,5 +310,38 @@ mod tests {
         let forget_like_test: Vec<Vec<f32>> = (0..100).map(|j| conf(0.5, j + 7)).collect();
         let r = mia_camu(&members, &test, &forget_like_test, 300, 0).unwrap();
         assert!(r.forget_member_rate < 0.05, "{r:?}");
+        assert_eq!(r.n_eval, 200, "Df and as many unseen test rows");
+    }
+
+    #[test]
+    fn a_small_test_set_gives_balanced_attack_sets() {
+        let conf = |c: f32, j: usize| {
+            let mut v = vec![(1.0 - c) / 9.0 + j as f32 * 1e-5; 10];
+            v[9] = c;
+            v
+        };
+        let members: Vec<Vec<f32>> = (0..300).map(|j| conf(0.99, j)).collect();
+        // 200 test rows: fewer than 300 for the fit plus 500 to score against Df.
+        let test: Vec<Vec<f32>> = (0..200).map(|j| conf(0.5, j)).collect();
+        let forget: Vec<Vec<f32>> = (0..500).map(|j| conf(0.5, j + 7)).collect();
+        let d = attack_data(&members, &test, &forget, 300, 0).unwrap();
+        assert!(!d.reference_sets);
+        let count = |rows: &[(Vec<f32>, bool)], l: bool| rows.iter().filter(|r| r.1 == l).count();
+        // 100 per side, 1% (2 rows) left out of the fit.
+        assert_eq!(d.fit.len(), 198);
+        assert!(count(&d.fit, true).abs_diff(count(&d.fit, false)) <= 2);
+        assert_eq!(
+            (d.n_forget, count(&d.eval, true), count(&d.eval, false)),
+            (100, 100, 100)
+        );
+        // A Df that looks like test data: the attack is at chance, not at the member rate.
+        let r = score(&d).unwrap();
+        assert!(r.forget_member_rate < 0.05, "{r:?}");
+        assert!((r.accuracy - 0.5).abs() < 0.05, "{r:?}");
+        // With enough test rows the reference's sets are used as they are.
+        let test: Vec<Vec<f32>> = (0..800).map(|j| conf(0.5, j)).collect();
+        let d = attack_data(&members, &test, &forget, 300, 0).unwrap();
+        assert!(d.reference_sets);
+        assert_eq!((d.fit.len(), d.n_forget, d.eval.len()), (594, 500, 1000));
     }
 }

@@ -169,13 +169,24 @@ pub fn evaluate(
                     .map_err(|e| format!("cannot write {}: {e}", p.display()))?;
             }
         }
-        match attack.and_then(|d| mia::score(&d, feats_f.len())) {
+        let reference_sets = attack.as_ref().map(|d| d.reference_sets).unwrap_or(true);
+        match attack.and_then(|d| mia::score(&d)) {
             Ok(r) => {
                 m.insert("mia_camu".into(), num(r.accuracy));
                 m.insert(
                     "mia_camu_forget_member_rate".into(),
                     num(r.forget_member_rate),
                 );
+                m.insert("mia_camu_n_fit".into(), r.n_fit.into());
+                m.insert("mia_camu_n_eval".into(), r.n_eval.into());
+                if !reference_sets {
+                    tracing::info!(
+                        test = feats_t.len(),
+                        fit = r.n_fit,
+                        scored = r.n_eval,
+                        "fewer test samples than the reference attack uses: balanced sets"
+                    );
+                }
             }
             Err(e) => {
                 m.insert("mia_camu_error".into(), Value::String(e.to_string()));
