@@ -545,7 +545,12 @@ stages:
     // The report's tables leave out the evaluations on the validation part.
     let out = f.run(&["report", "p.yaml"]);
     let table = String::from_utf8_lossy(&out.stdout);
-    assert!(table.contains("| finetune (tuned) |"), "{table}");
+    // The tuned row names the chosen values, and the search is shown with every trial.
+    assert!(
+        table.contains(&format!("| finetune (tuned): lr {lr} |")),
+        "{table}"
+    );
+    assert!(table.contains("**Search for finetune**"), "{table}");
     assert!(
         !table.contains("| finetune |"),
         "a trial's evaluation is in the tables: {table}"

@@ -65,6 +65,37 @@ fn select_picks_the_best_trial_and_only_a_new_winner_reruns_what_uses_it() {
     assert_eq!(s["trial"], "trial@lr=0.01", "{s}");
     assert_eq!(s["values"], serde_json::json!({"lr": 0.01}));
 
+    // The report shows every trial's gap (points) by the selection's criterion, and the choice.
+    let out = f.run(&["report", "p.yaml", "--out", "rep"]);
+    let md = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{md}");
+    for row in [
+        "| 0.1 | 15.00 |",
+        "| 0.01 | **1.25** (chosen) |",
+        "| 0.001 | 11.25 |",
+    ] {
+        assert!(md.contains(row), "{row} missing: {md}");
+    }
+    assert!(md.contains("chosen: lr 0.01\n"), "{md}");
+    let json: serde_json::Value = serde_json::from_str(&f.read("rep/comparison.json")).unwrap();
+    assert_eq!(json["searches"][0]["chosen"], "trial@lr=0.01");
+    assert_eq!(json["searches"][0]["decided"], true);
+    let plots: Vec<String> = std::fs::read_dir(f.dir.path().join("rep"))
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with("search-") && n.ends_with(".svg"))
+        .collect();
+    assert_eq!(plots.len(), 1, "the criterion across the trials: {plots:?}");
+
+    // On a partial search (a trial not yet run) the report says the choice is provisional.
+    f.write("p.yaml", &pipeline(&["0.1", "0.01", "0.001", "0.005"]));
+    let out = f.run(&["report", "p.yaml", "--out", "rep"]);
+    let md = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        md.contains("(provisional: 3 of 4 trials evaluated; `pick` has not run on them)"),
+        "{md}"
+    );
+
     // A new trial that does not win: only it and the selection run; `final` stays cached.
     f.write("p.yaml", &pipeline(&["0.1", "0.01", "0.001", "0.005"]));
     let (ev, code, err) = f.run_json(&["run", "p.yaml"]);

@@ -40,6 +40,7 @@ impl Runner for Compare {
                     stage: name.clone(),
                     key: input_key(dir),
                     metrics,
+                    tuned: None,
                 });
             }
         }
@@ -51,7 +52,7 @@ impl Runner for Compare {
         }
         let comparison = aggregate(&Results {
             rows,
-            missing: vec![],
+            ..Results::default()
         });
         let (files, skipped) =
             write_all(&comparison, &job.out_dir).map_err(|e| StageError::Io {

@@ -4,6 +4,7 @@
 //! missing.
 
 mod plots;
+pub mod search;
 
 use camu_core::engine::{Engine, EngineError};
 use serde::Serialize;
@@ -12,28 +13,51 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// One evaluated model (the metrics of one evaluate stage).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Row {
     pub stage: String,
     /// The cache key of the evaluate record the metrics come from.
     pub key: Option<String>,
     pub metrics: Map<String, Value>,
+    /// For a run with values a `select` stage chose: that stage and the values.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tuned: Option<Tuned>,
 }
 
-/// Rows of a pipeline and the evaluate stages without a result yet.
-#[derive(Debug, Serialize)]
+/// The choice a tuned run used.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Tuned {
+    pub select: String,
+    pub vars: Vec<String>,
+    pub values: Map<String, Value>,
+}
+
+/// Rows of a pipeline, the evaluate stages without a result yet, and the searches.
+#[derive(Debug, Default, Serialize)]
 pub struct Results {
     pub rows: Vec<Row>,
     pub missing: Vec<String>,
+    pub searches: Vec<search::Search>,
 }
 
 /// Collects the metrics of every evaluate stage that has a valid cache record, except those
-/// scored on a split's validation part (`on: validation`).
+/// scored on a split's validation part (`on: validation`), which go into the searches of the
+/// `select` stages that use them.
 pub fn collect(engine: &mut Engine<'_>) -> Result<Results, EngineError> {
     let statuses = engine.status()?;
+    let cached: BTreeMap<&str, &str> = statuses
+        .iter()
+        .filter(|s| s.state == "cached")
+        .filter_map(|s| Some((s.stage.as_str(), s.key.as_deref()?)))
+        .collect();
+    let metrics_of = |stage: &str| {
+        let key = cached.get(stage)?;
+        engine.cache.record(key)?.metrics?.as_object().cloned()
+    };
+    let searches = search::searches(engine.pipeline, &statuses, &metrics_of);
     let mut rows = Vec::new();
     let mut missing = Vec::new();
-    for st in statuses {
+    for st in &statuses {
         let Some(stage) = engine.pipeline.stage(&st.stage) else {
             continue;
         };
@@ -52,15 +76,33 @@ pub fn collect(engine: &mut Engine<'_>) -> Result<Results, EngineError> {
             .and_then(|r| r.metrics)
             .and_then(|m| m.as_object().cloned())
         {
-            Some(metrics) => rows.push(Row {
-                stage: st.stage.clone(),
-                key: st.key.clone(),
-                metrics,
-            }),
+            Some(metrics) => {
+                let mut row = Row {
+                    stage: st.stage.clone(),
+                    key: st.key.clone(),
+                    metrics,
+                    tuned: None,
+                };
+                if row.metrics.contains_key("selected") {
+                    row.tuned =
+                        search::tuned_values(engine.pipeline, &searches, &row).and_then(|s| {
+                            Some(Tuned {
+                                select: s.select,
+                                vars: s.vars,
+                                values: s.values?,
+                            })
+                        });
+                }
+                rows.push(row)
+            }
             None => missing.push(st.stage.clone()),
         }
     }
-    Ok(Results { rows, missing })
+    Ok(Results {
+        rows,
+        missing,
+        searches,
+    })
 }
 
 use crate::metrics::{Metric, Unit, gap_metrics, reported};
@@ -119,6 +161,9 @@ pub struct MethodSummary {
     pub speedup: Option<f64>,
     /// Df loss per relearn epoch, averaged over seeds (shortest length).
     pub relearn_curve: Option<Vec<f64>>,
+    /// The choices tuned runs used (one, unless seeds used different selections).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tuned: Vec<Tuned>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -134,6 +179,8 @@ pub struct Group {
 pub struct Comparison {
     pub groups: Vec<Group>,
     pub missing: Vec<String>,
+    /// Every `select` stage's trials and choice.
+    pub searches: Vec<search::Search>,
 }
 
 /// "random 10%", "class 0", "per-class {...}".
@@ -253,6 +300,12 @@ pub fn aggregate(results: &Results) -> Comparison {
                     })
                     .collect();
                 stopped.sort_unstable();
+                let mut tuned: Vec<Tuned> = Vec::new();
+                for t in rows.iter().filter_map(|r| r.tuned.as_ref()) {
+                    if !tuned.contains(t) {
+                        tuned.push(t.clone());
+                    }
+                }
                 MethodSummary {
                     method: method.clone(),
                     seeds,
@@ -263,6 +316,7 @@ pub fn aggregate(results: &Results) -> Comparison {
                     gap_to_retrain: None,
                     speedup: None,
                     relearn_curve,
+                    tuned,
                 }
             })
             .collect();
@@ -347,6 +401,7 @@ pub fn aggregate(results: &Results) -> Comparison {
     Comparison {
         groups: out,
         missing: results.missing.clone(),
+        searches: results.searches.clone(),
     }
 }
 
@@ -405,8 +460,15 @@ pub fn markdown(c: &Comparison) -> String {
         for m in &g.methods {
             let name = if m.method == "retrain" {
                 "retrain (reference)".to_string()
-            } else {
+            } else if m.tuned.is_empty() {
                 m.method.clone()
+            } else {
+                let values: Vec<String> = m
+                    .tuned
+                    .iter()
+                    .map(|t| search::values_text(&t.values, &t.vars))
+                    .collect();
+                format!("{}: {}", m.method, values.join(" / "))
             };
             out.push_str(&format!("| {name} |"));
             for c in &cols {
@@ -432,6 +494,24 @@ pub fn markdown(c: &Comparison) -> String {
             }
         }
         out.push('\n');
+        out.push_str(&search::markdown(&c.searches, &g.dataset, &g.scenario));
+    }
+    // Searches whose final runs have no result yet.
+    let mut seen = std::collections::BTreeSet::new();
+    for s in &c.searches {
+        let group = (s.dataset.as_str(), s.scenario.as_str());
+        if !c
+            .groups
+            .iter()
+            .any(|g| (g.dataset.as_str(), g.scenario.as_str()) == group)
+            && seen.insert(group)
+        {
+            out.push_str(&format!(
+                "### {} - {} (searches; no final results yet)\n\n",
+                s.dataset, s.scenario
+            ));
+            out.push_str(&search::markdown(&c.searches, &s.dataset, &s.scenario));
+        }
     }
     out.push_str("Accuracies and MIA in percent, mean ± population std over seeds; gap to retrain in percentage points.\n");
     let sources: Vec<String> = c
@@ -506,7 +586,12 @@ pub fn csv(c: &Comparison) -> String {
 
 /// File-name-safe form of a group, e.g. `fashion_mnist-random_10`.
 pub fn slug(g: &Group) -> String {
-    let raw = format!("{}-{}", g.dataset, g.scenario);
+    slug_of(&g.dataset, &g.scenario)
+}
+
+/// File-name-safe form of a dataset and scenario.
+pub fn slug_of(dataset: &str, scenario: &str) -> String {
+    let raw = format!("{dataset}-{scenario}");
     raw.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
@@ -572,6 +657,7 @@ mod tests {
             stage: format!("evaluate@{method},{seed}"),
             key: Some(format!("{method}{seed}key")),
             metrics: m.as_object().unwrap().clone(),
+            tuned: None,
         }
     }
 
@@ -585,6 +671,7 @@ mod tests {
                 row("camu", 1, 0.90, 0.84, 30.0),
             ],
             missing: vec!["evaluate@scrub".into()],
+            searches: vec![],
         };
         let c = aggregate(&results);
         let g = &c.groups[0];
@@ -647,6 +734,7 @@ mod tests {
                 diverged_row("ssd", 1, 10.0),
             ],
             missing: vec![],
+            searches: vec![],
         };
         let c = aggregate(&results);
         let g = &c.groups[0];
@@ -685,6 +773,7 @@ mod tests {
         let results = Results {
             rows: vec![row("camu", 0, 0.9, 0.8, 1.0)],
             missing: vec![],
+            searches: vec![],
         };
         let c = aggregate(&results);
         assert!(c.groups[0].notes[0].contains("no retrain results yet"));

@@ -1,10 +1,13 @@
 //! Plots of a comparison, as SVG and PNG (plotters): grouped bars of RA/FA/TA/MIA per method,
-//! unlearning time against gap to retrain, and relearn curves.
+//! unlearning time against gap to retrain, relearn curves, and each search's criterion across its
+//! trials.
 
-use super::{Comparison, Group, slug};
+use super::search::{Search, values_text};
+use super::{Comparison, Group, slug, slug_of};
 use crate::metrics::{Metric, gap_metrics};
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -239,6 +242,152 @@ fn relearn<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, g: &Group) -> Res {
     root.present().map_err(err)
 }
 
+/// A value's text, and its number when it has one (for ordering an axis).
+fn value_key(v: &Value) -> (Option<f64>, String) {
+    (v.as_f64(), v.to_string().trim_matches('"').to_string())
+}
+
+fn search_panel<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, s: &Search) -> Res {
+    let Some(first) = s.vars.first() else {
+        return Ok(());
+    };
+    // x: the first variable's values in order; one line per combination of the others.
+    let mut xs: Vec<(Option<f64>, String)> = s
+        .trials
+        .iter()
+        .filter_map(|t| t.values.get(first).map(value_key))
+        .collect();
+    xs.sort_by(|a, b| match (a.0, b.0) {
+        (Some(x), Some(y)) => x.total_cmp(&y),
+        _ => a.1.cmp(&b.1),
+    });
+    xs.dedup();
+    let rest = |t: &Map<String, Value>| -> Map<String, Value> {
+        s.vars[1..]
+            .iter()
+            .filter_map(|v| Some((v.clone(), t.get(v)?.clone())))
+            .collect()
+    };
+    let mut lines: Vec<Map<String, Value>> = Vec::new();
+    for t in &s.trials {
+        let r = rest(&t.values);
+        if !lines.contains(&r) {
+            lines.push(r);
+        }
+    }
+    let x_of = |t: &Map<String, Value>| {
+        let k = value_key(t.get(first)?);
+        xs.iter().position(|x| *x == k)
+    };
+    let excluded = s.trials.iter().filter(|t| t.gap.is_none()).count();
+    let gmax = s.trials.iter().filter_map(|t| t.gap).fold(0.5f64, f64::max) * 1.15;
+    let mut caption = format!("{} ({} trials", s.method, s.trials.len());
+    if excluded > 0 {
+        caption.push_str(&format!(", {excluded} excluded"));
+    }
+    if !s.pending.is_empty() {
+        caption.push_str(&format!(", {} pending", s.pending.len()));
+    }
+    caption.push(')');
+    let n = xs.len().max(1);
+    let labels: Vec<String> = xs.iter().map(|x| x.1.clone()).collect();
+    let mut chart = ChartBuilder::on(root)
+        .caption(caption, ("sans-serif", 18))
+        .margin(10)
+        .x_label_area_size(40)
+        .y_label_area_size(50)
+        .build_cartesian_2d(-0.5f64..n as f64 - 0.5, 0f64..gmax)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(n * 2 + 1)
+        .x_label_formatter(&|x| {
+            let i = x.round();
+            if (x - i).abs() < 0.01 && i >= 0.0 {
+                labels.get(i as usize).cloned().unwrap_or_default()
+            } else {
+                String::new()
+            }
+        })
+        .x_desc(first.as_str())
+        .y_desc("gap (points)")
+        .draw()
+        .map_err(err)?;
+    for (i, line) in lines.iter().enumerate() {
+        let col = colour(i);
+        let mut pts: Vec<(f64, f64)> = s
+            .trials
+            .iter()
+            .filter(|t| rest(&t.values) == *line)
+            .filter_map(|t| Some((x_of(&t.values)? as f64, t.gap?)))
+            .collect();
+        pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let label = if line.is_empty() {
+            "trials".to_string()
+        } else {
+            values_text(line, &s.vars)
+        };
+        chart
+            .draw_series(LineSeries::new(pts.clone(), col.stroke_width(2)))
+            .map_err(err)?
+            .label(label)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], col.stroke_width(2)));
+        chart
+            .draw_series(pts.iter().map(|p| Circle::new(*p, 3, col.filled())))
+            .map_err(err)?;
+    }
+    // The chosen trial, ringed.
+    if let Some(t) = s
+        .trials
+        .iter()
+        .find(|t| s.chosen.as_deref() == Some(t.stage.as_str()))
+        && let (Some(x), Some(g)) = (x_of(&t.values), t.gap)
+    {
+        chart
+            .draw_series(std::iter::once(Circle::new(
+                (x as f64, g),
+                8,
+                BLACK.stroke_width(2),
+            )))
+            .map_err(err)?
+            .label("chosen")
+            .legend(|(x, y)| Circle::new((x + 7, y), 5, BLACK.stroke_width(2)));
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 12))
+        .position(SeriesLabelPosition::UpperRight)
+        .draw()
+        .map_err(err)?;
+    Ok(())
+}
+
+/// The searches of one dataset and scenario, a panel per search.
+fn searches<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, group: &[&Search]) -> Res {
+    root.fill(&WHITE).map_err(err)?;
+    let Some(s0) = group.first() else {
+        return Ok(());
+    };
+    let root = root
+        .titled(
+            &format!(
+                "{} - {}: gap to retrain on the validation part",
+                s0.dataset, s0.scenario
+            ),
+            ("sans-serif", 18),
+        )
+        .map_err(err)?;
+    let cols = group.len().clamp(1, 2);
+    let rows = group.len().div_ceil(cols);
+    for (panel, s) in root.split_evenly((rows, cols)).iter().zip(group) {
+        search_panel(panel, s)?;
+    }
+    root.present().map_err(err)
+}
+
 /// Draws one plot function as `NAME.svg` and `NAME.png`, pushing the files written.
 macro_rules! render {
     ($dir:expr, $name:expr, $size:expr, $f:ident, $g:expr, $files:expr) => {{
@@ -260,6 +409,30 @@ pub fn draw_all(c: &Comparison, dir: &Path) -> (Vec<PathBuf>, Vec<String>) {
     if let Err(e) = font() {
         skipped.push(format!("plots: {e}"));
         return (files, skipped);
+    }
+    let mut groups: Vec<(&str, &str)> = Vec::new();
+    for s in &c.searches {
+        if !groups.contains(&(s.dataset.as_str(), s.scenario.as_str())) {
+            groups.push((s.dataset.as_str(), s.scenario.as_str()));
+        }
+    }
+    for (dataset, scenario) in groups {
+        let group: Vec<&Search> = c
+            .searches
+            .iter()
+            .filter(|s| s.dataset == dataset && s.scenario == scenario && !s.trials.is_empty())
+            .collect();
+        if group.is_empty() {
+            continue;
+        }
+        let name = format!("search-{}", slug_of(dataset, scenario));
+        let cols = group.len().clamp(1, 2) as u32;
+        let rows = group.len().div_ceil(2) as u32;
+        let size = ((500 * cols).max(640), 40 + 340 * rows);
+        let group = group.as_slice();
+        if let Err(e) = render!(dir, name, size, searches, group, files) {
+            skipped.push(format!("{name}: {e}"));
+        }
     }
     for g in &c.groups {
         let s = slug(g);
