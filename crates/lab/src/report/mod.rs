@@ -170,6 +170,9 @@ pub struct MethodSummary {
 pub struct Group {
     pub dataset: String,
     pub scenario: String,
+    /// Test samples the metrics are on when a split holds a validation part out of the test set
+    /// (None: the whole test set). Results on different test data are separate groups.
+    pub test_part: Option<i64>,
     pub methods: Vec<MethodSummary>,
     /// Notes on what is incomplete (fewer seeds than retrain, no retrain row).
     pub notes: Vec<String>,
@@ -232,18 +235,26 @@ pub fn aggregate(results: &Results) -> Comparison {
     let text = |m: &Map<String, Value>, k: &str| {
         m.get(k).and_then(Value::as_str).unwrap_or("-").to_string()
     };
-    let mut groups: BTreeMap<(String, String), RunsByMethod<'_>> = BTreeMap::new();
+    let mut groups: BTreeMap<(String, String, Option<i64>), RunsByMethod<'_>> = BTreeMap::new();
     for r in &results.rows {
         let m = &r.metrics;
+        let test_part = m
+            .get("test_set")
+            .filter(|t| *t == "test")
+            .and_then(|_| m.get("n_test")?.as_i64());
         groups
-            .entry((text(m, "dataset"), scenario_text(m.get("scenario"))))
+            .entry((
+                text(m, "dataset"),
+                scenario_text(m.get("scenario")),
+                test_part,
+            ))
             .or_default()
             .entry(text(m, "method"))
             .or_default()
             .push(r);
     }
     let mut out = Vec::new();
-    for ((dataset, scenario), by_method) in groups {
+    for ((dataset, scenario, test_part), by_method) in groups {
         let mut methods: Vec<MethodSummary> = by_method
             .iter()
             .map(|(method, rows)| {
@@ -394,6 +405,7 @@ pub fn aggregate(results: &Results) -> Comparison {
         out.push(Group {
             dataset,
             scenario,
+            test_part,
             methods,
             notes,
         });
@@ -434,7 +446,7 @@ fn shown(g: &Group) -> Vec<&'static Metric> {
 /// Paper-style Markdown: one table per dataset and scenario.
 pub fn markdown(c: &Comparison) -> String {
     let mut out = String::new();
-    for g in &c.groups {
+    for (i, g) in c.groups.iter().enumerate() {
         let seeds: Vec<String> = g
             .methods
             .iter()
@@ -443,8 +455,14 @@ pub fn markdown(c: &Comparison) -> String {
             .into_iter()
             .map(|s| s.to_string())
             .collect();
+        let test = match g.test_part {
+            Some(n) => {
+                format!("; on {n} test samples, the rest of the test set held out for selection")
+            }
+            None => String::new(),
+        };
         out.push_str(&format!(
-            "### {} - {} (seeds: {})\n\n",
+            "### {} - {} (seeds: {}{test})\n\n",
             g.dataset,
             g.scenario,
             seeds.join(", ")
@@ -494,7 +512,13 @@ pub fn markdown(c: &Comparison) -> String {
             }
         }
         out.push('\n');
-        out.push_str(&search::markdown(&c.searches, &g.dataset, &g.scenario));
+        // The searches follow the last table of their dataset and scenario (the tuned rows').
+        let later = c.groups[i + 1..]
+            .iter()
+            .any(|h| (&h.dataset, &h.scenario) == (&g.dataset, &g.scenario));
+        if !later {
+            out.push_str(&search::markdown(&c.searches, &g.dataset, &g.scenario));
+        }
     }
     // Searches whose final runs have no result yet.
     let mut seen = std::collections::BTreeSet::new();
@@ -528,7 +552,7 @@ pub fn markdown(c: &Comparison) -> String {
                         format!("s{seed} `{}`", &key[..key.len().min(12)])
                     })
                     .collect();
-                format!("{} / {}: {}", g.scenario, m.method, runs.join(", "))
+                format!("{} / {}: {}", scenario_label(g), m.method, runs.join(", "))
             })
         })
         .collect();
@@ -575,7 +599,7 @@ pub fn csv(c: &Comparison) -> String {
                 out.push_str(&format!(
                     "{},{},{},{k},{mean},{std},{n}\n",
                     q(&g.dataset),
-                    q(&g.scenario),
+                    q(&scenario_label(g)),
                     q(&m.method)
                 ));
             }
@@ -586,7 +610,15 @@ pub fn csv(c: &Comparison) -> String {
 
 /// File-name-safe form of a group, e.g. `fashion_mnist-random_10`.
 pub fn slug(g: &Group) -> String {
-    slug_of(&g.dataset, &g.scenario)
+    slug_of(&g.dataset, &scenario_label(g))
+}
+
+/// The scenario, and the test part when the metrics are on one: `random 10% (test 8000)`.
+pub fn scenario_label(g: &Group) -> String {
+    match g.test_part {
+        Some(n) => format!("{} (test {n})", g.scenario),
+        None => g.scenario.clone(),
+    }
 }
 
 /// File-name-safe form of a dataset and scenario.
@@ -601,9 +633,10 @@ pub fn slug_of(dataset: &str, scenario: &str) -> String {
             }
         })
         .collect::<String>()
-        .replace("__", "_")
-        .trim_matches('_')
-        .to_string()
+        .split('_')
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join("_")
 }
 
 /// A report that could not be written.
@@ -766,6 +799,23 @@ mod tests {
             json["groups"][0]["methods"][1]["sources"][1]["key"],
             "neggrad1key"
         );
+    }
+
+    #[test]
+    fn results_on_a_test_part_are_a_group_of_their_own() {
+        let mut part = row("camu", 0, 0.9, 0.8, 1.0);
+        part.metrics.insert("test_set".into(), json!("test"));
+        part.metrics.insert("n_test".into(), json!(8000));
+        let results = Results {
+            rows: vec![row("camu", 0, 0.9, 0.8, 1.0), part],
+            ..Results::default()
+        };
+        let c = aggregate(&results);
+        let parts: Vec<Option<i64>> = c.groups.iter().map(|g| g.test_part).collect();
+        assert_eq!(parts, [None, Some(8000)]);
+        assert_eq!(c.groups[1].methods[0].seeds, [0], "not merged with the whole-set row");
+        assert_eq!(slug(&c.groups[1]), "fashion_mnist-random_10_test_8000");
+        assert!(markdown(&c).contains("(seeds: 0; on 8000 test samples, the rest"));
     }
 
     #[test]

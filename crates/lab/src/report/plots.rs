@@ -3,7 +3,7 @@
 //! trials.
 
 use super::search::{Search, values_text};
-use super::{Comparison, Group, slug, slug_of};
+use super::{Comparison, Group, scenario_label, slug, slug_of};
 use crate::metrics::{Metric, gap_metrics};
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -77,7 +77,7 @@ fn bars<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, g: &Group) -> Res {
     let n = g.methods.len().max(1);
     let mut chart = ChartBuilder::on(&root)
         .caption(
-            format!("{} - {}", g.dataset, g.scenario),
+            format!("{} - {}", g.dataset, scenario_label(g)),
             ("sans-serif", 22),
         )
         .margin(12)
@@ -167,7 +167,11 @@ fn tradeoff<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, g: &Group) -> Res 
     let gmax = pts.iter().map(|p| p.2).fold(1.0f64, f64::max) * 1.15;
     let mut chart = ChartBuilder::on(&root)
         .caption(
-            format!("time vs gap to retrain: {} - {}", g.dataset, g.scenario),
+            format!(
+                "time vs gap to retrain: {} - {}",
+                g.dataset,
+                scenario_label(g)
+            ),
             ("sans-serif", 20),
         )
         .margin(12)
@@ -208,7 +212,7 @@ fn relearn<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, g: &Group) -> Res {
         * 1.1;
     let mut chart = ChartBuilder::on(&root)
         .caption(
-            format!("relearning: {} - {}", g.dataset, g.scenario),
+            format!("relearning: {} - {}", g.dataset, scenario_label(g)),
             ("sans-serif", 20),
         )
         .margin(12)
