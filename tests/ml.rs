@@ -482,12 +482,12 @@ stages:
   trial:
     kind: unlearn
     needs: [data, split, original]
-    matrix: {lr: [0.5, 0.01]}
+    matrix: {lr: [0.5, 0.01, 1e20]}
     with: {method: finetune, epochs: 1, lr: "${lr}"}
   trial_val:
     kind: evaluate
     needs: [data, split, trial, retrain]
-    matrix: {lr: [0.5, 0.01]}
+    matrix: {lr: [0.5, 0.01, 1e20]}
     with: {model: trial, reference: retrain, mia: false, on: validation}
   pick:
     kind: select
@@ -517,6 +517,25 @@ stages:
     let selected = json(format!("cache/out/{}/selected.json", key("pick")));
     let lr = &selected["values"]["lr"];
     assert!(lr == 0.5 || lr == 0.01, "{selected}");
+    // The trial at lr 1e20 diverges: its stage still succeeds (the run above exited 0), its
+    // evaluation says so, and the selection passed it over.
+    let diverging = rows
+        .iter()
+        .filter_map(|r| r["stage"].as_str())
+        .find(|s| s.starts_with("trial@") && !s.contains("lr=0."))
+        .unwrap();
+    let un = json(format!("cache/records/{}.json", key(diverging)));
+    assert!(
+        un["metrics"]["diverged_in"]
+            .as_str()
+            .is_some_and(|w| w.contains("loss became")),
+        "{un}"
+    );
+    let ev = json(format!(
+        "cache/records/{}.json",
+        key(&diverging.replace("trial@", "trial_val@"))
+    ));
+    assert_eq!(ev["metrics"]["diverged"], true, "{ev}");
     let fin = json(format!("cache/records/{}.json", key("final")));
     assert_eq!(fin["metrics"]["selected"]["lr"], *lr, "{fin}");
     assert_eq!(

@@ -813,7 +813,11 @@ mod tests {
         let c = aggregate(&results);
         let parts: Vec<Option<i64>> = c.groups.iter().map(|g| g.test_part).collect();
         assert_eq!(parts, [None, Some(8000)]);
-        assert_eq!(c.groups[1].methods[0].seeds, [0], "not merged with the whole-set row");
+        assert_eq!(
+            c.groups[1].methods[0].seeds,
+            [0],
+            "not merged with the whole-set row"
+        );
         assert_eq!(slug(&c.groups[1]), "fashion_mnist-random_10_test_8000");
         assert!(markdown(&c).contains("(seeds: 0; on 8000 test samples, the rest"));
     }

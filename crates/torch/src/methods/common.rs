@@ -158,6 +158,35 @@ impl Relabeler {
     }
 }
 
+thread_local! {
+    /// `Some` while a [`DivergenceRecord`] lives: then where a pass's loss first became non-finite.
+    static DIVERGENCE: std::cell::RefCell<Option<Option<String>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// While it lives, a non-finite loss in a pass ends that pass and every later one at once, instead
+/// of failing the run: the model keeps the weights the failing step left (in practice non-finite),
+/// the `unlearn` stage saves it, and its evaluation records the model as diverged, so a `select`
+/// stage excludes the trial instead of the whole search stopping at one bad setting.
+pub struct DivergenceRecord(());
+
+impl DivergenceRecord {
+    pub fn start() -> DivergenceRecord {
+        DIVERGENCE.with_borrow_mut(|d| *d = Some(None));
+        DivergenceRecord(())
+    }
+    /// Where the loss became non-finite, if it did.
+    pub fn at(&self) -> Option<String> {
+        DIVERGENCE.with_borrow(|d| d.clone().flatten())
+    }
+}
+
+impl Drop for DivergenceRecord {
+    fn drop(&mut self) {
+        DIVERGENCE.with_borrow_mut(|d| *d = None);
+    }
+}
+
 /// One pass of `step` over shuffled batches of `idx`, with a progress line.
 pub fn pass(
     label: &str,
@@ -174,12 +203,27 @@ pub fn pass_in(
     bs: &[Tensor],
     mut step: impl FnMut(&Tensor) -> Result<f64, crate::MlError>,
 ) -> Result<f64, crate::MlError> {
+    if DIVERGENCE.with_borrow(|d| matches!(d, Some(Some(_)))) {
+        return Ok(f64::NAN);
+    }
     let bar = StageProgress::new(label, bs.len() as u64, "batches");
     let mut total = 0.0;
     for (k, b) in bs.iter().enumerate() {
         let l = step(b)?;
         if !l.is_finite() {
-            return Err(format!("{label}: loss became {l}").into());
+            let why = format!("{label}: loss became {l}");
+            let recorded = DIVERGENCE.with_borrow_mut(|d| match d {
+                Some(at) => {
+                    *at = Some(why.clone());
+                    true
+                }
+                None => false,
+            });
+            if recorded {
+                tracing::warn!("{why}: the run stops here and its model is kept as it is");
+                return Ok(f64::NAN);
+            }
+            return Err(why.into());
         }
         total += l;
         if k % 20 == 0 {

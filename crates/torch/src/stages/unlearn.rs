@@ -49,8 +49,11 @@ impl Runner for Unlearn {
         };
         tracing::info!(method = m.name(), forget = split.forget.len(), "unlearning");
         let t0 = Instant::now();
+        let divergence = methods::common::DivergenceRecord::start();
         let outcome = m.unlearn(&ctx)?;
         let secs = t0.elapsed().as_secs_f64();
+        let diverged_in = divergence.at();
+        drop(divergence);
         outcome
             .model
             .save(&job.out_dir)
@@ -63,6 +66,9 @@ impl Runner for Unlearn {
         metrics.insert("threads".into(), json!(job.threads));
         if p.opt_str("from")?.is_some() {
             metrics.insert("selected".into(), json!(mp));
+        }
+        if let Some(why) = diverged_in {
+            metrics.insert("diverged_in".into(), json!(why));
         }
         write_metrics(job, &metrics)
     }
