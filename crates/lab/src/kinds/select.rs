@@ -47,7 +47,8 @@ impl Kind for Select {
         "select"
     }
     fn version(&self) -> u32 {
-        1
+        // 2: trials of the same setting (several seeds) are scored together.
+        2
     }
     fn validate(&self, params: &Map<String, Value>) -> Result<(), ParamError> {
         check_keys(params, KEYS)?;
@@ -117,32 +118,56 @@ fn gap(trial: &Map<String, Value>, reference: &Map<String, Value>) -> Result<f64
 /// Scores closer than this are a tie (rounding in the metrics' sums).
 const TIE: f64 = 1e-12;
 
-/// The choice among trials (name, metrics), and the table of every trial.
+/// The choice among trials (name, metrics), and the table of every setting. Trials with the same
+/// values of `vars` (the same setting run on several seeds, say) are one entry, scored by their
+/// mean gap and excluded if any of them is: a setting that diverges on one seed is not chosen.
 pub fn choose(
     trials: &[(String, Map<String, Value>)],
     reference: &Map<String, Value>,
     vars: &[String],
 ) -> Map<String, Value> {
-    let mut table = Vec::new();
-    let mut best: Option<(f64, usize)> = None;
-    for (i, (stage, metrics)) in trials.iter().enumerate() {
+    // Settings in the order their first trial comes, with every trial's score.
+    let mut settings: Vec<(Map<String, Value>, Vec<(&str, Result<f64, String>)>)> = Vec::new();
+    for (stage, metrics) in trials {
         let all = bindings(stage);
         let values: Map<String, Value> = vars
             .iter()
             .filter_map(|v| all.get(v).map(|x| (v.clone(), x.clone())))
             .collect();
         let score = gap(metrics, reference);
+        match settings.iter_mut().find(|(v, _)| *v == values) {
+            Some((_, runs)) => runs.push((stage, score)),
+            None => settings.push((values, vec![(stage, score)])),
+        }
+    }
+    let mut table = Vec::new();
+    let mut best: Option<(f64, usize)> = None;
+    for (i, (values, runs)) in settings.iter().enumerate() {
+        let failed: Vec<&String> = runs.iter().filter_map(|(_, s)| s.as_ref().err()).collect();
+        let score = match failed.first() {
+            None => Ok(runs
+                .iter()
+                .filter_map(|(_, s)| s.as_ref().ok())
+                .sum::<f64>()
+                / runs.len() as f64),
+            Some(why) if runs.len() == 1 => Err((*why).clone()),
+            Some(why) => Err(format!("{why} in {} of {} runs", failed.len(), runs.len())),
+        };
         if let Ok(s) = score
             && best.is_none_or(|(b, _)| s < b - TIE)
         {
             best = Some((s, i));
         }
-        table.push(json!({
-            "stage": stage,
+        let mut row = json!({
+            "stage": runs[0].0,
             "values": values,
             "gap_to_retrain": score.as_ref().ok(),
             "excluded": score.err(),
-        }));
+        });
+        if runs.len() > 1 {
+            row["runs"] = json!(runs.iter().map(|(s, _)| *s).collect::<Vec<_>>());
+        }
+        table.push(row);
     }
     let mut out = Map::new();
     out.insert(
@@ -157,11 +182,11 @@ pub fn choose(
                     t["gap_to_retrain"]
                         .as_f64()
                         .is_some_and(|g| (g - score).abs() <= TIE)
-                        && t["stage"] != trials[i].0.as_str()
+                        && t["stage"] != table[i]["stage"]
                 })
                 .map(|t| &t["stage"])
                 .collect();
-            out.insert("trial".into(), json!(trials[i].0));
+            out.insert("trial".into(), table[i]["stage"].clone());
             out.insert("values".into(), table[i]["values"].clone());
             out.insert("gap_to_retrain".into(), json!(score));
             out.insert("ties".into(), json!(ties));
@@ -266,5 +291,46 @@ mod tests {
         assert!((out["gap_to_retrain"].as_f64().unwrap() - 0.01).abs() < 1e-12);
         let none = choose(&trials[3..], &reference, &["lr".into()]);
         assert_eq!(none["trial"], Value::Null);
+    }
+
+    #[test]
+    fn a_setting_run_on_several_seeds_is_scored_by_its_mean_and_excluded_if_any_diverges() {
+        let reference = metrics(0.9, 0.0, 0.85, 0.4);
+        let mut diverged = metrics(0.9, 0.0, 0.85, 0.4);
+        diverged.insert("diverged".into(), json!(true));
+        let trials = vec![
+            // lr 0.1: the best run of all on seed 0, diverged on seed 1.
+            ("e@lr=0.1,seed=0".to_string(), metrics(0.9, 0.0, 0.85, 0.4)),
+            ("e@lr=0.1,seed=1".to_string(), diverged),
+            // lr 0.01: gaps 0.01 and 0.03, mean 0.02.
+            (
+                "e@lr=0.01,seed=0".to_string(),
+                metrics(0.89, 0.01, 0.84, 0.41),
+            ),
+            (
+                "e@lr=0.01,seed=1".to_string(),
+                metrics(0.87, 0.03, 0.82, 0.43),
+            ),
+            // lr 0.001: gap 0.025 on both seeds.
+            (
+                "e@lr=0.001,seed=0".to_string(),
+                metrics(0.875, 0.025, 0.825, 0.425),
+            ),
+            (
+                "e@lr=0.001,seed=1".to_string(),
+                metrics(0.875, 0.025, 0.825, 0.425),
+            ),
+        ];
+        let out = choose(&trials, &reference, &["lr".into()]);
+        assert_eq!(out["values"], json!({"lr": 0.01}), "{out:?}");
+        assert_eq!(out["trial"], "e@lr=0.01,seed=0");
+        assert!((out["gap_to_retrain"].as_f64().unwrap() - 0.02).abs() < 1e-12);
+        let table = out["trials"].as_array().unwrap();
+        assert_eq!(table.len(), 3, "one entry per setting");
+        assert_eq!(table[0]["excluded"], "diverged in 1 of 2 runs");
+        assert_eq!(
+            table[1]["runs"],
+            json!(["e@lr=0.01,seed=0", "e@lr=0.01,seed=1"])
+        );
     }
 }

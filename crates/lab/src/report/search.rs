@@ -20,6 +20,9 @@ pub struct Trial {
     pub gap: Option<f64>,
     /// Why the trial cannot be chosen (diverged, a metric missing).
     pub excluded: Option<String>,
+    /// The trials of this setting when it ran more than once (several seeds); their mean gap.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub runs: Vec<String>,
 }
 
 /// A `select` stage's trials and choice.
@@ -121,6 +124,14 @@ pub fn searches(
                 values: t["values"].as_object().cloned().unwrap_or_default(),
                 gap: t["gap_to_retrain"].as_f64().map(|g| g * 100.0),
                 excluded: t["excluded"].as_str().map(str::to_string),
+                runs: t["runs"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|r| Some(r.as_str()?.to_string()))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
             });
         }
         search.chosen = c["trial"].as_str().map(str::to_string);
@@ -176,10 +187,11 @@ pub fn markdown(searches: &[Search], dataset: &str, scenario: &str) -> String {
         let state = if s.decided {
             String::new()
         } else {
+            let done: usize = s.trials.iter().map(|t| t.runs.len().max(1)).sum();
             format!(
                 " (provisional: {} of {} trials evaluated; `{}` has not run on them)",
-                s.trials.len(),
-                s.trials.len() + s.pending.len(),
+                done,
+                done + s.pending.len(),
                 s.select
             )
         };
@@ -236,12 +248,14 @@ mod tests {
                         .clone(),
                     gap: Some(1.5),
                     excluded: None,
+                    runs: vec![],
                 },
                 Trial {
                     stage: "t@lr=0.1,epochs=2".into(),
                     values: json!({"lr": 0.1, "epochs": 2}).as_object().unwrap().clone(),
                     gap: None,
                     excluded: Some("diverged".into()),
+                    runs: vec![],
                 },
             ],
             pending: vec!["t@lr=0.1,epochs=5".into()],
