@@ -115,6 +115,9 @@ fn gap(trial: &Map<String, Value>, reference: &Map<String, Value>) -> Result<f64
     Ok(diffs.iter().sum::<f64>() / diffs.len() as f64)
 }
 
+/// A setting's values and each of its trials' stage and score.
+type Setting<'a> = (Map<String, Value>, Vec<(&'a str, Result<f64, String>)>);
+
 /// Scores closer than this are a tie (rounding in the metrics' sums).
 const TIE: f64 = 1e-12;
 
@@ -127,7 +130,7 @@ pub fn choose(
     vars: &[String],
 ) -> Map<String, Value> {
     // Settings in the order their first trial comes, with every trial's score.
-    let mut settings: Vec<(Map<String, Value>, Vec<(&str, Result<f64, String>)>)> = Vec::new();
+    let mut settings: Vec<Setting<'_>> = Vec::new();
     for (stage, metrics) in trials {
         let all = bindings(stage);
         let values: Map<String, Value> = vars
@@ -263,11 +266,16 @@ mod tests {
         v.as_object().unwrap().clone()
     }
 
+    /// An evaluation of a model with non-finite outputs.
+    fn diverged() -> Map<String, Value> {
+        let mut m = metrics(0.9, 0.0, 0.85, 0.4);
+        m.insert("diverged".into(), json!(true));
+        m
+    }
+
     #[test]
     fn picks_the_smallest_gap_and_records_ties_and_divergence() {
         let reference = metrics(0.9, 0.0, 0.85, 0.4);
-        let mut diverged = metrics(0.9, 0.0, 0.85, 0.4);
-        diverged.insert("diverged".into(), json!(true));
         let trials = vec![
             (
                 "evaluate@lr=0.1,epochs=2".to_string(),
@@ -281,7 +289,7 @@ mod tests {
                 "evaluate@lr=0.01,epochs=5".to_string(),
                 metrics(0.91, 0.01, 0.86, 0.39),
             ),
-            ("evaluate@lr=1,epochs=2".to_string(), diverged),
+            ("evaluate@lr=1,epochs=2".to_string(), diverged()),
         ];
         let out = choose(&trials, &reference, &["lr".into(), "epochs".into()]);
         assert_eq!(out["trial"], "evaluate@lr=0.01,epochs=2");
@@ -296,12 +304,10 @@ mod tests {
     #[test]
     fn a_setting_run_on_several_seeds_is_scored_by_its_mean_and_excluded_if_any_diverges() {
         let reference = metrics(0.9, 0.0, 0.85, 0.4);
-        let mut diverged = metrics(0.9, 0.0, 0.85, 0.4);
-        diverged.insert("diverged".into(), json!(true));
         let trials = vec![
             // lr 0.1: the best run of all on seed 0, diverged on seed 1.
             ("e@lr=0.1,seed=0".to_string(), metrics(0.9, 0.0, 0.85, 0.4)),
-            ("e@lr=0.1,seed=1".to_string(), diverged),
+            ("e@lr=0.1,seed=1".to_string(), diverged()),
             // lr 0.01: gaps 0.01 and 0.03, mean 0.02.
             (
                 "e@lr=0.01,seed=0".to_string(),
