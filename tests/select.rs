@@ -119,6 +119,49 @@ fn select_picks_the_best_trial_and_only_a_new_winner_reruns_what_uses_it() {
 }
 
 #[test]
+fn tuning_on_two_seeds_scores_each_setting_by_its_mean_against_each_seeds_retrain() {
+    let f = Fixture::new();
+    f.write(
+        "p.yaml",
+        r#"stages:
+  retrain_eval:
+    kind: command
+    matrix: {seed: [0, 1]}
+    command: |
+      ra=$((90 - 10 * ${seed})); ta=$((85 - 10 * ${seed}))
+      echo "{\"acc_remain_train\": 0.$ra, \"acc_forget_train\": 0.0, \"acc_test\": 0.$ta, \"mia_camu\": 0.4}" > ${out}/metrics.json
+    outputs: [metrics.json]
+  trial:
+    kind: command
+    matrix: {lr: [0.1, 0.01], seed: [0, 1]}
+    command: |
+      case ${lr},${seed} in
+        0.1,0) m='0.90, 0.00, 0.85, 0.40' ;;
+        0.1,1) m='0.80, 0.00, 0.75, 0.40' ;;
+        0.01,*) m='0.89, 0.01, 0.84, 0.41' ;;
+      esac
+      set -- $(echo "$m" | tr -d ,)
+      echo "{\"acc_remain_train\": $1, \"acc_forget_train\": $2, \"acc_test\": $3, \"mia_camu\": $4}" > ${out}/metrics.json
+    outputs: [metrics.json]
+  pick:
+    kind: select
+    needs: [trial, retrain_eval]
+    with: {reference: retrain_eval, vars: [lr]}
+"#,
+    );
+    let (_, code, err) = f.run_json(&["run", "p.yaml"]);
+    assert_eq!(code, 0, "{err}");
+    // lr 0.1 equals each seed's retrain (gap 0); lr 0.01 is 0.01 from seed 0's and 0.05 from
+    // seed 1's. Against seed 0's retrain alone, lr 0.01 would win.
+    let s = selected(&f);
+    assert_eq!(s["values"], serde_json::json!({"lr": 0.1}), "{s}");
+    let out = f.run(&["report", "p.yaml", "--out", "rep"]);
+    let md = String::from_utf8_lossy(&out.stdout);
+    assert!(md.contains("| 0.01 | 3.00 |"), "{md}");
+    assert!(md.contains("| 0.1 | **0.00** (chosen) |"), "{md}");
+}
+
+#[test]
 fn select_without_a_reference_or_vars_fails_validation() {
     let f = Fixture::new();
     f.write(

@@ -55,6 +55,8 @@ pub struct Requirement {
     pub role: Option<&'static str>,
     /// The need `with` names, if it does.
     pub named: Option<String>,
+    /// Whether the name may match several needs (instances of one matrix stage), each read.
+    pub several: bool,
 }
 
 impl Requirement {
@@ -64,6 +66,7 @@ impl Requirement {
             file,
             role: None,
             named: None,
+            several: false,
         }
     }
     /// Read from the need named by `params[role]`, or (absent or null) the only one with `file`.
@@ -72,6 +75,19 @@ impl Requirement {
             file,
             role: Some(role),
             named: params.get(role).and_then(Value::as_str).map(str::to_string),
+            several: false,
+        }
+    }
+    /// Like [`Requirement::named_by`], but the name may match several needs, all of which must
+    /// write `file` (e.g. retrain evaluated on each tuning seed).
+    pub fn named_by_each(
+        file: &'static str,
+        role: &'static str,
+        params: &Map<String, Value>,
+    ) -> Self {
+        Requirement {
+            several: true,
+            ..Requirement::named_by(file, role, params)
         }
     }
 }

@@ -713,6 +713,14 @@ fn check_requirements(stages: &[Stage], kinds: &Registry, issues: &mut Vec<SpecI
                         n.kind, req.file
                     )),
                     [_] => None,
+                    many if req.several => {
+                        many.iter().find(|n| provides(n) == Some(false)).map(|n| {
+                            format!(
+                                "`{role}: {named}` names a `{}` stage, which does not write {}",
+                                n.kind, req.file
+                            )
+                        })
+                    }
                     many => Some(format!(
                         "`{role}: {named}` matches {} of its needs; use the full name",
                         many.len()

@@ -47,7 +47,8 @@ impl Kind for Select {
         "select"
     }
     fn version(&self) -> u32 {
-        // 2: trials of the same setting (several seeds) are scored together.
+        // 2: trials of the same setting (several seeds) are scored together, each against the
+        // reference evaluation of its own seed.
         2
     }
     fn validate(&self, params: &Map<String, Value>) -> Result<(), ParamError> {
@@ -71,7 +72,11 @@ impl Kind for Select {
         &["selected.json"]
     }
     fn requires(&self, params: &Map<String, Value>) -> Vec<Requirement> {
-        vec![Requirement::named_by("metrics.json", "reference", params)]
+        vec![Requirement::named_by_each(
+            "metrics.json",
+            "reference",
+            params,
+        )]
     }
 }
 
@@ -115,6 +120,35 @@ fn gap(trial: &Map<String, Value>, reference: &Map<String, Value>) -> Result<f64
     Ok(diffs.iter().sum::<f64>() / diffs.len() as f64)
 }
 
+/// An evaluate stage's name and metrics.
+pub type Named = (String, Map<String, Value>);
+
+/// The reference evaluation a trial is compared with: the only one, or, when there are several
+/// (retrain evaluated on each tuning seed), the one whose matrix bindings agree with the trial's.
+fn reference_for<'a>(
+    stage: &str,
+    references: &'a [Named],
+) -> Result<&'a Map<String, Value>, String> {
+    if let [(_, only)] = references {
+        return Ok(only);
+    }
+    let own = bindings(stage);
+    let agree = |r: &&Named| {
+        bindings(&r.0)
+            .iter()
+            .all(|(k, v)| own.get(k).is_none_or(|x| x == v))
+    };
+    let matching: Vec<&Named> = references.iter().filter(agree).collect();
+    match matching.as_slice() {
+        [(_, m)] => Ok(m),
+        [] => Err("no reference evaluation has its bindings".into()),
+        many => Err(format!(
+            "{} reference evaluations have its bindings",
+            many.len()
+        )),
+    }
+}
+
 /// A setting's values and each of its trials' stage and score.
 type Setting<'a> = (Map<String, Value>, Vec<(&'a str, Result<f64, String>)>);
 
@@ -124,11 +158,7 @@ const TIE: f64 = 1e-12;
 /// The choice among trials (name, metrics), and the table of every setting. Trials with the same
 /// values of `vars` (the same setting run on several seeds, say) are one entry, scored by their
 /// mean gap and excluded if any of them is: a setting that diverges on one seed is not chosen.
-pub fn choose(
-    trials: &[(String, Map<String, Value>)],
-    reference: &Map<String, Value>,
-    vars: &[String],
-) -> Map<String, Value> {
+pub fn choose(trials: &[Named], references: &[Named], vars: &[String]) -> Map<String, Value> {
     // Settings in the order their first trial comes, with every trial's score.
     let mut settings: Vec<Setting<'_>> = Vec::new();
     for (stage, metrics) in trials {
@@ -137,7 +167,7 @@ pub fn choose(
             .iter()
             .filter_map(|v| all.get(v).map(|x| (v.clone(), x.clone())))
             .collect();
-        let score = gap(metrics, reference);
+        let score = reference_for(stage, references).and_then(|r| gap(metrics, r));
         match settings.iter_mut().find(|(v, _)| *v == values) {
             Some((_, runs)) => runs.push((stage, score)),
             None => settings.push((values, vec![(stage, score)])),
@@ -215,25 +245,28 @@ impl Runner for Select {
         let p = Params(&job.params);
         let reference = p.str("reference", "")?;
         let vars = vars(&job.params)?;
-        let mut reference_metrics = None;
+        let mut references = Vec::new();
         let mut trials = Vec::new();
         for (name, dir) in &job.inputs {
             let Ok(metrics) = read_json::<Map<String, Value>>(&dir.join("metrics.json")) else {
                 continue;
             };
             if name == reference || name.split('@').next() == Some(reference) {
-                reference_metrics = Some(metrics);
+                references.push((name.clone(), metrics));
             } else if metrics.contains_key("acc_test") {
                 trials.push((name.clone(), metrics));
             }
         }
-        let reference_metrics = reference_metrics.ok_or_else(|| {
-            format!("the reference `{reference}` has no metrics.json among the inputs")
-        })?;
+        if references.is_empty() {
+            return Err(format!(
+                "the reference `{reference}` has no metrics.json among the inputs"
+            )
+            .into());
+        }
         if trials.is_empty() {
             return Err("no trials: none of the other inputs is an evaluate stage".into());
         }
-        let mut chosen = choose(&trials, &reference_metrics, &vars);
+        let mut chosen = choose(&trials, &references, &vars);
         // The table of every trial goes to the log, not to the outputs: downstream keys hash every
         // output, and a trial that does not win must leave the stages that use the choice cached.
         let table = chosen.remove("trials").unwrap_or_default();
@@ -291,6 +324,7 @@ mod tests {
             ),
             ("evaluate@lr=1,epochs=2".to_string(), diverged()),
         ];
+        let reference = [("retrain_eval".to_string(), reference)];
         let out = choose(&trials, &reference, &["lr".into(), "epochs".into()]);
         assert_eq!(out["trial"], "evaluate@lr=0.01,epochs=2");
         assert_eq!(out["values"], json!({"lr": 0.01, "epochs": 2}));
@@ -327,6 +361,7 @@ mod tests {
                 metrics(0.875, 0.025, 0.825, 0.425),
             ),
         ];
+        let reference = [("retrain_eval".to_string(), reference)];
         let out = choose(&trials, &reference, &["lr".into()]);
         assert_eq!(out["values"], json!({"lr": 0.01}), "{out:?}");
         assert_eq!(out["trial"], "e@lr=0.01,seed=0");
@@ -338,5 +373,39 @@ mod tests {
             table[1]["runs"],
             json!(["e@lr=0.01,seed=0", "e@lr=0.01,seed=1"])
         );
+    }
+
+    #[test]
+    fn each_trial_is_compared_with_the_reference_of_its_own_seed() {
+        let references = [
+            ("r@seed=0".to_string(), metrics(0.9, 0.0, 0.85, 0.4)),
+            ("r@seed=1".to_string(), metrics(0.8, 0.0, 0.75, 0.4)),
+        ];
+        let trials = vec![
+            // Equal to retrain on each seed: gap 0 against its own seed's reference.
+            ("e@lr=0.1,seed=0".to_string(), metrics(0.9, 0.0, 0.85, 0.4)),
+            ("e@lr=0.1,seed=1".to_string(), metrics(0.8, 0.0, 0.75, 0.4)),
+            // 0.01 from seed 0's reference on both seeds; 0.05 from seed 1's.
+            (
+                "e@lr=0.01,seed=0".to_string(),
+                metrics(0.89, 0.01, 0.84, 0.41),
+            ),
+            (
+                "e@lr=0.01,seed=1".to_string(),
+                metrics(0.89, 0.01, 0.84, 0.41),
+            ),
+            ("e@lr=0.5,seed=2".to_string(), metrics(0.9, 0.0, 0.85, 0.4)),
+        ];
+        let out = choose(&trials, &references, &["lr".into()]);
+        assert_eq!(out["values"], json!({"lr": 0.1}), "{out:?}");
+        assert!(out["gap_to_retrain"].as_f64().unwrap().abs() < 1e-12);
+        assert!((out["trials"][1]["gap_to_retrain"].as_f64().unwrap() - 0.03).abs() < 1e-12);
+        assert_eq!(
+            out["trials"][2]["excluded"],
+            "no reference evaluation has its bindings"
+        );
+        // Against seed 0's reference alone, lr 0.01 would have won.
+        let out = choose(&trials[..4], &references[..1], &["lr".into()]);
+        assert_eq!(out["values"], json!({"lr": 0.01}), "{out:?}");
     }
 }

@@ -74,13 +74,13 @@ pub fn searches(
             .get("reference")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        let mut reference_metrics = None;
+        let mut references = Vec::new();
         let mut trials = Vec::new();
         let mut pending = Vec::new();
         for n in &stage.needs {
             let is_reference = n == reference || base(n) == reference;
             match metrics(n) {
-                Some(m) if is_reference => reference_metrics = Some(m),
+                Some(m) if is_reference => references.push((n.clone(), m)),
                 Some(m) if m.contains_key("acc_test") => trials.push((n.clone(), m)),
                 Some(_) => {}
                 None if is_reference => {}
@@ -110,14 +110,14 @@ pub fn searches(
             decided: state.get(stage.name.as_str()) == Some(&"cached"),
             note: None,
         };
-        let Some(reference_metrics) = reference_metrics else {
+        if references.is_empty() {
             search.note = Some(format!(
                 "no gaps yet: the reference `{reference}` has no result"
             ));
             out.push(search);
             continue;
-        };
-        let c = choose(&trials, &reference_metrics, &vars);
+        }
+        let c = choose(&trials, &references, &vars);
         for t in c["trials"].as_array().into_iter().flatten() {
             search.trials.push(Trial {
                 stage: t["stage"].as_str().unwrap_or_default().to_string(),
