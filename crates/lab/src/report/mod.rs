@@ -54,7 +54,7 @@ pub fn collect(engine: &mut Engine<'_>) -> Result<Results, EngineError> {
         let key = cached.get(stage)?;
         engine.cache.record(key)?.metrics?.as_object().cloned()
     };
-    let searches = search::searches(engine.pipeline, &statuses, &metrics_of);
+    let searches = search::searches(engine.pipeline, &metrics_of);
     let mut rows = Vec::new();
     let mut missing = Vec::new();
     for st in &statuses {
@@ -87,9 +87,9 @@ pub fn collect(engine: &mut Engine<'_>) -> Result<Results, EngineError> {
                     row.tuned =
                         search::tuned_values(engine.pipeline, &searches, &row).and_then(|s| {
                             Some(Tuned {
-                                select: s.select,
-                                vars: s.vars,
-                                values: s.values?,
+                                select: s.select.clone(),
+                                vars: s.vars.clone(),
+                                values: s.values.clone()?,
                             })
                         });
                 }

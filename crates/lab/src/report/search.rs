@@ -4,11 +4,9 @@
 
 use super::{Row, scenario_text};
 use crate::kinds::select::{choose, vars};
-use camu_core::engine::StageStatus;
 use camu_core::spec::Pipeline;
 use serde::Serialize;
 use serde_json::{Map, Value};
-use std::collections::HashMap;
 
 /// One trial of a search.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -55,15 +53,7 @@ fn base(name: &str) -> &str {
 type Cached<'a> = dyn Fn(&str) -> Option<Map<String, Value>> + 'a;
 
 /// Every select stage of the pipeline with at least one evaluated trial.
-pub fn searches(
-    pipeline: &Pipeline,
-    statuses: &[StageStatus],
-    metrics: &Cached<'_>,
-) -> Vec<Search> {
-    let state: HashMap<&str, &str> = statuses
-        .iter()
-        .map(|s| (s.stage.as_str(), s.state))
-        .collect();
+pub fn searches(pipeline: &Pipeline, metrics: &Cached<'_>) -> Vec<Search> {
     let mut out = Vec::new();
     for stage in pipeline.stages.iter().filter(|s| s.kind == "select") {
         let Ok(vars) = vars(&stage.params) else {
@@ -107,7 +97,8 @@ pub fn searches(
             pending,
             chosen: None,
             values: None,
-            decided: state.get(stage.name.as_str()) == Some(&"cached"),
+            // A select stage writes metrics, so it has some exactly when it has a valid result.
+            decided: metrics(&stage.name).is_some(),
             note: None,
         };
         if references.is_empty() {
@@ -144,7 +135,11 @@ pub fn searches(
 
 /// The values a tuned row ran with: its evaluate stage's model is an `unlearn` with
 /// `from: SELECT`, and that select stage's choice is the search's.
-pub fn tuned_values(pipeline: &Pipeline, searches: &[Search], row: &Row) -> Option<Search> {
+pub fn tuned_values<'a>(
+    pipeline: &Pipeline,
+    searches: &'a [Search],
+    row: &Row,
+) -> Option<&'a Search> {
     let evaluate = pipeline.stage(&row.stage)?;
     let model = evaluate.params.get("model")?.as_str()?;
     let unlearn = evaluate
@@ -158,7 +153,6 @@ pub fn tuned_values(pipeline: &Pipeline, searches: &[Search], row: &Row) -> Opti
         .iter()
         .filter(|n| base(n) == from)
         .find_map(|n| searches.iter().find(|s| &s.select == n))
-        .cloned()
 }
 
 /// `lr 0.01, epochs 5`, in the order of `vars` (then any others).

@@ -291,14 +291,16 @@ mod tests {
         );
     }
 
+    /// A sorted-softmax-like row whose top probability is `c` (`j` keeps rows distinct).
+    fn conf(c: f32, j: usize) -> Vec<f32> {
+        let mut v = vec![(1.0 - c) / 9.0 + j as f32 * 1e-5; 10];
+        v[9] = c;
+        v
+    }
+
     #[test]
     fn reference_mia_detects_confidence_gap() {
         // Members: confident (max prob ~0.99); non-members: spread (max ~0.5).
-        let conf = |c: f32, j: usize| {
-            let mut v = vec![(1.0 - c) / 9.0 + j as f32 * 1e-5; 10];
-            v[9] = c;
-            v
-        };
         let members: Vec<Vec<f32>> = (0..300).map(|j| conf(0.99, j)).collect();
         let test: Vec<Vec<f32>> = (0..600).map(|j| conf(0.5, j)).collect();
         let forget_like_members: Vec<Vec<f32>> = (0..100).map(|j| conf(0.98, j)).collect();
@@ -315,11 +317,6 @@ mod tests {
 
     #[test]
     fn a_small_test_set_gives_balanced_attack_sets() {
-        let conf = |c: f32, j: usize| {
-            let mut v = vec![(1.0 - c) / 9.0 + j as f32 * 1e-5; 10];
-            v[9] = c;
-            v
-        };
         let members: Vec<Vec<f32>> = (0..300).map(|j| conf(0.99, j)).collect();
         // 200 test rows: fewer than 300 for the fit plus 500 to score against Df.
         let test: Vec<Vec<f32>> = (0..200).map(|j| conf(0.5, j)).collect();
