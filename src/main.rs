@@ -138,6 +138,16 @@ enum Cmd {
         #[command(flatten)]
         common: Common,
     },
+    /// Print the directory that holds a stage's current cached outputs (its model, metrics.json,
+    /// ...), e.g. for `camu_pipe.load_model` in a notebook. Exit code 2 when the stage is unknown
+    /// or its current inputs have no cached result (`status` says why).
+    Path {
+        pipeline: PathBuf,
+        /// The stage: its expanded name, or its declared name when that has one instance.
+        stage: String,
+        #[command(flatten)]
+        common: Common,
+    },
     /// List the built-in unlearning methods with every default and its source (Markdown; the
     /// text of docs/methods.md).
     Methods,
@@ -199,6 +209,31 @@ fn options(common: &Common, sel: &Selection) -> Result<Options, AppError> {
 
 fn load(path: &Path) -> Result<spec::Pipeline, AppError> {
     spec::load(path, &camu_lab::kinds::registry()).map_err(|e| AppError::Engine(e.into()))
+}
+
+/// The expanded name `name` stands for: itself, or the one instance of a declared stage.
+fn stage_named(p: &spec::Pipeline, name: &str) -> Result<String, AppError> {
+    if p.stage(name).is_some() {
+        return Ok(name.to_string());
+    }
+    let instances: Vec<&str> = p
+        .stages
+        .iter()
+        .filter(|s| s.base == name)
+        .map(|s| s.name.as_str())
+        .collect();
+    match instances.as_slice() {
+        [one] => Ok(one.to_string()),
+        [] => Err(AppError::Usage(format!(
+            "{}: no stage `{name}`",
+            p.path.display()
+        ))),
+        many => Err(AppError::Usage(format!(
+            "`{name}` has {} instances ({}); give the expanded name",
+            many.len(),
+            many.iter().take(5).copied().collect::<Vec<_>>().join(", ")
+        ))),
+    }
 }
 
 fn print_status(rows: &[camu_core::engine::StageStatus], json: bool) {
@@ -289,6 +324,36 @@ fn main_inner(cli: Cli) -> Result<(), AppError> {
             let mut engine = Engine::new(&p, options(&common, &sel)?)?;
             print_status(&engine.status()?, common.json);
             Ok(())
+        }
+        Cmd::Path {
+            pipeline,
+            stage,
+            common,
+        } => {
+            let p = load(&pipeline)?;
+            let name = stage_named(&p, &stage)?;
+            let sel = Selection {
+                targets: vec![name.clone()],
+                select: Vec::new(),
+                force: Vec::new(),
+            };
+            let mut engine = Engine::new(&p, options(&common, &sel)?)?;
+            let row = engine.status()?.into_iter().find(|r| r.stage == name);
+            match row {
+                Some(camu_core::engine::StageStatus { out: Some(dir), .. }) => {
+                    say!("{}", std::path::absolute(&dir).unwrap_or(dir).display());
+                    Ok(())
+                }
+                Some(r) => Err(AppError::Usage(format!(
+                    "stage `{name}` has no cached result for its current inputs: {}",
+                    if r.reasons.is_empty() {
+                        "run the pipeline first".to_string()
+                    } else {
+                        r.reasons.join("; ")
+                    }
+                ))),
+                None => Err(AppError::Usage(format!("no stage `{name}`"))),
+            }
         }
         Cmd::Report {
             pipeline,
@@ -459,7 +524,7 @@ fn colour() -> bool {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let json = matches!(&cli.command, Cmd::Run { common, .. } | Cmd::Status { common, .. } | Cmd::Report { common, .. } | Cmd::Gc { common, .. } if common.json);
+    let json = matches!(&cli.command, Cmd::Run { common, .. } | Cmd::Status { common, .. } | Cmd::Report { common, .. } | Cmd::Gc { common, .. } | Cmd::Path { common, .. } if common.json);
     if !matches!(cli.command, Cmd::ExecStage { .. }) {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(

@@ -7,5 +7,6 @@ pub mod kinds;
 pub mod methods;
 pub mod metrics;
 pub mod protocol;
+pub mod python;
 pub mod report;
 pub mod torch_lib;

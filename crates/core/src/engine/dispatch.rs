@@ -282,6 +282,7 @@ impl<'e> Dispatch<'e> {
                     .gpus
                     .is_fraction()
                     .then(|| s.resources.gpus.milli() as f64 / 1000.0),
+                python: s.python.clone(),
             },
             gpu_count: s.resources.gpus.touched(),
             worker: s.worker,

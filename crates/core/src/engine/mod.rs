@@ -79,6 +79,9 @@ pub struct StageStatus {
     pub state: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
+    /// Where a cached stage's outputs are (`cache/out/KEY`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub out: Option<std::path::PathBuf>,
     pub reasons: Vec<String>,
 }
 
@@ -135,11 +138,13 @@ impl<'a> Engine<'a> {
             out.push(match resolver.resolve(i, &records)? {
                 Decision::Cached(r) => {
                     let key = Some(r.key.clone());
+                    let out = Some(self.cache.out_dir(&r.key));
                     records[i] = Some(r);
                     StageStatus {
                         stage,
                         state: "cached",
                         key,
+                        out,
                         reasons: vec![],
                     }
                 }
@@ -147,12 +152,14 @@ impl<'a> Engine<'a> {
                     stage,
                     state: "run",
                     key: Some(key),
+                    out: None,
                     reasons,
                 },
                 Decision::Pending { reasons } => StageStatus {
                     stage,
                     state: "run",
                     key: None,
+                    out: None,
                     reasons,
                 },
             });

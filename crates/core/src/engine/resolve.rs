@@ -74,6 +74,9 @@ impl<'a> Resolver<'a> {
             let path = self.pipeline.dir.join(f);
             files.insert(f.clone(), self.files.hash(&s.name, &path)?);
         }
+        for (name, hash) in &s.content {
+            files.insert(name.clone(), hash.clone());
+        }
         Ok(KeyMaterial {
             kind: s.kind.clone(),
             kind_version: s.kind_version,

@@ -39,6 +39,20 @@ pub trait Kind: Sync {
     fn provides(&self) -> &'static [&'static str] {
         &[]
     }
+    /// Files (relative to the pipeline's directory) whose content is part of a stage's key beside
+    /// its declared `inputs`: e.g. the script of a method written in Python.
+    fn key_files(&self, _params: &Map<String, Value>) -> Vec<String> {
+        Vec::new()
+    }
+    /// Code built into the program that a stage runs and whose changes change its results, as
+    /// (name, content hash): e.g. the Python package a method's script runs with.
+    fn key_content(&self, _params: &Map<String, Value>) -> Vec<(String, String)> {
+        Vec::new()
+    }
+    /// Whether a stage with these parameters runs a Python interpreter (`python:` applies).
+    fn runs_python(&self, _params: &Map<String, Value>) -> bool {
+        false
+    }
     /// Files a stage of this kind reads from its needs, so a pipeline that cannot supply them
     /// fails validation instead of the run.
     fn requires(&self, _params: &Map<String, Value>) -> Vec<Requirement> {

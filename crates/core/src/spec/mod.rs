@@ -16,7 +16,7 @@ use indexmap::IndexMap;
 use raw::{RawPipeline, RawStage};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -50,9 +50,15 @@ pub struct Stage {
     pub params: serde_json::Map<String, Value>,
     pub resources: Resources,
     pub command: Option<CommandLine>,
+    /// Files whose content is part of the key: the declared `inputs` of a command, and the files
+    /// the kind names (`Kind::key_files`).
     pub inputs: Vec<String>,
+    /// Code built into the program that determines the results (`Kind::key_content`).
+    pub content: BTreeMap<String, String>,
     pub outputs: Vec<String>,
     pub env: IndexMap<String, String>,
+    /// The Python interpreter, for a stage that runs Python (`python:`).
+    pub python: Option<String>,
     pub description: Option<String>,
     pub pos: Option<Pos>,
 }
@@ -620,8 +626,35 @@ fn expand(raw: &RawPipeline, kinds: &Registry, issues: &mut Vec<SpecIssue>) -> V
                         })
                         .collect::<Vec<_>>()
                 };
-            let inputs = sub_list(&rs.inputs, "inputs", false);
+            let mut inputs = sub_list(&rs.inputs, "inputs", false);
             let outputs = sub_list(&rs.outputs, "outputs", false);
+            for f in kind_info.key_files(&params) {
+                if Path::new(&f).is_absolute() || f.split('/').any(|c| c == "..") {
+                    err(
+                        format!("`{f}` must be a path inside the pipeline's directory"),
+                        with_pos,
+                    );
+                }
+                inputs.push(f);
+            }
+            let content = kind_info.key_content(&params).into_iter().collect();
+            let runs_python = kind_info.runs_python(&params);
+            let python = match (&rs.python, &raw.python) {
+                (Some(p), _) if !runs_python => {
+                    err(
+                        "`python` applies only to stages that run Python (an `unlearn` stage with `method: {python: SCRIPT}`)".into(),
+                        pos_of(p.referenced),
+                    );
+                    None
+                }
+                (Some(p), _) | (None, Some(p)) if runs_python => {
+                    if p.value.trim().is_empty() {
+                        err("`python` is empty".into(), pos_of(p.referenced));
+                    }
+                    Some(p.value.clone())
+                }
+                _ => None,
+            };
             let needs: Vec<(String, Option<Pos>)> = rs
                 .needs
                 .iter()
@@ -663,8 +696,10 @@ fn expand(raw: &RawPipeline, kinds: &Registry, issues: &mut Vec<SpecIssue>) -> V
                 resources,
                 command,
                 inputs,
+                content,
                 outputs,
                 env,
+                python,
                 description: rs.description.clone(),
                 pos: stage_pos,
             });

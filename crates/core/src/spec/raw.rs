@@ -15,6 +15,10 @@ pub struct RawPipeline {
     /// Applied to every stage unless the stage overrides it.
     #[serde(default)]
     pub defaults: RawDefaults,
+    /// The interpreter of stages that run Python (a command on PATH, or a path relative to the
+    /// pipeline file); a stage's own `python:` overrides it.
+    #[serde(default)]
+    pub python: Option<Spanned<String>>,
     pub stages: IndexMap<String, Spanned<RawStage>>,
 }
 
@@ -174,6 +178,9 @@ pub struct RawStage {
     pub outputs: Vec<Spanned<String>>,
     #[serde(default)]
     pub env: IndexMap<String, Spanned<String>>,
+    /// The interpreter, for a stage that runs Python.
+    #[serde(default)]
+    pub python: Option<Spanned<String>>,
     #[serde(default)]
     pub description: Option<String>,
 }

@@ -43,6 +43,10 @@ pub struct StageJob {
     /// The share of its one GPU a fractional stage holds (`resources: {gpus: 0.25}`).
     #[serde(default)]
     pub gpu_share: Option<f64>,
+    /// The Python interpreter of a stage that runs Python (`python:`; unset: `$CAMU_PYTHON`, then
+    /// `python3`).
+    #[serde(default)]
+    pub python: Option<String>,
 }
 
 impl StageJob {

@@ -2,6 +2,7 @@
 //! the method alone (data already in memory; no evaluation).
 
 use crate::methods::{self, Method};
+use crate::python::{self, PythonMethod};
 use camu_core::params::{ParamError, Params};
 use camu_core::spec::{Kind, Requirement};
 use serde_json::{Map, Value};
@@ -43,20 +44,39 @@ pub fn with_selection(
             )));
         }
     }
-    let m = method(params)?;
-    m.validate(&mp).map_err(|e| ParamError::Method {
-        method: m.name().to_string(),
-        source: Box::new(e),
-    })?;
+    if let Chosen::Builtin(m) = method(params)? {
+        m.validate(&mp).map_err(|e| ParamError::Method {
+            method: m.name().to_string(),
+            source: Box::new(e),
+        })?;
+    }
     Ok(mp)
 }
 
-/// The declared method the parameters name.
-pub fn method(params: &Map<String, Value>) -> Result<&'static dyn Method, ParamError> {
+/// What `method` names: a built-in method, or a script written in PyTorch.
+pub enum Chosen {
+    Builtin(&'static dyn Method),
+    Python(PythonMethod),
+}
+
+impl Chosen {
+    pub fn name(&self) -> &str {
+        match self {
+            Chosen::Builtin(m) => m.name(),
+            Chosen::Python(p) => &p.name,
+        }
+    }
+}
+
+/// The method the parameters name.
+pub fn method(params: &Map<String, Value>) -> Result<Chosen, ParamError> {
+    if let Some(p) = params.get("method").and_then(PythonMethod::parse) {
+        return p.map(Chosen::Python);
+    }
     let name = Params::required("method", Params(params).opt_str("method")?)?;
-    methods::lookup(name).ok_or_else(|| {
+    methods::lookup(name).map(Chosen::Builtin).ok_or_else(|| {
         ParamError::Invalid(format!(
-            "unknown method `{name}` (known: {})",
+            "unknown method `{name}` (known: {}; or `{{python: SCRIPT}}` for a method written in PyTorch)",
             methods::names().join(", ")
         ))
     })
@@ -72,19 +92,43 @@ impl Kind for Unlearn {
     /// The method's version is folded into the key through its name and this kind's version:
     /// see `key_version`.
     fn key_version(&self, params: &Map<String, Value>) -> u32 {
-        method(params)
-            .map(|m| self.version() * 1000 + m.version())
-            .unwrap_or(self.version())
+        match method(params) {
+            Ok(Chosen::Builtin(m)) => self.version() * 1000 + m.version(),
+            // A Python method is keyed by its files and the package (`key_files`, `key_content`).
+            _ => self.version() * 1000,
+        }
     }
     fn validate(&self, params: &Map<String, Value>) -> Result<(), ParamError> {
         let m = method(params)?;
         Params(params).i64("seed", 0)?;
         Params(params).opt_str("from")?;
-        m.validate(&method_params(params))
-            .map_err(|e| ParamError::Method {
-                method: m.name().to_string(),
-                source: Box::new(e),
-            })
+        Params(params).opt_str("device")?;
+        match m {
+            Chosen::Builtin(m) => {
+                m.validate(&method_params(params))
+                    .map_err(|e| ParamError::Method {
+                        method: m.name().to_string(),
+                        source: Box::new(e),
+                    })
+            }
+            // A script's parameters are its own: it reads them with `ctx.param`.
+            Chosen::Python(_) => Ok(()),
+        }
+    }
+    fn key_files(&self, params: &Map<String, Value>) -> Vec<String> {
+        match method(params) {
+            Ok(Chosen::Python(p)) => p.files(),
+            _ => Vec::new(),
+        }
+    }
+    fn key_content(&self, params: &Map<String, Value>) -> Vec<(String, String)> {
+        match method(params) {
+            Ok(Chosen::Python(_)) => vec![(python::PACKAGE_KEY.into(), python::package_hash())],
+            _ => Vec::new(),
+        }
+    }
+    fn runs_python(&self, params: &Map<String, Value>) -> bool {
+        matches!(method(params), Ok(Chosen::Python(_)))
     }
     fn provides(&self) -> &'static [&'static str] {
         &["model.safetensors"]

@@ -562,6 +562,28 @@ pub fn markdown(c: &Comparison) -> String {
             sources.join("; ")
         ));
     }
+    // Methods written in Python: the script each row ran, by content hash.
+    let mut scripts = std::collections::BTreeSet::new();
+    for m in c.groups.iter().flat_map(|g| &g.methods) {
+        for s in &m.sources {
+            let src = s.provenance.as_ref().and_then(|p| p["model"].get("source"));
+            if let Some(src) = src {
+                let path = src["python"].as_str().unwrap_or("?");
+                let hash = src["blake3"].as_str().unwrap_or("-");
+                scripts.insert(format!(
+                    "{}: `{path}` (blake3 `{}`)",
+                    m.method,
+                    &hash[..hash.len().min(12)]
+                ));
+            }
+        }
+    }
+    if !scripts.is_empty() {
+        out.push_str(&format!(
+            "\nMethods written in Python: {}.\n",
+            scripts.into_iter().collect::<Vec<_>>().join("; ")
+        ));
+    }
     if !c.missing.is_empty() {
         out.push_str(&format!(
             "\nnot yet computed ({}): {}\n",

@@ -137,6 +137,10 @@ impl Runner for Evaluate {
             },
             "split": {"stage": stage_of(&split_dir), "key": key_of(&split_dir)},
         });
+        // A method written in Python: its script and the hashes it ran with.
+        if let Some(source) = produced.get("source") {
+            provenance["model"]["source"] = source.clone();
+        }
         if let Some(r) = p.reference.as_deref() {
             let d = input_with(job, "model.safetensors", Some(r))?;
             provenance["reference"] = json!({"stage": stage_of(&d), "key": key_of(&d)});

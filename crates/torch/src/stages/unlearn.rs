@@ -6,7 +6,7 @@ use crate::ml;
 use camu_core::stage::io::input_with;
 use camu_core::stage::io::{read_json, write_metrics};
 use camu_core::stage::{Runner, StageError, StageJob};
-use camu_lab::kinds::unlearn::{method, method_params, with_selection};
+use camu_lab::kinds::unlearn::{Chosen, method, method_params, with_selection};
 use serde_json::{Map, Value, json};
 use std::time::Instant;
 
@@ -17,9 +17,14 @@ impl Runner for Unlearn {
         "unlearn"
     }
     fn run(&self, job: &StageJob) -> Result<(), StageError> {
+        let name = match method(&job.params)? {
+            Chosen::Python(py) => {
+                return camu_lab::python::run(job, &py, method_parameters(job)?);
+            }
+            Chosen::Builtin(m) => m.name(),
+        };
         let rt = super::Runtime::start(job)?;
         let (p, device) = (&rt.params, rt.device);
-        let name = method(&job.params)?.name();
         let m = methods::lookup(name)
             .ok_or_else(|| format!("method `{name}` has no implementation"))?;
         let data = rt.dataset()?;
@@ -27,17 +32,7 @@ impl Runner for Unlearn {
         let (original, original_dir) = rt.model("original")?;
         let original_record: Map<String, Value> =
             read_json(&original_dir.join("metrics.json")).unwrap_or_default();
-        // `from: SELECT`: the values that stage chose, on top of `with`.
-        let mp = match p.opt_str("from")? {
-            Some(from) => {
-                let dir = input_with(job, "selected.json", Some(from))?;
-                let selected: Map<String, Value> = read_json(&dir.join("selected.json"))?;
-                let mp = with_selection(&job.params, &selected)?;
-                tracing::info!(from, values = %selected["values"], "parameters from the selection");
-                mp
-            }
-            None => method_params(&job.params),
-        };
+        let mp = method_parameters(job)?;
         let ctx = Context {
             original: &original,
             data: &data,
@@ -71,5 +66,20 @@ impl Runner for Unlearn {
             metrics.insert("diverged_in".into(), json!(why));
         }
         write_metrics(job, &metrics)
+    }
+}
+
+/// The method's parameters: `with` without the common keys, and with `from: SELECT` the values
+/// that stage chose on top.
+fn method_parameters(job: &StageJob) -> Result<Map<String, Value>, StageError> {
+    match camu_core::params::Params(&job.params).opt_str("from")? {
+        Some(from) => {
+            let dir = input_with(job, "selected.json", Some(from))?;
+            let selected: Map<String, Value> = read_json(&dir.join("selected.json"))?;
+            let mp = with_selection(&job.params, &selected)?;
+            tracing::info!(from, values = %selected["values"], "parameters from the selection");
+            Ok(mp)
+        }
+        None => Ok(method_params(&job.params)),
     }
 }
