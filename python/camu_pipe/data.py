@@ -58,7 +58,11 @@ class Split:
         self.forget_repeat = self.raw.get("forget_repeat", 1)
         self.validation = self.raw.get("validation")
         self.seed = self.raw.get("seed")
-        self.scenario = {k: v for k, v in self.raw.items() if k in ("scenario", "fraction", "classes", "proportions")}
+        #: `random`, `class` or `per_class`, with its `fraction`, `classes` or `proportions`.
+        self.scenario = self.raw.get("scenario")
+        self.fraction = self.raw.get("fraction")
+        self.classes = self.raw.get("classes")
+        self.proportions = self.raw.get("proportions")
 
     def test_indices(self, n_test):
         """The test samples evaluations report on: the test set without the validation part."""

@@ -14,7 +14,7 @@ import sys
 import time
 import traceback
 
-# Exit codes camu-worker maps to causes.
+# Exit codes by cause; the cause itself goes to error.json, which camu-worker reports.
 EXIT_TORCH = 3
 EXIT_SCRIPT = 4
 EXIT_RAISED = 5
@@ -30,6 +30,26 @@ class StageFailure(Exception):
         self.code, self.cause, self.detail = code, cause, detail
 
 
+class _Tracked(dict):
+    """The parameters, remembering which ones the method read."""
+
+    def __init__(self, d):
+        super().__init__(d)
+        self.read = set()
+
+    def __getitem__(self, k):
+        self.read.add(k)
+        return super().__getitem__(k)
+
+    def get(self, k, default=None):
+        self.read.add(k)
+        return super().get(k, default)
+
+    def __contains__(self, k):
+        self.read.add(k)
+        return super().__contains__(k)
+
+
 class Context:
     """What a method receives: the stage's parameters, seed, device and threads, the data of its
     split as loaders, and the original model."""
@@ -37,10 +57,8 @@ class Context:
     def __init__(self, spec, data, split, device):
         from . import models
 
-        self._spec = spec
-        self._models = models
         self.stage = spec["stage"]
-        self.params = dict(spec["params"])
+        self.params = _Tracked(spec["params"])
         self.seed = int(spec["seed"])
         self.device = device
         self.threads = int(spec["threads"])
@@ -60,12 +78,20 @@ class Context:
         self.saved_at = None
 
     def param(self, name, default):
-        """The stage's `with.NAME`, or `default`; the value used is recorded as a hyperparameter."""
+        """The stage's `with.NAME`, or `default`; the value used is recorded as a hyperparameter.
+        A number given where the default is a float becomes a float."""
         value = self.params.get(name, default)
-        if value is not None and default is not None and isinstance(default, (int, float)) and not isinstance(default, bool):
-            if not isinstance(value, (int, float)) or isinstance(value, bool):
+
+        def number(v):
+            return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+        if number(default):
+            if not number(value):
                 raise ValueError(f"parameter `{name}` must be a number, got {value!r}")
-            value = type(default)(value) if isinstance(default, float) or float(value).is_integer() else value
+            if isinstance(default, float):
+                value = float(value)
+            elif isinstance(value, float) and value.is_integer():
+                value = int(value)
         self.hyperparameters[name] = value
         return value
 
@@ -237,6 +263,11 @@ def run(spec):
                            "model (an nn.Module from ctx.original_model()) or call ctx.save(model)")
     if not isinstance(model, torch.nn.Module) or getattr(model, "spec", None) is None:
         raise StageFailure(EXIT_NO_MODEL, "the result is not a camu_pipe model: start from ctx.original_model()")
+    unread = sorted(set(ctx.params) - ctx.params.read)
+    if unread:
+        # Built-in methods refuse unknown parameters; a script's are known once it has run.
+        raise StageFailure(EXIT_INPUT, f"the script never read parameter(s) {', '.join(f'`{k}`' for k in unread)} "
+                           "given in `with` (a typo?); read them with ctx.param(NAME, DEFAULT) or remove them")
     secs = (ctx.saved_at if ctx.saved_at is not None and result is None else t1) - t0
     models.save(model, spec["out_dir"])
     return {
@@ -263,8 +294,7 @@ def main(argv):
         result = run(spec)
     except StageFailure as e:
         if e.detail:
-            print(e.detail, file=sys.stderr)
-        print(f"[camu_pipe] error: {e.cause}", file=sys.stderr, flush=True)
+            print(e.detail, file=sys.stderr, flush=True)
         with open(os.path.join(here, "error.json"), "w") as f:
             json.dump({"cause": e.cause, "code": e.code}, f)
         return e.code
