@@ -68,9 +68,9 @@ fn randomise_bn(m: &Model) {
     tch::no_grad(|| {
         for (name, mut t) in m.vs.variables() {
             if name.ends_with("running_mean") {
-                let _ = t.copy_(&(Tensor::rand_like(&t) - 0.5));
+                t.copy_(&(Tensor::rand_like(&t) - 0.5));
             } else if name.ends_with("running_var") {
-                let _ = t.copy_(&(Tensor::rand_like(&t) + 0.5));
+                t.copy_(&(Tensor::rand_like(&t) + 0.5));
             }
         }
     });
@@ -117,6 +117,7 @@ fn every_architecture_computes_the_same_forward_in_pytorch() {
     let (script, d) = (script.to_str().unwrap(), dir.path().to_str().unwrap());
     let (ok, out) = run_py(&py, &[script, "models", d]);
     assert!(ok, "forward parity failed:\n{out}");
+    eprintln!("{out}");
     for arch in ["Cnn", "Resnet18Cifar", "Resnet18"] {
         assert!(out.contains(&format!("{arch}: logits (eval)")), "{out}");
     }
@@ -124,6 +125,18 @@ fn every_architecture_computes_the_same_forward_in_pytorch() {
     let (ok, out) = run_py(&py, &[script, "models", d, "--perturb-weight"]);
     assert!(!ok, "a perturbed weight went unnoticed:\n{out}");
     assert!(out.contains("MISMATCH"), "{out}");
+}
+
+#[test]
+fn fisher_forgetting_computes_the_per_sample_fisher_of_its_reference() {
+    let Some(py) = python() else { return };
+    let script = root().join("tests/python/check_fisher.py");
+    let (ok, out) = run_py(&py, &[script.to_str().unwrap()]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("resnet18_cifar: 62 parameters checked"),
+        "{out}"
+    );
 }
 
 /// A small dataset of the given family with random images.
@@ -220,6 +233,7 @@ fn loaders_yield_the_samples_camu_worker_prepares() {
     let (script, d) = (script.to_str().unwrap(), dir.path().to_str().unwrap());
     let (ok, out) = run_py(&py, &[script, "loaders", d]);
     assert!(ok, "loader parity failed:\n{out}");
+    eprintln!("{out}");
     assert!(out.contains("cifar_resnet18/validation"), "{out}");
     assert!(out.contains("augmented samples are padded crops"), "{out}");
     // The check can fail: one normalisation constant moved by 1e-3 is caught.

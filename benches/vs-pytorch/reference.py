@@ -14,29 +14,17 @@ import shutil
 import tempfile
 import time
 
+import sys
+
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Subset
 from torchvision import datasets, transforms
 
-
-class Cnn(nn.Module):
-    """The reference CNN: two 5x5 convolutions, fc1 = the embedding, then two linear layers."""
-
-    def __init__(self, classes=10):
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 16, 5, 1, 2)
-        self.conv2 = nn.Conv2d(16, 32, 5, 1, 2)
-        self.fc1 = nn.Linear(32 * 7 * 7, 256)
-        self.fc2 = nn.Linear(256, 128)
-        self.fc3 = nn.Linear(128, classes)
-
-    def forward(self, x):
-        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
-        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
-        emb = self.fc1(x.flatten(1))
-        return self.fc3(self.fc2(emb)), emb
+# The reference CNN as the camu_pipe package defines it (tests/python.rs checks it computes what
+# camu-worker's does).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
+from camu_pipe.models import Cnn  # noqa: E402
 
 
 def dataset(raw, train):

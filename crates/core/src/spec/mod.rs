@@ -168,6 +168,7 @@ pub fn parse(path: &Path, text: String, kinds: &Registry) -> Result<Pipeline, Sp
         issues.push(SpecIssue::new("the pipeline declares no stages", None));
     }
     let stages = expand(&raw, kinds, &mut issues);
+    check_key_files(&stages, kinds, &dir, &mut issues);
     if stages.len() > MAX_STAGES {
         issues.push(SpecIssue::new(
             format!(
@@ -193,6 +194,30 @@ pub fn parse(path: &Path, text: String, kinds: &Registry) -> Result<Pipeline, Sp
         index,
         source,
     })
+}
+
+/// The files a kind keys a stage by (e.g. a method's script) exist before anything runs, so a
+/// wrong path is refused at once instead of after the stage's upstream has run.
+fn check_key_files(stages: &[Stage], kinds: &Registry, dir: &Path, issues: &mut Vec<SpecIssue>) {
+    let mut seen = std::collections::HashSet::new();
+    for s in stages {
+        let Some(kind) = kinds.lookup(&s.kind) else {
+            continue;
+        };
+        for f in kind.key_files(&s.params) {
+            if !dir.join(&f).is_file() && seen.insert((s.base.clone(), f.clone())) {
+                issues.push(SpecIssue::new(
+                    format!(
+                        "stage `{}`: {} does not exist (paths are relative to the pipeline's directory, {})",
+                        s.base,
+                        f,
+                        dir.display()
+                    ),
+                    s.pos,
+                ));
+            }
+        }
+    }
 }
 
 /// A YAML error in our words: the library's messages that address its caller (budgets,
