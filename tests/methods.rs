@@ -85,6 +85,19 @@ fn run_with(
     m.unlearn(&ctx).map_err(|e| e.to_string())
 }
 
+/// A method's context on the lab's data without parameters.
+fn context<'a>(lab: &'a Lab, split: &'a Split, none: &'a Map<String, Value>) -> Context<'a> {
+    Context {
+        original: &lab.original,
+        data: &lab.data,
+        split,
+        device: Device::Cpu,
+        seed: 0,
+        params: none,
+        original_record: none,
+    }
+}
+
 fn metrics(lab: &Lab, model: &Model, split: &Split) -> Map<String, Value> {
     let opts = EvalOptions {
         mia: false,
@@ -286,7 +299,7 @@ fn distillation_methods_push_the_forget_set_away() {
     let before = forget_loss(&lab, &lab.original, &lab.class_split);
     for (method, params) in [
         ("bad_teacher", json!({"lr": 1e-3, "epochs": 2})),
-        ("scrub", json!({"epochs": 3})),
+        ("scrub", json!({"preset": "small", "epochs": 3})),
     ] {
         let out = run(&lab, method, &lab.class_split, params).unwrap();
         let after = forget_loss(&lab, &out.model, &lab.class_split);
@@ -451,7 +464,122 @@ fn neggrad_plus_anchor_pulls_toward_the_original_weights() {
     assert_eq!(h["momentum"], 0.0, "{h}");
     assert_eq!(h["weight_decay"], 0.0, "{h}");
     assert_eq!(h["batch_size"], 128, "{h}");
-    assert_eq!(h["forget_batch_size"], 64, "{h}");
+}
+
+/// SCRUB and NegGrad+ run the reference's large-scale configuration on a full split unless
+/// `preset: small` asks for the small-scale one, and record which.
+#[test]
+fn scrub_and_neggrad_plus_default_to_the_large_scale_preset() {
+    let _rng = rng();
+    let lab = lab();
+    let h = |method: &str, params: serde_json::Value| {
+        run(&lab, method, &lab.class_split, params).unwrap().details["hyperparameters"].clone()
+    };
+    let large = h("scrub", json!({"epochs": 0}));
+    for (k, v) in [
+        ("preset", json!("large")),
+        ("optimizer", json!("sgd")),
+        ("momentum", json!(0.9)),
+        ("weight_decay", json!(5e-4)),
+        ("temperature", json!(4.0)),
+        ("gamma", json!(0.99)),
+        ("alpha", json!(0.001)),
+        ("msteps", json!(2)),
+        ("batch_size", json!(256)),
+        ("forget_batch_size", json!(512)),
+    ] {
+        assert_eq!(large[k], v, "scrub large `{k}`: {large}");
+    }
+    assert_eq!(large, h("scrub", json!({"preset": "large", "epochs": 0})));
+    let small = h("scrub", json!({"preset": "small", "epochs": 0}));
+    for (k, v) in [
+        ("preset", json!("small")),
+        ("optimizer", json!("adam")),
+        ("weight_decay", json!(0.1)),
+        ("temperature", json!(2.0)),
+        ("alpha", json!(0.5)),
+        ("batch_size", json!(32)),
+        ("forget_batch_size", json!(64)),
+    ] {
+        assert_eq!(small[k], v, "scrub small `{k}`: {small}");
+    }
+    let large = h("neggrad_plus", json!({"epochs": 0}));
+    assert_eq!(
+        (&large["preset"], &large["alpha"], &large["anchor"]),
+        (&json!("large"), &json!(0.9999), &json!(0.0))
+    );
+    assert_eq!(
+        (&large["forget_batch_size"], &large["train_mode"]),
+        (&json!(32), &json!(true))
+    );
+    let small = h("neggrad_plus", json!({"preset": "small", "epochs": 0}));
+    assert_eq!(
+        (
+            &small["alpha"],
+            &small["anchor"],
+            &small["forget_batch_size"],
+            &small["train_mode"]
+        ),
+        (&json!(0.95), &json!(0.1), &json!(64), &json!(false))
+    );
+    let bad = json!({"preset": "medium"});
+    for m in ["scrub", "neggrad_plus"] {
+        assert!(
+            methods::lookup(m)
+                .unwrap()
+                .validate(bad.as_object().unwrap())
+                .is_err()
+        );
+    }
+}
+
+/// SSD reads Dr class by class in class removal (the reference's retained set is built so), and
+/// in the split's order in random removal; UNSIR takes the first 1,000 retained samples of each
+/// class in dataset order.
+#[test]
+fn ssd_sorts_dr_by_class_and_unsir_takes_the_first_per_class() {
+    let _rng = rng();
+    let lab = lab();
+    let labels = Vec::<i64>::try_from(&lab.data.train_y).unwrap();
+    let none = Map::new();
+    let ctx = |split| context(&lab, split, &none);
+    let order = camu_torch::methods::ssd_retained_order(&ctx(&lab.class_split)).unwrap();
+    let classes: Vec<i64> = order.iter().map(|&i| labels[i as usize]).collect();
+    assert!(classes.windows(2).all(|w| w[0] <= w[1]), "not class-sorted");
+    let mut sorted = lab.class_split.remain.clone();
+    sorted.sort_unstable();
+    let mut same = order.clone();
+    same.sort_unstable();
+    assert_eq!(same, sorted, "the same samples");
+    // Batches of 64 over it are nearly single-class, unlike the split's order.
+    let pure = |o: &[i64]| {
+        o.chunks(64)
+            .filter(|c| {
+                c.iter()
+                    .all(|&i| labels[i as usize] == labels[c[0] as usize])
+            })
+            .count()
+    };
+    assert!(pure(&order) > pure(&lab.class_split.remain) + 2);
+    assert_eq!(
+        camu_torch::methods::ssd_retained_order(&ctx(&lab.random_split)).unwrap(),
+        lab.random_split.remain
+    );
+    let first = camu_torch::methods::unsir_retained_subset(&ctx(&lab.class_split), 20).unwrap();
+    for c in 1..10 {
+        let want: Vec<i64> = sorted
+            .iter()
+            .copied()
+            .filter(|&i| labels[i as usize] == c)
+            .take(20)
+            .collect();
+        let got: Vec<i64> = first
+            .iter()
+            .copied()
+            .filter(|&i| labels[i as usize] == c)
+            .collect();
+        assert_eq!(got, want, "class {c}");
+    }
 }
 
 #[test]

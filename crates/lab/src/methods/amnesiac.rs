@@ -21,7 +21,7 @@ impl Method for Amnesiac {
     }
     fn reference(&self) -> super::Reference {
         super::Reference {
-            source: "if-loops/selective-synaptic-dampening `src/forget_full_class_strategies.py`, `src/forget_random_strategies.py` (`amnesiac`), `src/unlearn.py`",
+            source: "if-loops/selective-synaptic-dampening at cdfdc0e: `src/forget_full_class_strategies.py`, `src/forget_random_strategies.py` (`amnesiac`), `src/unlearn.py`",
             defaults: &[
                 (
                     "optimizer",

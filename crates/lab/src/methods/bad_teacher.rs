@@ -22,7 +22,7 @@ impl Method for BadTeacher {
     }
     fn reference(&self) -> super::Reference {
         super::Reference {
-            source: "vikram2000b/bad-teaching-unlearning `unlearn.py` (`UnlearnerLoss`) and its notebook",
+            source: "vikram2000b/bad-teaching-unlearning at f1aa988: `unlearn.py` (`UnlearnerLoss`) and its notebook",
             defaults: &[
                 (
                     "optimizer",

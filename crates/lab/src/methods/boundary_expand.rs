@@ -23,7 +23,7 @@ impl Method for BoundaryExpand {
     }
     fn reference(&self) -> super::Reference {
         super::Reference {
-            source: "OPTML-Group/Unlearn-Saliency `Classification/unlearn/boundary_ex.py` via `unlearn/impl.py`",
+            source: "OPTML-Group/Unlearn-Saliency at a6e89fd: `Classification/unlearn/boundary_ex.py` via `unlearn/impl.py`",
             defaults: &[
                 ("optimizer", "sgd", "`impl.py`"),
                 (

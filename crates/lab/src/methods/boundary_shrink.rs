@@ -24,7 +24,7 @@ impl Method for BoundaryShrink {
     }
     fn reference(&self) -> super::Reference {
         super::Reference {
-            source: "OPTML-Group/Unlearn-Saliency `Classification/unlearn/boundary_sh.py` via `unlearn/impl.py`",
+            source: "OPTML-Group/Unlearn-Saliency at a6e89fd: `Classification/unlearn/boundary_sh.py` via `unlearn/impl.py`",
             defaults: &[
                 ("bound", "0.1", "`bound = 0.1` in `boundary_sh.py`"),
                 ("optimizer", "sgd", "`impl.py`"),

@@ -38,7 +38,7 @@ impl Method for Camu {
     }
     fn reference(&self) -> super::Reference {
         super::Reference {
-            source: "ShaofeiShen768/CaMU `CaMU/config.py`, `CaMU/train.py`, `CaMU/main.py`",
+            source: "ShaofeiShen768/CaMU at 987b41a: `CaMU/config.py`, `CaMU/train.py`, `CaMU/main.py`",
             defaults: &[
                 (
                     "impair_epochs",

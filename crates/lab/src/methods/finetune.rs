@@ -22,7 +22,7 @@ impl Method for Finetune {
     }
     fn reference(&self) -> super::Reference {
         super::Reference {
-            source: "OPTML-Group/Unlearn-Sparse `unlearn/FT.py` via `unlearn/impl.py`; README command for FT",
+            source: "OPTML-Group/Unlearn-Sparse at 80ba55d: `unlearn/FT.py` via `unlearn/impl.py`; README command for FT",
             defaults: &[
                 ("optimizer", "sgd", "`impl.py`: torch.optim.SGD"),
                 ("lr", "0.01", "README `--unlearn_lr 0.01`"),

@@ -24,7 +24,7 @@ impl Method for L1Sparse {
     }
     fn reference(&self) -> super::Reference {
         super::Reference {
-            source: "OPTML-Group/Unlearn-Sparse `unlearn/FT.py` (`FT_l1`, called by `FT_prune`); README command for l1-sparse",
+            source: "OPTML-Group/Unlearn-Sparse at 80ba55d: `unlearn/FT.py` (`FT_l1`, called by `FT_prune`); README command for l1-sparse",
             defaults: &[
                 (
                     "alpha",

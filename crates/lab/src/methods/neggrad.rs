@@ -23,7 +23,7 @@ impl Method for NegGrad {
     }
     fn reference(&self) -> super::Reference {
         super::Reference {
-            source: "OPTML-Group/Unlearn-Sparse `unlearn/GA.py` via `unlearn/impl.py`; README command for GA",
+            source: "OPTML-Group/Unlearn-Sparse at 80ba55d: `unlearn/GA.py` via `unlearn/impl.py`; README command for GA",
             defaults: &[
                 ("optimizer", "sgd", "`impl.py`"),
                 ("lr", "0.0001", "README `--unlearn_lr 0.0001`"),

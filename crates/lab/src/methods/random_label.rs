@@ -22,7 +22,7 @@ impl Method for RandomLabel {
     }
     fn reference(&self) -> super::Reference {
         super::Reference {
-            source: "OPTML-Group/Unlearn-Saliency `Classification/unlearn/RL.py` (CIFAR-10 branch) via `unlearn/impl.py`",
+            source: "OPTML-Group/Unlearn-Saliency at a6e89fd: `Classification/unlearn/RL.py` (CIFAR-10 branch) via `unlearn/impl.py`",
             defaults: &[
                 ("optimizer", "sgd", "`impl.py`"),
                 (

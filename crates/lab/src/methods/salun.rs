@@ -27,7 +27,7 @@ impl Method for Salun {
     }
     fn reference(&self) -> super::Reference {
         super::Reference {
-            source: "OPTML-Group/Unlearn-Saliency `Classification/generate_mask.py`, `unlearn/RL.py` (`_apply_mask_to_grads`, `_restore_masked_params`), README",
+            source: "OPTML-Group/Unlearn-Saliency at a6e89fd: `Classification/generate_mask.py`, `unlearn/RL.py` (`_apply_mask_to_grads`, `_restore_masked_params`), README",
             defaults: &[
                 ("sparsity", "0.5", "README `--mask_path mask/with_0.5.pt`"),
                 ("optimizer", "sgd", "`impl.py`"),

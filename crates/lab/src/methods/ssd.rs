@@ -1,10 +1,11 @@
 //! Selective Synaptic Dampening (Foster et al., AAAI 2024): no training. Importance of every
 //! parameter = the mean over batches of the squared gradient of the batch-mean cross-entropy
-//! (model in eval mode) on Df (I_f) and on D = Dr followed by Df, unshuffled (I_D). Where
+//! (model in eval mode) on Df (I_f) and on D = Dr followed by Df, unshuffled (I_D); in class
+//! removal Dr is sorted by class, as the repository builds it (`build_retain_forget_sets`). Where
 //! I_f > alpha * I_D, the weight is multiplied by min(lambda * I_D / I_f, 1); all other weights
 //! are left exactly as they are.
 //!
-//! Reference: if-loops/selective-synaptic-dampening, `src/ssd.py` (`calc_importance`,
+//! Reference: if-loops/selective-synaptic-dampening at cdfdc0e, `src/ssd.py` (`calc_importance`,
 //! `modify_weight`; exponent and lower bound 1), `src/forget_full_class_main.py` /
 //! `forget_random_main.py` (`selection_weighting` 10 for ResNet, `dampening_constant` 1;
 //! unshuffled loaders of batch 64 for full-class forgetting (`-b` default) and 128 for random
@@ -19,12 +20,12 @@ impl Method for Ssd {
         "ssd"
     }
     fn version(&self) -> u32 {
-        // 2: the repository's batch sizes (64 class, 128 random) and unshuffled Dr-then-Df order.
-        2
+        // 3: Dr sorted by class in class removal, as `build_retain_forget_sets` builds it.
+        3
     }
     fn reference(&self) -> super::Reference {
         super::Reference {
-            source: "if-loops/selective-synaptic-dampening `src/ssd.py`, `src/forget_full_class_main.py`, `src/forget_random_main.py`",
+            source: "if-loops/selective-synaptic-dampening at cdfdc0e: `src/ssd.py`, `src/forget_full_class_main.py`, `src/forget_full_class_strategies.py` (`build_retain_forget_sets`), `src/forget_random_main.py`",
             defaults: &[
                 ("alpha", "10", "`selection_weighting` 10 (ResNet)"),
                 ("lambda", "1", "`dampening_constant` 1"),
@@ -32,6 +33,11 @@ impl Method for Ssd {
                     "batch_size",
                     "64 class / 128 random",
                     "`-b` default 64 (full class); 128 (random)",
+                ),
+                (
+                    "retained order",
+                    "by class (class removal) / split order (random)",
+                    "`build_retain_forget_sets` appends the retained classes in order; `random_split` in random removal",
                 ),
             ],
             deviations: &[],

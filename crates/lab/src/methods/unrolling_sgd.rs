@@ -26,7 +26,7 @@ impl Method for UnrollingSgd {
     }
     fn reference(&self) -> super::Reference {
         super::Reference {
-            source: "cleverhans-lab/unrolling-sgd (single-step first-order correction)",
+            source: "cleverhans-lab/unrolling-sgd at 49e001f (single-step first-order correction)",
             defaults: &[
                 (
                     "lr",

@@ -4,8 +4,9 @@
 //! the noise, labelled with its own class, mixed with a per-class subset of Dr; repair: one
 //! epoch on that subset alone. All from one source, the authors' notebook.
 //!
-//! Reference: vikram2000b/Fast-Machine-Unlearning, `Machine Unlearning.ipynb`: noise batch 256
-//! per class, 5 x 8 = 40 Adam steps at lr 0.1, L2 weight 0.1; 1,000 retain samples per class;
+//! Reference: vikram2000b/Fast-Machine-Unlearning at 252bc92, `Machine Unlearning.ipynb`: noise
+//! batch 256 per class, 5 x 8 = 40 Adam steps at lr 0.1, L2 weight 0.1; the first 1,000 retained
+//! samples of each class in dataset order (`classwise_train[i][:num_samples_per_class]`);
 //! impair `Adam(lr=0.02)`, repair `Adam(lr=0.01)`, one epoch each at batch 256, train mode.
 //! The notebook's noisy-dataset cell adds `batch[0].size(0)` = 3 samples (the channel count, not
 //! the batch size) of the noise batch for each of its `num_batches` = 20 rounds: 60 noise samples
@@ -25,12 +26,12 @@ impl Method for Unsir {
         "unsir"
     }
     fn version(&self) -> u32 {
-        // 2: every setting from the notebook, its 60 noise samples per class (v1 mixed sources).
-        2
+        // 3: the first 1,000 retained samples per class, as the notebook (v2: a random 1,000).
+        3
     }
     fn reference(&self) -> super::Reference {
         super::Reference {
-            source: "vikram2000b/Fast-Machine-Unlearning `Machine Unlearning.ipynb`",
+            source: "vikram2000b/Fast-Machine-Unlearning at 252bc92: `Machine Unlearning.ipynb`",
             defaults: &[
                 (
                     "noise_batch",
@@ -54,7 +55,11 @@ impl Method for Unsir {
                     "3",
                     "`for i in range(batch[0].size(0))`: 3 samples per round",
                 ),
-                ("remain_per_class", "1000", "`num_samples_per_class = 1000`"),
+                (
+                    "remain_per_class",
+                    "1000",
+                    "`num_samples_per_class = 1000`: the first of each class",
+                ),
                 ("impair_lr", "0.02", "`Adam(lr = 0.02)`"),
                 ("repair_lr", "0.01", "`Adam(lr = 0.01)`"),
                 ("batch_size", "256", "`DataLoader(..., batch_size=256)`"),

@@ -566,12 +566,19 @@ pub fn markdown(c: &Comparison) -> String {
     let mut scripts = std::collections::BTreeSet::new();
     for m in c.groups.iter().flat_map(|g| &g.methods) {
         for s in &m.sources {
-            let src = s.provenance.as_ref().and_then(|p| p["model"].get("source"));
-            if let Some(src) = src {
+            let model = s.provenance.as_ref().map(|p| &p["model"]);
+            if let Some(src) = model.and_then(|m| m.get("source")) {
                 let path = src["python"].as_str().unwrap_or("?");
                 let hash = src["blake3"].as_str().unwrap_or("-");
+                let hyper = match model.and_then(|m| m.get("hyperparameters")) {
+                    Some(Value::Object(h)) if !h.is_empty() => {
+                        let kv: Vec<String> = h.iter().map(|(k, v)| format!("{k} {v}")).collect();
+                        format!("; {}", kv.join(", "))
+                    }
+                    _ => String::new(),
+                };
                 scripts.insert(format!(
-                    "{}: `{path}` (blake3 `{}`)",
+                    "{}: `{path}` (blake3 `{}`{hyper})",
                     m.method,
                     &hash[..hash.len().min(12)]
                 ));

@@ -23,7 +23,9 @@ use crate::data::{Dataset, Family};
 use crate::models::Model;
 pub use camu_lab::methods::{Method, ParamSpec, Reference};
 use serde_json::{Map, Value};
+pub use ssd::retained_order as ssd_retained_order;
 use tch::Device;
+pub use unsir::retained_subset as unsir_retained_subset;
 
 /// Everything a method may use.
 pub struct Context<'a> {

@@ -8,21 +8,25 @@ use camu_core::progress::StageProgress;
 use serde_json::json;
 use tch::{Kind, Tensor};
 
-use camu_lab::methods::NegGradPlus;
+use camu_lab::methods::{NegGradPlus, neggrad_plus_preset};
 
 impl Unlearn for NegGradPlus {
     fn unlearn(&self, ctx: &Context<'_>) -> Result<Outcome, crate::MlError> {
         let p = Params(ctx.params);
-        let alpha = p.f64("alpha", 0.95)?;
-        let anchor = p.f64("anchor", 0.1)?;
-        let fbs = p.usize("forget_batch_size", 64)?.max(1) as i64;
+        let preset = neggrad_plus_preset(ctx.params)?;
+        let alpha = p.f64("alpha", preset.alpha)?;
+        let anchor = p.f64("anchor", preset.anchor)?;
+        let fbs = p
+            .usize("forget_batch_size", preset.forget_batch_size)?
+            .max(1) as i64;
+        let train = preset.train_mode;
         let mut s = Recipe {
             optimizer: "sgd",
-            lr: 0.01,
+            lr: preset.lr,
             momentum: 0.0,
             weight_decay: 0.0,
-            epochs: 10,
-            batch_size: 128,
+            epochs: preset.epochs,
+            batch_size: preset.batch_size,
         }
         .start(ctx)?;
         let (model, opt, epochs, bs) = (&s.model, &mut s.opt, s.epochs, s.batch);
@@ -46,14 +50,18 @@ impl Unlearn for NegGradPlus {
             for (k, rb) in rbs.iter().enumerate() {
                 let r = ctx.batch(rb, None);
                 let f = ctx.batch(&fb[k % fb.len()], None);
-                let l2 = params.iter().zip(&w0).fold(
-                    Tensor::zeros([], (Kind::Float, ctx.device)),
-                    |acc, (w, w0)| acc + (w - w0).square().sum(Kind::Float),
-                );
-                let retain = model.forward(&r.x, false).0.cross_entropy_for_logits(&r.y)
-                    + l2 * (anchor / 2.0);
+                let ce = model.forward(&r.x, train).0.cross_entropy_for_logits(&r.y);
+                let retain = if anchor > 0.0 {
+                    let l2 = params.iter().zip(&w0).fold(
+                        Tensor::zeros([], (Kind::Float, ctx.device)),
+                        |acc, (w, w0)| acc + (w - w0).square().sum(Kind::Float),
+                    );
+                    ce + l2 * (anchor / 2.0)
+                } else {
+                    ce
+                };
                 let loss = retain * alpha
-                    - model.forward(&f.x, false).0.cross_entropy_for_logits(&f.y) * (1.0 - alpha);
+                    - model.forward(&f.x, train).0.cross_entropy_for_logits(&f.y) * (1.0 - alpha);
                 if !guard.step(opt, &loss) {
                     tracing::warn!(
                         "neggrad+ diverged at epoch {e}, step {k}; keeping the last finite weights"
@@ -69,7 +77,7 @@ impl Unlearn for NegGradPlus {
             bar.finish();
         }
         Ok(s.outcome(json!({
-            "alpha": alpha, "anchor": anchor, "forget_batch_size": fbs,
+            "preset": preset.name, "train_mode": train, "alpha": alpha, "anchor": anchor, "forget_batch_size": fbs,
             "diverged_at_epoch": diverged,
         })))
     }

@@ -5,35 +5,35 @@ use super::{Context, Outcome, Unlearn};
 use camu_core::params::Params;
 use serde_json::json;
 
-use camu_lab::methods::Scrub;
+use camu_lab::methods::{Scrub, scrub_preset};
 
-/// The notebook's epochs after which the lr decays.
-const DECAY_EPOCHS: [usize; 3] = [5, 8, 9];
-
-/// lr of `epoch` (from 1) under `adjust_learning_rate`.
-pub fn lr_at(lr: f64, rate: f64, epoch: usize) -> f64 {
-    let steps = DECAY_EPOCHS.iter().filter(|&&d| epoch > d).count();
+/// lr of `epoch` (from 1) under `adjust_learning_rate`, decaying after each of `decay_epochs`.
+pub fn lr_at(lr: f64, rate: f64, decay_epochs: &[usize], epoch: usize) -> f64 {
+    let steps = decay_epochs.iter().filter(|&&d| epoch > d).count();
     lr * rate.powi(steps as i32)
 }
 
 impl Unlearn for Scrub {
     fn unlearn(&self, ctx: &Context<'_>) -> Result<Outcome, crate::MlError> {
         let p = Params(ctx.params);
+        let preset = scrub_preset(ctx.params)?;
         let (t, gamma, alpha) = (
-            p.f64("temperature", 2.0)?.max(1e-6),
-            p.f64("gamma", 1.0)?,
-            p.f64("alpha", 0.5)?,
+            p.f64("temperature", preset.temperature)?.max(1e-6),
+            p.f64("gamma", preset.gamma)?,
+            p.f64("alpha", preset.alpha)?,
         );
-        let msteps = p.usize("msteps", 3)?;
-        let rate = p.f64("lr_decay_rate", 0.1)?;
-        let fbs = p.usize("forget_batch_size", 64)?.max(1) as i64;
+        let msteps = p.usize("msteps", preset.msteps)?;
+        let rate = p.f64("lr_decay_rate", preset.lr_decay_rate)?;
+        let fbs = p
+            .usize("forget_batch_size", preset.forget_batch_size)?
+            .max(1) as i64;
         let mut s = Recipe {
-            optimizer: "adam",
-            lr: 5e-4,
-            momentum: 0.9,
-            weight_decay: 0.1,
-            epochs: 10,
-            batch_size: 32,
+            optimizer: preset.optimizer,
+            lr: preset.lr,
+            momentum: preset.momentum,
+            weight_decay: preset.weight_decay,
+            epochs: preset.epochs,
+            batch_size: preset.batch_size,
         }
         .start(ctx)?;
         let teacher = ctx.original;
@@ -44,7 +44,7 @@ impl Unlearn for Scrub {
         );
         let mut lrs = Vec::with_capacity(epochs);
         for e in 1..=epochs {
-            let lr_e = lr_at(lr, rate, e);
+            let lr_e = lr_at(lr, rate, preset.decay_epochs, e);
             opt.set_lr(lr_e);
             lrs.push(lr_e);
             if e <= msteps {
@@ -77,7 +77,7 @@ impl Unlearn for Scrub {
             )?;
         }
         Ok(s.outcome(json!({
-            "temperature": t, "gamma": gamma, "alpha": alpha, "msteps": msteps,
+            "preset": preset.name, "temperature": t, "gamma": gamma, "alpha": alpha, "msteps": msteps,
             "forget_batch_size": fbs, "lr_decay_rate": rate, "lr_per_epoch": lrs,
         })))
     }
@@ -89,7 +89,7 @@ mod tests {
 
     #[test]
     fn lr_decays_as_adjust_learning_rate() {
-        let lrs: Vec<f64> = (1..=10).map(|e| lr_at(1.0, 0.1, e)).collect();
+        let lrs: Vec<f64> = (1..=10).map(|e| lr_at(1.0, 0.1, &[5, 8, 9], e)).collect();
         let want = [1.0, 1.0, 1.0, 1.0, 1.0, 0.1, 0.1, 0.1, 0.01, 0.001];
         for (a, b) in lrs.iter().zip(want) {
             assert!((a - b).abs() < 1e-12, "{lrs:?}");

@@ -7,6 +7,20 @@ use serde_json::json;
 use tch::{Kind, Tensor};
 
 use camu_lab::methods::Ssd;
+use camu_lab::protocol::Scenario;
+
+/// Dr in the order the reference's importance loader on D reads it. Full-class removal builds
+/// the retained set class by class (`build_retain_forget_sets` over `classwise_train`, each class
+/// in dataset order), so its unshuffled batches are nearly single-class; random removal keeps
+/// the split's order.
+pub fn retained_order(ctx: &Context<'_>) -> Result<Vec<i64>, crate::MlError> {
+    let mut r = ctx.split.remain.clone();
+    if matches!(ctx.split.scenario, Scenario::Class { .. }) {
+        let labels = Vec::<i64>::try_from(&ctx.data.train_y).map_err(crate::MlError::from)?;
+        r.sort_by_key(|&i| (labels[i as usize], i));
+    }
+    Ok(r)
+}
 
 impl Unlearn for Ssd {
     fn unlearn(&self, ctx: &Context<'_>) -> Result<Outcome, crate::MlError> {
@@ -25,7 +39,9 @@ impl Unlearn for Ssd {
             .max(1) as i64,
         );
         let model = ctx.original.duplicate().map_err(crate::MlError::from)?;
-        let all = Tensor::cat(&[ctx.remain_idx(), ctx.forget_idx()], 0);
+        let order = retained_order(ctx)?;
+        let sorted = matches!(ctx.split.scenario, Scenario::Class { .. });
+        let all = Tensor::cat(&[crate::ml::idx_tensor(&order), ctx.forget_idx()], 0);
         let i_d = squared_grads(ctx, &model, &all, bs, "ssd: importance on D")?;
         let i_f = squared_grads(ctx, &model, &ctx.forget_idx(), bs, "ssd: importance on Df")?;
         let (mut selected, mut total) = (0i64, 0i64);
@@ -43,7 +59,7 @@ impl Unlearn for Ssd {
         Ok(Outcome {
             model,
             details: details(
-                json!({"alpha": alpha, "lambda": lambda, "batch_size": bs, "dampened_parameters": selected, "parameters": total}),
+                json!({"alpha": alpha, "lambda": lambda, "batch_size": bs, "retained_order": if sorted { "by class" } else { "split order" }, "dampened_parameters": selected, "parameters": total}),
             ),
         })
     }

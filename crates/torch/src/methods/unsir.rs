@@ -10,6 +10,23 @@ use tch::{Device, Kind, Tensor, nn};
 
 use camu_lab::methods::Unsir;
 
+/// The reference's retained samples: the first `per_class` of each remaining class in dataset
+/// order (`classwise_train[i][:num_samples_per_class]`).
+pub fn retained_subset(ctx: &Context<'_>, per_class: usize) -> Result<Vec<i64>, crate::MlError> {
+    let labels = Vec::<i64>::try_from(&ctx.data.train_y).map_err(crate::MlError::from)?;
+    let mut taken = std::collections::HashMap::<i64, usize>::new();
+    let mut remain = ctx.split.remain.clone();
+    remain.sort_unstable();
+    Ok(remain
+        .into_iter()
+        .filter(|&i| {
+            let n = taken.entry(labels[i as usize]).or_default();
+            *n += 1;
+            *n <= per_class
+        })
+        .collect())
+}
+
 impl Unlearn for Unsir {
     fn unlearn(&self, ctx: &Context<'_>) -> Result<Outcome, crate::MlError> {
         let classes = ctx.split.scenario.forgotten_classes();
@@ -70,22 +87,8 @@ impl Unlearn for Unsir {
                 noise_y.push(target.narrow(0, 0, per_round));
             }
         }
-        // 2. A subset of Dr: up to `per_class` samples of each remaining class.
-        let labels = Vec::<i64>::try_from(&ctx.data.train_y).map_err(crate::MlError::from)?;
-        let mut taken = std::collections::HashMap::<i64, usize>::new();
-        let perm = Vec::<i64>::try_from(ctx.remain_idx().index_select(
-            0,
-            &Tensor::randperm(ctx.split.remain.len() as i64, (Kind::Int64, Device::Cpu)),
-        ))
-        .map_err(crate::MlError::from)?;
-        let subset: Vec<i64> = perm
-            .into_iter()
-            .filter(|&i| {
-                let n = taken.entry(labels[i as usize]).or_default();
-                *n += 1;
-                *n <= per_class
-            })
-            .collect();
+        // 2. A subset of Dr: the first `per_class` samples of each remaining class.
+        let subset = retained_subset(ctx, per_class)?;
         let sub = ctx.batch(&idx_tensor(&subset), None);
         let impair_x = Tensor::cat(&[Tensor::cat(&noise_x, 0), sub.x.shallow_clone()], 0);
         let impair_y = Tensor::cat(&[Tensor::cat(&noise_y, 0), sub.y.shallow_clone()], 0);

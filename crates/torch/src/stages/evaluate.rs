@@ -140,6 +140,8 @@ impl Runner for Evaluate {
         // A method written in Python: its script and the hashes it ran with.
         if let Some(source) = produced.get("source") {
             provenance["model"]["source"] = source.clone();
+            provenance["model"]["hyperparameters"] =
+                produced.get("hyperparameters").cloned().unwrap_or_default();
         }
         if let Some(r) = p.reference.as_deref() {
             let d = input_with(job, "model.safetensors", Some(r))?;
