@@ -142,13 +142,27 @@ impl PythonMethod {
     }
 }
 
+/// The Python environment scripts/setup.sh provisions (torch 2.11.0 for CPU use), if it exists.
+fn provisioned() -> Option<String> {
+    let env = |k: &str| std::env::var(k).ok().filter(|s| !s.is_empty());
+    let home = env("CAMU_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| env("XDG_CACHE_HOME").map(|c| PathBuf::from(c).join("camu-pipe")))
+        .or_else(|| env("HOME").map(|h| PathBuf::from(h).join(".cache/camu-pipe")))?;
+    let py = home.join("python-torch-2.11.0-cpu/bin/python");
+    (home.join("python-torch-2.11.0-cpu/.complete").is_file() && py.is_file())
+        .then(|| py.display().to_string())
+}
+
 /// The interpreter a stage runs: `python:` (a path relative to the pipeline's directory when it
-/// names a directory), else `$CAMU_PYTHON`, else `python3` on PATH.
+/// names a directory), else `$CAMU_PYTHON`, else the environment scripts/setup.sh provisions,
+/// else `python3` on PATH.
 fn interpreter(job: &StageJob) -> PathBuf {
     let chosen = job
         .python
         .clone()
         .or_else(|| std::env::var("CAMU_PYTHON").ok().filter(|s| !s.is_empty()))
+        .or_else(provisioned)
         .unwrap_or_else(|| "python3".into());
     let p = PathBuf::from(&chosen);
     if p.is_relative() && chosen.contains('/') {

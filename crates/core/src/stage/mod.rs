@@ -43,8 +43,7 @@ pub struct StageJob {
     /// The share of its one GPU a fractional stage holds (`resources: {gpus: 0.25}`).
     #[serde(default)]
     pub gpu_share: Option<f64>,
-    /// The Python interpreter of a stage that runs Python (`python:`; unset: `$CAMU_PYTHON`, then
-    /// `python3`).
+    /// The Python interpreter of a stage that runs Python (`python:`; unset: the runner's default).
     #[serde(default)]
     pub python: Option<String>,
 }
