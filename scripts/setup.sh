@@ -61,7 +61,7 @@ provision_python() {
   local site
   site="$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
   python3 "$repo/scripts/torch-cpu-stubs.py" "$site/torch/lib" "$site/torch/lib" "$site/nvidia/cu13/lib" >/dev/null
-  "$venv/bin/python" -c 'import torch; assert not torch.cuda.is_available(); torch.ones(2) @ torch.ones(2)'
+  CUDA_VISIBLE_DEVICES= "$venv/bin/python" -c 'import torch; assert not torch.cuda.is_available(); torch.ones(2) @ torch.ones(2)'
   touch "$venv/.complete"
   log "Python with torch $torch_version ready at $venv"
 }

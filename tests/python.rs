@@ -416,6 +416,33 @@ fn a_python_method_forgets_is_keyed_by_its_files_and_loads_back() {
     assert!(String::from_utf8_lossy(&st.stdout).contains("input file methods/helper.py changed"));
 }
 
+#[test]
+fn a_script_edited_during_the_run_is_not_cached_under_its_old_key() {
+    let Some(py) = python() else { return };
+    let f = python_fixture(&py);
+    // `relabel` hashes the script when the run keys it; `edit` then changes the script before
+    // `again`, which runs the same script, starts.
+    let p = f.read("p.yaml").replace(
+        "  evaluate:\n",
+        "  edit:\n    kind: command\n    needs: [relabel]\n    command: \"echo '# edited' >> methods/relabel.py\"\n  again:\n    kind: unlearn\n    needs: [data, split, original, edit]\n    with: {method: {python: methods/relabel.py, modules: [methods/helper.py]}, lr: 0.01, seed: 1}\n  evaluate:\n",
+    );
+    f.write("p.yaml", &p);
+    let out = f.run(&["run", "p.yaml", "again"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("methods/relabel.py changed after this run computed the stage's key"),
+        "{err}"
+    );
+    let st = f.run(&["status", "p.yaml", "again"]);
+    let st = String::from_utf8_lossy(&st.stdout);
+    assert!(
+        st.lines()
+            .any(|l| l.starts_with("run") && l.contains(" again ")),
+        "{st}"
+    );
+}
+
 /// Runs `p.yaml` with the Python method replaced by `script` and returns (exit code, stderr).
 fn failing(py: &Path, script: Option<&str>, edit: impl Fn(&Fixture)) -> (Fixture, i32, String) {
     let f = python_fixture(py);

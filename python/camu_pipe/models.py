@@ -105,6 +105,18 @@ def _state(model):
     return {k: v for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
 
 
+def _check(state, model_spec, where):
+    """`state` holds exactly the tensors of a `model_spec` model, with their shapes."""
+    want = _state(build(model_spec["arch"], model_spec["channels"], model_spec["classes"]))
+    missing = sorted(set(want) - set(state))
+    extra = sorted(set(state) - set(want))
+    if missing or extra:
+        raise ValueError(f"{where}: not a {model_spec['arch']} model (missing {missing[:5]}, unexpected {extra[:5]})")
+    for k, t in state.items():
+        if tuple(t.shape) != tuple(want[k].shape):
+            raise ValueError(f"{where}: `{k}` has shape {tuple(t.shape)}, expected {tuple(want[k].shape)}")
+
+
 def load(directory, device="cpu"):
     """The model in `directory` (its model.json and model.safetensors), on `device`."""
     from safetensors.torch import load_file
@@ -114,14 +126,7 @@ def load(directory, device="cpu"):
     model = build(spec["arch"], spec["channels"], spec["classes"])
     path = os.path.join(directory, "model.safetensors")
     tensors = load_file(path)
-    want = _state(model)
-    missing = sorted(set(want) - set(tensors))
-    extra = sorted(set(tensors) - set(want))
-    if missing or extra:
-        raise ValueError(f"{path}: does not hold a {spec['arch']} model (missing {missing[:5]}, unexpected {extra[:5]})")
-    for k, t in tensors.items():
-        if tuple(t.shape) != tuple(want[k].shape):
-            raise ValueError(f"{path}: `{k}` has shape {tuple(t.shape)}, expected {tuple(want[k].shape)}")
+    _check(tensors, spec, path)
     model.load_state_dict(tensors, strict=False)
     return model.to(device)
 
@@ -134,6 +139,8 @@ def save(model, directory):
     if spec is None:
         raise ValueError("the model was not built by camu_pipe (it has no `spec`); start from ctx.original_model()")
     tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in _state(model).items()}
+    # What camu-worker can load back: e.g. pruning's `weight_orig`/`weight_mask` cannot be.
+    _check(tensors, spec, "the model to save")
     os.makedirs(directory, exist_ok=True)
     save_file(tensors, os.path.join(directory, "model.safetensors"))
     with open(os.path.join(directory, "model.json"), "w") as f:

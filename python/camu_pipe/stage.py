@@ -20,6 +20,7 @@ EXIT_SCRIPT = 4
 EXIT_RAISED = 5
 EXIT_NO_MODEL = 6
 EXIT_INPUT = 7
+EXIT_SAVE = 8
 
 MIN_TORCH = (2, 1)
 
@@ -70,7 +71,8 @@ class Context:
         self.family = data.family
         self.classes = data.classes
         self.original_record = spec.get("original_record") or {}
-        self._original = models.load(spec["original"], "cpu")
+        # On the device before the clock starts, as the built-in methods load it.
+        self._original = models.load(spec["original"], device)
         self.arch = self._original.spec["arch"]
         self.hyperparameters = {}
         self.details = {}
@@ -99,7 +101,7 @@ class Context:
         """A fresh copy of the original model f_o on the stage's device, in eval mode."""
         import copy
 
-        m = copy.deepcopy(self._original).to(self.device)
+        m = copy.deepcopy(self._original)
         m.spec = dict(self._original.spec)
         return m.eval()
 
@@ -156,7 +158,13 @@ class Context:
         return prepare(images, self.family, self.arch, augment, self.device)
 
     def record(self, **facts):
-        """Facts for the stage's record (metrics.json), beside the hyperparameters."""
+        """Facts for the stage's record (metrics.json), beside the hyperparameters: numbers,
+        strings, booleans, lists and dicts of them (a tensor: `.item()` or `.tolist()` first)."""
+        for k, v in facts.items():
+            try:
+                json.dumps(v, allow_nan=False)
+            except (TypeError, ValueError) as e:
+                raise TypeError(f"ctx.record({k}=...): {e}; record plain numbers, strings or lists") from None
         self.details.update(facts)
 
     def log(self, *args):
@@ -166,6 +174,10 @@ class Context:
         """Keeps `model` as the stage's result (also what returning it from `unlearn` does); the
         method's time stops at the first save."""
         if self.saved_at is None:
+            if str(self.device).startswith("cuda"):
+                import torch
+
+                torch.cuda.synchronize()
             self.saved_at = time.perf_counter()
         self.saved = model
 
@@ -188,14 +200,22 @@ def _check_torch():
     return torch
 
 
-def _device(torch, asked):
+def _device(torch, asked, spec):
+    cpu_only = spec.get("cpu_only")
     if asked == "cpu":
         return "cpu"
     if asked == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        if torch.cuda.is_available():
+            return "cuda"
+        if spec.get("gpus"):
+            print(f"[camu_pipe] device auto: GPU {','.join(spec['gpus'])} was granted but torch {torch.__version__} "
+                  f"sees no CUDA device{' (set-up CPU-only environment)' if cpu_only else ''}; running on the CPU",
+                  file=sys.stderr, flush=True)
+        return "cpu"
     if asked.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise StageFailure(EXIT_INPUT, f"device `{asked}`: no CUDA device is visible to torch {torch.__version__}")
+            why = " (this is set-up's CPU-only environment: set `python:` to an interpreter whose torch has CUDA)" if cpu_only else ""
+            raise StageFailure(EXIT_INPUT, f"device `{asked}`: no CUDA device is visible to torch {torch.__version__}{why}")
         return asked
     raise StageFailure(EXIT_INPUT, f"unknown device `{asked}` (auto, cpu, cuda, cuda:N)")
 
@@ -215,7 +235,9 @@ def _import_script(path):
         spec.loader.exec_module(module)
     except SyntaxError as e:
         raise StageFailure(EXIT_SCRIPT, f"syntax error in {e.filename}:{e.lineno}: {e.msg}", traceback.format_exc())
-    except Exception as e:  # noqa: BLE001
+    except KeyboardInterrupt:
+        raise
+    except BaseException as e:  # noqa: BLE001 - SystemExit too: a script that exits has no model
         raise StageFailure(EXIT_SCRIPT, f"importing {path} raised {type(e).__name__}: {e}", traceback.format_exc())
     fn = getattr(module, "unlearn", None)
     if not callable(fn):
@@ -236,7 +258,11 @@ def run(spec):
 
     random.seed(int(spec["seed"]))
     np.random.seed(int(spec["seed"]) % 2**32)
-    device = _device(torch, spec.get("device") or "auto")
+    device = _device(torch, spec.get("device") or "auto", spec)
+    if device.startswith("cuda"):
+        # CUDA's start-up is not the method's time.
+        torch.zeros(1, device=device)
+        torch.cuda.synchronize()
     unlearn = _import_script(spec["script"])
     try:
         data = Dataset(spec["dataset"])
@@ -249,7 +275,9 @@ def run(spec):
     t0 = time.perf_counter()
     try:
         result = unlearn(ctx)
-    except Exception as e:  # noqa: BLE001
+    except KeyboardInterrupt:
+        raise
+    except BaseException as e:  # noqa: BLE001 - SystemExit too
         tb = traceback.format_exc()
         where = traceback.extract_tb(e.__traceback__)[-1]
         raise StageFailure(EXIT_RAISED, f"unlearn() raised {type(e).__name__}: {e} ({where.filename}:{where.lineno})", tb)
@@ -286,20 +314,33 @@ def main(argv):
     if len(argv) != 2:
         print("usage: python -m camu_pipe.stage CONTEXT.json", file=sys.stderr)
         return 2
-    path = argv[1]
-    here = os.path.dirname(os.path.abspath(path))
+    path = os.path.abspath(argv[1])
+    here = os.path.dirname(path)
     with open(path) as f:
         spec = json.load(f)
+    # This package is the one built into camu-worker (its directory is the working directory,
+    # first on the path); relative paths in the script then resolve against the pipeline's
+    # directory.
+    if os.path.dirname(os.path.dirname(os.path.abspath(__file__))) != here:
+        print(f"[camu_pipe] warning: camu_pipe was imported from {__file__}, not {here}", file=sys.stderr)
+    os.chdir(spec.get("workdir") or here)
+
+    def fail(code, cause, detail=""):
+        if detail:
+            print(detail, file=sys.stderr, flush=True)
+        with open(os.path.join(here, "error.json"), "w") as f:
+            json.dump({"cause": cause, "code": code}, f)
+        return code
+
     try:
         result = run(spec)
+        text = json.dumps(result, indent=2)
     except StageFailure as e:
-        if e.detail:
-            print(e.detail, file=sys.stderr, flush=True)
-        with open(os.path.join(here, "error.json"), "w") as f:
-            json.dump({"cause": e.cause, "code": e.code}, f)
-        return e.code
+        return fail(e.code, e.cause, e.detail)
+    except Exception as e:  # noqa: BLE001 - saving the model, writing the record
+        return fail(EXIT_SAVE, f"{type(e).__name__}: {e}", traceback.format_exc())
     with open(os.path.join(here, "result.json"), "w") as f:
-        json.dump(result, f, indent=2)
+        f.write(text)
     return 0
 
 

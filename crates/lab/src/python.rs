@@ -156,19 +156,21 @@ fn provisioned() -> Option<String> {
 
 /// The interpreter a stage runs: `python:` (a path relative to the pipeline's directory when it
 /// names a directory), else `$CAMU_PYTHON`, else the environment scripts/setup.sh provisions,
-/// else `python3` on PATH.
-fn interpreter(job: &StageJob) -> PathBuf {
+/// else `python3` on PATH; and whether it is that CPU-only environment.
+fn interpreter(job: &StageJob) -> (PathBuf, bool) {
+    let prov = provisioned();
     let chosen = job
         .python
         .clone()
         .or_else(|| std::env::var("CAMU_PYTHON").ok().filter(|s| !s.is_empty()))
-        .or_else(provisioned)
+        .or_else(|| prov.clone())
         .unwrap_or_else(|| "python3".into());
+    let cpu_only = prov.as_deref() == Some(chosen.as_str());
     let p = PathBuf::from(&chosen);
     if p.is_relative() && chosen.contains('/') {
-        job.workdir.join(p)
+        (job.workdir.join(p), cpu_only)
     } else {
-        p
+        (p, cpu_only)
     }
 }
 
@@ -208,8 +210,35 @@ pub fn run(
     let original = input_with(job, "model.safetensors", role("original"))?;
     let original_record: Map<String, Value> =
         read_json(&original.join("metrics.json")).unwrap_or_default();
+    // The files must be those the key was computed with: an edit after the run planned this
+    // stage would otherwise be cached under the old content's key.
+    let mut hashes = serde_json::Map::new();
+    for f in method.files() {
+        let now = camu_core::cache::hash_file(&job.workdir.join(&f)).map_err(|e| {
+            StageError::Failed(format!(
+                "python method `{}`: cannot read {f}: {e}",
+                method.name
+            ))
+        })?;
+        if let Some(planned) = job.input_hashes.get(&f)
+            && *planned != now
+        {
+            return Err(StageError::Failed(format!(
+                "python method `{}`: {f} changed after this run computed the stage's key; run again",
+                method.name
+            )));
+        }
+        hashes.insert(f, json!(now));
+    }
     let script = job.workdir.join(&method.script);
     let seed = job.params.get("seed").and_then(Value::as_i64).unwrap_or(0);
+    let (python, cpu_only) = interpreter(job);
+    if cpu_only && !job.gpus.is_empty() {
+        tracing::warn!(
+            "the stage was given GPU {} but runs in set-up's CPU-only Python environment; set `python:` to an interpreter whose torch has CUDA",
+            job.gpus.join(",")
+        );
+    }
     let context = json!({
         "stage": job.stage,
         "key": job.key,
@@ -226,6 +255,8 @@ pub fn run(
         "split": split,
         "original": original,
         "original_record": original_record,
+        "workdir": job.workdir,
+        "cpu_only": cpu_only,
     });
     let ctx_path = work.join("context.json");
     let bytes = serde_json::to_vec_pretty(&context).map_err(|source| StageError::Json {
@@ -234,24 +265,28 @@ pub fn run(
     })?;
     std::fs::write(&ctx_path, bytes).map_err(io("write", &ctx_path))?;
 
-    let python = interpreter(job);
     let mut path = std::ffi::OsString::from(&work);
     if let Some(old) = std::env::var_os("PYTHONPATH").filter(|p| !p.is_empty()) {
         path.push(":");
         path.push(old);
     }
     tracing::info!(method = %method.name, script = %method.script, python = %python.display(), "running a Python method");
-    let status = Command::new(&python)
-        .args(["-m", "camu_pipe.stage"])
+    let mut cmd = Command::new(&python);
+    cmd.args(["-m", "camu_pipe.stage"])
         .arg(&ctx_path)
-        .current_dir(&job.workdir)
+        // `-m` puts the working directory first on the path: the built-in package's directory,
+        // so no `camu_pipe` beside the pipeline shadows it (stage.py then moves to `workdir`).
+        .current_dir(&work)
         .env("PYTHONPATH", path)
         // Importing the script must not write __pycache__ beside it: nothing outside the cache
         // is modified.
         .env("PYTHONDONTWRITEBYTECODE", "1")
-        .env("PYTHONUNBUFFERED", "1")
-        .status()
-        .map_err(|e| {
+        .env("PYTHONUNBUFFERED", "1");
+    if cpu_only {
+        // The provisioned environment's CUDA libraries are empty stand-ins: it must not see a GPU.
+        cmd.env("CUDA_VISIBLE_DEVICES", "");
+    }
+    let status = cmd.status().map_err(|e| {
             StageError::Failed(format!(
                 "python method `{}`: cannot start the interpreter `{}`: {e} (set `python:` on the stage or the pipeline, or CAMU_PYTHON)",
                 method.name,
@@ -300,14 +335,13 @@ pub fn run(
             metrics.insert(k.into(), v.clone());
         }
     }
-    let hash = |f: &str| camu_core::cache::hash_file(&job.workdir.join(f)).unwrap_or_default();
     metrics.insert("method".into(), json!(method.name));
     metrics.insert(
         "source".into(),
         json!({
             "python": method.script,
-            "blake3": hash(&method.script),
-            "modules": method.modules.iter().map(|m| json!({"path": m, "blake3": hash(m)})).collect::<Vec<_>>(),
+            "blake3": hashes[&method.script],
+            "modules": method.modules.iter().map(|m| json!({"path": m, "blake3": hashes[m]})).collect::<Vec<_>>(),
             "package_blake3": package_hash(),
         }),
     );

@@ -283,6 +283,7 @@ impl<'e> Dispatch<'e> {
                     .is_fraction()
                     .then(|| s.resources.gpus.milli() as f64 / 1000.0),
                 python: s.python.clone(),
+                input_hashes: q.material.files.clone(),
             },
             gpu_count: s.resources.gpus.touched(),
             worker: s.worker,

@@ -46,6 +46,10 @@ pub struct StageJob {
     /// The Python interpreter of a stage that runs Python (`python:`; unset: the runner's default).
     #[serde(default)]
     pub python: Option<String>,
+    /// The content hashes of the input files the key was computed with (relative path -> hash),
+    /// so a runner can refuse files that changed after the run planned the stage.
+    #[serde(default)]
+    pub input_hashes: BTreeMap<String, String>,
 }
 
 impl StageJob {
