@@ -105,13 +105,12 @@ def _state(model):
     return {k: v for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
 
 
-def _check(state, model_spec, where):
-    """`state` holds exactly the tensors of a `model_spec` model, with their shapes."""
-    want = _state(build(model_spec["arch"], model_spec["channels"], model_spec["classes"]))
+def _check(state, want, arch, where):
+    """`state` holds exactly the tensors `want` (a model's state) holds, with their shapes."""
     missing = sorted(set(want) - set(state))
     extra = sorted(set(state) - set(want))
     if missing or extra:
-        raise ValueError(f"{where}: not a {model_spec['arch']} model (missing {missing[:5]}, unexpected {extra[:5]})")
+        raise ValueError(f"{where}: not a {arch} model (missing {missing[:5]}, unexpected {extra[:5]})")
     for k, t in state.items():
         if tuple(t.shape) != tuple(want[k].shape):
             raise ValueError(f"{where}: `{k}` has shape {tuple(t.shape)}, expected {tuple(want[k].shape)}")
@@ -126,7 +125,9 @@ def load(directory, device="cpu"):
     model = build(spec["arch"], spec["channels"], spec["classes"])
     path = os.path.join(directory, "model.safetensors")
     tensors = load_file(path)
-    _check(tensors, spec, path)
+    # Built once: each build draws its initial weights from torch's generator, and methods'
+    # random draws follow (finetune_torch reproduces camu-worker's shuffles because of it).
+    _check(tensors, _state(model), spec["arch"], path)
     model.load_state_dict(tensors, strict=False)
     return model.to(device)
 
@@ -139,8 +140,11 @@ def save(model, directory):
     if spec is None:
         raise ValueError("the model was not built by camu_pipe (it has no `spec`); start from ctx.original_model()")
     tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in _state(model).items()}
-    # What camu-worker can load back: e.g. pruning's `weight_orig`/`weight_mask` cannot be.
-    _check(tensors, spec, "the model to save")
+    # What camu-worker can load back: e.g. pruning's `weight_orig`/`weight_mask` cannot be. The
+    # reference shapes come from the meta device, which draws no random numbers.
+    with torch.device("meta"):
+        want = _state(build(spec["arch"], spec["channels"], spec["classes"]))
+    _check(tensors, want, spec["arch"], "the model to save")
     os.makedirs(directory, exist_ok=True)
     save_file(tensors, os.path.join(directory, "model.safetensors"))
     with open(os.path.join(directory, "model.json"), "w") as f:
