@@ -11,7 +11,9 @@
 #   - ResNet-18 (CIFAR stem) training images/s on the GPU;
 #   - CaMU unlearning time, Fashion-MNIST random 10% and class 0, on the GPU;
 #   - makespan of 4 one-epoch CNN trainings with `gpus: 0.25` (together) and `gpus: 1` (one by one);
-#   - test accuracy of the same 3-epoch training on GPU and CPU (they should be within 1 point).
+#   - test accuracy of the same 3-epoch training on GPU and CPU (they should be within 1 point);
+#   - the built-in finetune and the same method written in PyTorch (pipelines/methods/
+#     finetune_torch.py) on the GPU: time, test accuracy, and the device the script ran on.
 # CAMU_GPU_CHECK_CPU=1 runs the same pipelines on the CPU with tiny data, to test this script on a
 # machine without a GPU (its figures mean nothing).
 set -euo pipefail
@@ -33,6 +35,7 @@ else
   export LD_LIBRARY_PATH="$torchlib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
   dev=cuda gpus=1 limit="" rn_limit="limit_train: 10000, limit_test: 2000,"
+  export CAMU_PYTHON=$(command -v "$py")
   gpu_flag=(--gpus "${CAMU_GPU_ID:-0}")
 fi
 # The cache (datasets, models) stays out of OUT_DIR; its records and logs are copied there.
@@ -73,7 +76,25 @@ stages:
     matrix: {scenario: [random, class]}
     resources: {cpus: 4, gpus: $(gres 1)}
     with: {method: camu, original: cnn@batch=32, device: $dev}
+  # The same method built in and written in PyTorch, from the same model and split.
+  finetune:
+    kind: unlearn
+    needs: [data, split@scenario=random, cnn@batch=32]
+    resources: {cpus: 4, gpus: $(gres 1)}
+    with: {method: finetune, original: cnn@batch=32, epochs: 3, device: $dev}
+  finetune_torch:
+    kind: unlearn
+    needs: [data, split@scenario=random, cnn@batch=32]
+    resources: {cpus: 4, gpus: $(gres 1)}
+    with: {method: {python: methods/finetune_torch.py}, original: cnn@batch=32, epochs: 3, device: $dev}
+  eval:
+    kind: evaluate
+    needs: [data, split@scenario=random, "\${model}"]
+    matrix: {model: [finetune, finetune_torch]}
+    resources: {cpus: 4, gpus: $(gres 1)}
+    with: {model: "\${model}", device: $dev}
 YAML
+mkdir -p "$w/methods" && cp pipelines/methods/finetune_torch.py "$w/methods/"
 cat > "$w/accuracy.yaml" <<YAML
 stages:
   data:
@@ -138,6 +159,10 @@ def fmt(v, unit=""):
     return "-" if v is None else (f"{v:,.0f}{unit}" if abs(v) >= 100 else f"{v:.2f}{unit}")
 mk = dict(l.split() for l in open(f"{out}/makespans.txt")) if os.path.exists(f"{out}/makespans.txt") else {}
 ag, ac = m(acc, "on_gpu", "acc_test"), m(acc, "on_cpu", "acc_test")
+def pair(a, b, f):
+    return "-" if a is None or b is None else f"{f(a)} / {f(b)}"
+ft = (speed.get("finetune_torch") or {}).get("metrics", {})
+ft_dev = f"{ft['device']} (torch {ft.get('torch_version')})" if "device" in ft else "-"
 rows = [
     ("reference CNN training, batch 32, images/s", fmt(m(speed, "cnn@batch=32", "images_per_s"))),
     ("reference CNN training, batch 256, images/s", fmt(m(speed, "cnn@batch=256", "images_per_s"))),
@@ -148,6 +173,11 @@ rows = [
     ("4 one-epoch CNN trainings, gpus: 1 (makespan, s)", fmt(float(mk["1"])) if "1" in mk else "-"),
     ("test accuracy after 3 epochs, GPU / CPU (same seed)",
      "-" if ag is None or ac is None else f"{ag*100:.2f}% / {ac*100:.2f}% ({'within' if abs(ag-ac) <= 0.01 else 'NOT within'} 1 point)"),
+    ("finetune 3 epochs (random 10%), built-in / PyTorch script, s",
+     pair(m(speed, "finetune", "unlearn_time_s"), m(speed, "finetune_torch", "unlearn_time_s"), fmt)),
+    ("test accuracy after it, built-in / PyTorch script",
+     pair(m(speed, "eval@model=finetune", "acc_test"), m(speed, "eval@model=finetune_torch", "acc_test"), lambda v: f"{v*100:.2f}%")),
+    ("device the PyTorch script ran on (its record)", str(ft_dev)),
 ]
 table = f"Device: {gpu}\n\n| measure | value |\n|---|---|\n" + "".join(f"| {a} | {b} |\n" for a, b in rows)
 open(f"{out}/table.md", "w").write(table)
