@@ -1,7 +1,7 @@
 //! Every baseline on a small synthetic split, checked against what its definition says it does.
 
 use camu_torch::data::split::{self, Scenario, Split};
-use camu_torch::data::{self, Dataset};
+use camu_torch::data::{self, Dataset, Family, Meta};
 use camu_torch::methods::{self, Context, Outcome};
 use camu_torch::metrics::{EvalOptions, evaluate};
 use camu_torch::models::{Arch, Model, ModelSpec};
@@ -803,4 +803,183 @@ fn every_method_records_its_documented_defaults() {
         }
         assert!(checked >= 1, "{}: no default checked", m.name());
     }
+}
+
+/// A tiny CIFAR-family set (random 3x32x32 images), an untrained CIFAR-stem ResNet-18 and a
+/// random 25% split: enough to watch the training transform, too small to learn anything.
+fn cifar_lab() -> (Dataset, Model, Split) {
+    tch::manual_seed(11);
+    let (n_train, n_test) = (160, 16);
+    let img = |n| Tensor::randint(256, [n, 3, 32, 32], (Kind::Uint8, Device::Cpu));
+    let lab = |n| Tensor::randint(10, [n], (Kind::Int64, Device::Cpu));
+    let data = Dataset {
+        meta: Meta {
+            name: "cifar-like".into(),
+            family: Family::Cifar,
+            classes: 10,
+            channels: 3,
+            height: 32,
+            width: 32,
+            n_train,
+            n_test,
+        },
+        train_x: img(n_train),
+        train_y: lab(n_train),
+        test_x: img(n_test),
+        test_y: lab(n_test),
+    };
+    let model = Model::new(
+        ModelSpec {
+            arch: Arch::Resnet18Cifar,
+            classes: 10,
+            channels: 3,
+        },
+        Device::Cpu,
+    );
+    let labels = Vec::<i64>::try_from(&data.train_y).unwrap();
+    let split = split::make(&labels, Scenario::Random { fraction: 0.25 }, 0, 1).unwrap();
+    (data, model, split)
+}
+
+#[test]
+fn optml_methods_augment_cifar_batches_and_never_mnist_ones() {
+    let _rng = rng();
+    tch::set_num_threads(1);
+    let (data, model, split) = cifar_lab();
+    let none = Map::new();
+    let cifar = Context {
+        original: &model,
+        data: &data,
+        split: &split,
+        device: Device::Cpu,
+        seed: 0,
+        params: &none,
+        original_record: &none,
+    };
+    let idx = cifar.forget_idx();
+    assert!(cifar.augment().unwrap(), "CIFAR augments by default");
+    // Two epochs see the same samples as different crops and flips; unaugmented, the same input.
+    let (a, b) = (
+        cifar.train_batch(&idx, None, true).x,
+        cifar.train_batch(&idx, None, true).x,
+    );
+    assert_eq!(a.size(), [40, 3, 32, 32]);
+    assert!(
+        !a.equal(&b),
+        "two augmented draws of one batch are identical"
+    );
+    assert!(
+        cifar
+            .train_batch(&idx, None, false)
+            .x
+            .equal(&cifar.batch(&idx, None).x)
+    );
+    let off = serde_json::from_value::<Map<String, Value>>(json!({"augment": false})).unwrap();
+    assert!(
+        !Context {
+            params: &off,
+            ..context_of(&cifar)
+        }
+        .augment()
+        .unwrap()
+    );
+    // The MNIST family never augments by default, as the references.
+    let lab = lab();
+    assert!(!context(&lab, &lab.random_split, &none).augment().unwrap());
+
+    // Which methods take `augment`: the OPTML-derived ones; the others refuse it.
+    for m in camu_lab::methods::METHODS {
+        let with = serde_json::from_value::<Map<String, Value>>(json!({"augment": true})).unwrap();
+        let optml = [
+            "finetune",
+            "neggrad",
+            "random_label",
+            "salun",
+            "l1_sparse",
+            "boundary_shrink",
+            "boundary_expand",
+        ]
+        .contains(&m.name());
+        assert_eq!(m.augments(), optml, "{}", m.name());
+        assert_eq!(m.validate(&with).is_ok(), optml, "{}", m.name());
+    }
+    let bad = serde_json::from_value::<Map<String, Value>>(json!({"augment": "yes"})).unwrap();
+    assert!(methods::lookup("finetune").unwrap().validate(&bad).is_err());
+}
+
+/// A copy of a context (its fields are references).
+fn context_of<'a>(c: &Context<'a>) -> Context<'a> {
+    Context {
+        original: c.original,
+        data: c.data,
+        split: c.split,
+        device: c.device,
+        seed: c.seed,
+        params: c.params,
+        original_record: c.original_record,
+    }
+}
+
+#[test]
+fn boundary_shrink_recomputes_its_targets_on_each_epochs_crops() {
+    let _rng = rng();
+    tch::set_num_threads(1);
+    let (mut data, mut model, split) = cifar_lab();
+    // A few epochs so that f_o's predictions depend on the image (untrained, it predicts about
+    // one class for everything, crop or not).
+    let all = Tensor::arange(data.meta.n_train, (Kind::Int64, Device::Cpu));
+    train(
+        &mut model,
+        &data,
+        &all,
+        &TrainConfig {
+            epochs: 3,
+            ..TrainConfig::default()
+        },
+    )
+    .unwrap();
+    // Labels are f_o's own predictions on the plain images, so with a zero bound every target is
+    // the true class exactly where f_o's prediction survives the batch's crop and flip.
+    data.train_y = tch::no_grad(|| {
+        let x = camu_torch::models::prepare(
+            &data.train_x,
+            Family::Cifar,
+            Arch::Resnet18Cifar,
+            false,
+            Device::Cpu,
+        );
+        model.forward(&x, false).0.argmax(1, false)
+    });
+    let shrink = |augment: bool| {
+        let params = serde_json::from_value::<Map<String, Value>>(
+            json!({"epochs": 4, "lr": 0.0, "bound": 0.0, "augment": augment}),
+        )
+        .unwrap();
+        let ctx = Context {
+            original: &model,
+            data: &data,
+            split: &split,
+            device: Device::Cpu,
+            seed: 0,
+            params: &params,
+            original_record: &params,
+        };
+        let out = methods::lookup("boundary_shrink")
+            .unwrap()
+            .unlearn(&ctx)
+            .unwrap();
+        let h = &out.details["hyperparameters"];
+        assert_eq!(h["augment"], json!(augment));
+        assert_eq!(h["lr"], json!(0.0));
+        serde_json::from_value::<Vec<f64>>(h["targets_true_class_fraction_per_epoch"].clone())
+            .unwrap()
+    };
+    // lr 0 keeps the model fixed, so only the inputs can change the targets: all true every
+    // epoch without augmentation; with it, each epoch's crops change some predictions, and not
+    // the same number each epoch.
+    assert_eq!(shrink(false), [1.0; 4]);
+    let fresh = shrink(true);
+    assert_eq!(fresh.len(), 4);
+    assert!(fresh.iter().all(|&k| k < 1.0), "{fresh:?}");
+    assert!(fresh.iter().any(|&k| k != fresh[0]), "{fresh:?}");
 }

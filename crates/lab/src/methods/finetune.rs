@@ -18,7 +18,8 @@ impl Method for Finetune {
     }
     fn version(&self) -> u32 {
         // 2: OPTML's 10 epochs at batch 256 (v1: 5 epochs at batch 32).
-        2
+        // 3: CIFAR batches augmented as OPTML (`augment`).
+        3
     }
     fn reference(&self) -> super::Reference {
         super::Reference {
@@ -47,11 +48,15 @@ impl Method for Finetune {
                     "1",
                     "all of Dr (`data_loaders['retain']`)",
                 ),
+                super::OPTML_AUGMENT,
             ],
             deviations: &[
                 "The SSD repository's finetune (lr 0.02, 5 epochs) is a different source and is not mixed in.",
             ],
         }
+    }
+    fn augments(&self) -> bool {
+        true
     }
     fn spec(&self) -> ParamSpec {
         super::TRAINING_SPEC

@@ -20,7 +20,8 @@ impl Method for L1Sparse {
     }
     fn version(&self) -> u32 {
         // 2: alpha decays per epoch (v1: per step, to 0); batch 256.
-        2
+        // 3: CIFAR batches augmented as OPTML (`augment`).
+        3
     }
     fn reference(&self) -> super::Reference {
         super::Reference {
@@ -50,9 +51,13 @@ impl Method for L1Sparse {
                     "OPTML-Group/Unlearn-Sparse `arg_parser.py`",
                 ),
                 ("remain_fraction", "1", "all of Dr"),
+                super::OPTML_AUGMENT,
             ],
             deviations: &[],
         }
+    }
+    fn augments(&self) -> bool {
+        true
     }
     fn spec(&self) -> ParamSpec {
         ParamSpec {

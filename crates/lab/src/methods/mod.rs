@@ -96,11 +96,34 @@ pub trait Method: Sync {
     fn reference(&self) -> Reference;
     /// The parameters the method accepts.
     fn spec(&self) -> ParamSpec;
+    /// Whether the reference trains this method's batches with the dataset's training transform
+    /// (for CIFAR, RandomCrop(32, 4) and a horizontal flip), so that the method accepts the
+    /// boolean `augment`, on by default for CIFAR and off for the MNIST family (which the
+    /// references never augment).
+    fn augments(&self) -> bool {
+        false
+    }
     /// Checks parameter types and ranges before anything runs.
     fn validate(&self, params: &Map<String, Value>) -> Result<(), ParamError> {
+        if self.augments() && params.contains_key(AUGMENT) {
+            Params(params).bool(AUGMENT, false)?;
+            let mut rest = params.clone();
+            rest.remove(AUGMENT);
+            return self.spec().check(&rest);
+        }
         self.spec().check(params)
     }
 }
+
+/// The parameter of the methods that [`Method::augments`].
+pub const AUGMENT: &str = "augment";
+
+/// The documentation line of `augment` for the OPTML-derived methods (`docs/methods.md`).
+pub const OPTML_AUGMENT: (&str, &str, &str) = (
+    AUGMENT,
+    "CIFAR: true; MNIST family: false",
+    "OPTML's CIFAR loaders (`dataset.py`): the forget and retained sets keep the training set's RandomCrop(32, 4) and RandomHorizontalFlip",
+);
 
 pub static METHODS: &[&dyn Method] = &[
     &Camu,

@@ -19,7 +19,8 @@ impl Method for NegGrad {
     }
     fn version(&self) -> u32 {
         // 3: weight decay 5e-4 and batch 256 as OPTML; the guard also checks outputs.
-        3
+        // 4: CIFAR batches augmented as OPTML (`augment`).
+        4
     }
     fn reference(&self) -> super::Reference {
         super::Reference {
@@ -43,11 +44,15 @@ impl Method for NegGrad {
                     "256",
                     "OPTML-Group/Unlearn-Sparse `arg_parser.py`",
                 ),
+                super::OPTML_AUGMENT,
             ],
             deviations: &[
                 "Every step is guarded: at the first step whose loss, weights or probe outputs are not finite the run stops on the last finite weights and records `diverged_at_epoch` (the reference continues with NaN weights).",
             ],
         }
+    }
+    fn augments(&self) -> bool {
+        true
     }
     fn spec(&self) -> ParamSpec {
         ParamSpec {

@@ -18,7 +18,8 @@ impl Method for RandomLabel {
     }
     fn version(&self) -> u32 {
         // 2: labels redrawn per batch, lr 0.01, batch 256 (v1: drawn once, lr 0.013, batch 32).
-        2
+        // 3: CIFAR batches augmented as OPTML (`augment`).
+        3
     }
     fn reference(&self) -> super::Reference {
         super::Reference {
@@ -47,9 +48,13 @@ impl Method for RandomLabel {
                     "OPTML-Group/Unlearn-Saliency `Classification/arg_parser.py`",
                 ),
                 ("remain_fraction", "1", "all of Dr"),
+                super::OPTML_AUGMENT,
             ],
             deviations: &[],
         }
+    }
+    fn augments(&self) -> bool {
+        true
     }
     fn spec(&self) -> ParamSpec {
         super::TRAINING_SPEC

@@ -23,7 +23,8 @@ impl Method for Salun {
     }
     fn version(&self) -> u32 {
         // 2: labels redrawn per batch, batch 256, saliency from batch-mean losses, mask by rank.
-        2
+        // 3: CIFAR batches, the mask's included, augmented as OPTML (`augment`).
+        3
     }
     fn reference(&self) -> super::Reference {
         super::Reference {
@@ -49,11 +50,15 @@ impl Method for Salun {
                     "OPTML-Group/Unlearn-Saliency `Classification/arg_parser.py`",
                 ),
                 ("remain_fraction", "1", "all of Dr"),
+                super::OPTML_AUGMENT,
             ],
             deviations: &[
                 "The reference also multiplies the momentum buffer by the mask; masked-out weights are reset after every step here, which makes that buffer irrelevant to them.",
             ],
         }
+    }
+    fn augments(&self) -> bool {
+        true
     }
     fn spec(&self) -> ParamSpec {
         ParamSpec {

@@ -30,6 +30,7 @@ impl Unlearn for Amnesiac {
                 &mixed,
                 Some(&labels),
                 s.batch,
+                false,
                 &format!("amnesiac epoch {e}/{}", s.epochs),
             )?;
         }

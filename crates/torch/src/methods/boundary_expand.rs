@@ -29,12 +29,13 @@ impl Unlearn for BoundaryExpand {
     fn unlearn(&self, ctx: &Context<'_>) -> Result<Outcome, crate::MlError> {
         let p = Params(ctx.params);
         let (lr, wd, epochs, bs) = (
-            p.f64("lr", 1e-5)?,
+            p.f64("lr", 0.01)?,
             p.f64("weight_decay", 5e-4)?,
             p.usize("epochs", 10)?,
             p.usize("batch_size", 256)?.max(1) as i64,
         );
         let k = ctx.classes();
+        let augment = ctx.augment()?;
         tch::manual_seed(ctx.seed);
         let spec = ctx.original.spec.clone();
         let wide = Model::new(
@@ -55,6 +56,7 @@ impl Unlearn for BoundaryExpand {
                 &ctx.forget_idx(),
                 Some(&shadow),
                 bs,
+                augment,
                 &format!("boundary_expand epoch {e}/{epochs}"),
             )?;
         }
@@ -64,7 +66,7 @@ impl Unlearn for BoundaryExpand {
             model,
             details: details(json!({
                 "optimizer": p.str("optimizer", "sgd")?, "momentum": p.f64("momentum", 0.9)?,
-                "lr": lr, "weight_decay": wd, "epochs": epochs, "batch_size": bs,
+                "lr": lr, "weight_decay": wd, "epochs": epochs, "batch_size": bs, "augment": augment,
             })),
         })
     }

@@ -62,11 +62,16 @@ pub struct Batch {
 impl Context<'_> {
     /// Training samples `idx` (CPU indices) as a prepared batch; labels may be overridden.
     pub fn batch(&self, idx: &Tensor, labels: Option<&Tensor>) -> Batch {
+        self.train_batch(idx, labels, false)
+    }
+    /// [`Context::batch`], with the training augmentation (a fresh random crop and flip on
+    /// CIFAR) when `augment`.
+    pub fn train_batch(&self, idx: &Tensor, labels: Option<&Tensor>, augment: bool) -> Batch {
         let x = prepare(
             &self.data.train_x.index_select(0, idx),
             self.family(),
             self.original.spec.arch,
-            false,
+            augment,
             self.device,
         );
         let y = match labels {
@@ -237,7 +242,9 @@ pub fn pass_in(
     Ok(mean)
 }
 
-/// Cross-entropy training pass of `model` over `idx` (labels from `labels` or the dataset).
+/// Cross-entropy training pass of `model` over `idx` (labels from `labels` or the dataset),
+/// batches augmented when `augment`.
+#[allow(clippy::too_many_arguments)]
 pub fn ce_pass(
     ctx: &Context<'_>,
     model: &Model,
@@ -245,10 +252,11 @@ pub fn ce_pass(
     idx: &Tensor,
     labels: Option<&Tensor>,
     batch: i64,
+    augment: bool,
     label: &str,
 ) -> Result<f64, crate::MlError> {
     pass(label, idx, batch, |b| {
-        let bt = ctx.batch(b, labels);
+        let bt = ctx.train_batch(b, labels, augment);
         let loss = model.forward(&bt.x, true).0.cross_entropy_for_logits(&bt.y);
         opt.backward_step(&loss);
         Ok(loss.double_value(&[]))

@@ -18,6 +18,7 @@ impl Unlearn for Finetune {
             batch_size: 256,
         }
         .start(ctx)?;
+        let augment = ctx.augment()?;
         let idx = ctx.remain_subset(Params(ctx.params).f64("remain_fraction", 1.0)?);
         for e in 1..=s.epochs {
             ce_pass(
@@ -27,9 +28,10 @@ impl Unlearn for Finetune {
                 &idx,
                 None,
                 s.batch,
+                augment,
                 &format!("finetune epoch {e}/{}", s.epochs),
             )?;
         }
-        Ok(s.outcome(json!({})))
+        Ok(s.outcome(json!({"augment": augment})))
     }
 }

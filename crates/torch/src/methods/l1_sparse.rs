@@ -31,6 +31,7 @@ impl Unlearn for L1Sparse {
         .start(ctx)?;
         let (model, opt, epochs, bs) = (&s.model, &mut s.opt, s.epochs, s.batch);
         let params = trainable(model);
+        let augment = ctx.augment()?;
         let r = ctx.remain_subset(p.f64("remain_fraction", 1.0)?);
         let mut schedule = Vec::with_capacity(epochs);
         for e in 0..epochs {
@@ -41,7 +42,7 @@ impl Unlearn for L1Sparse {
                 &r,
                 bs,
                 |b| {
-                    let bt = ctx.batch(b, None);
+                    let bt = ctx.train_batch(b, None, augment);
                     let l1 = params.iter().fold(
                         Tensor::zeros([], (Kind::Float, ctx.device)),
                         |acc, (_, t)| acc + t.abs().sum(Kind::Float),
@@ -53,7 +54,7 @@ impl Unlearn for L1Sparse {
                 },
             )?;
         }
-        Ok(s.outcome(json!({"alpha": alpha, "alpha_per_epoch": schedule})))
+        Ok(s.outcome(json!({"alpha": alpha, "alpha_per_epoch": schedule, "augment": augment})))
     }
 }
 

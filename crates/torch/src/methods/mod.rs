@@ -49,6 +49,13 @@ impl Context<'_> {
     pub fn classes(&self) -> i64 {
         self.data.meta.classes
     }
+    /// Whether training batches get the dataset's training augmentation: parameter `augment`,
+    /// on by default for CIFAR. Only methods whose reference augments
+    /// ([`Method::augments`]) call this.
+    pub fn augment(&self) -> Result<bool, crate::MlError> {
+        let default = self.family() == Family::Cifar;
+        Ok(camu_core::params::Params(self.params).bool(camu_lab::methods::AUGMENT, default)?)
+    }
 }
 
 /// What a method returns: the unlearned model and the method's own facts for the record.

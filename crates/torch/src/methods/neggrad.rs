@@ -21,6 +21,7 @@ impl Unlearn for NegGrad {
         .start(ctx)?;
         let (model, opt, epochs, bs) = (&s.model, &mut s.opt, s.epochs, s.batch);
         let f = ctx.forget_idx();
+        let augment = ctx.augment()?;
         let mut guard = DivergenceGuard::new(model, ctx.probe());
         let mut diverged = None;
         'outer: for e in 1..=epochs {
@@ -31,7 +32,7 @@ impl Unlearn for NegGrad {
                 "batches",
             );
             for (k, b) in fbs.iter().enumerate() {
-                let bt = ctx.batch(b, None);
+                let bt = ctx.train_batch(b, None, augment);
                 let loss = -model.forward(&bt.x, true).0.cross_entropy_for_logits(&bt.y);
                 if !guard.step(opt, &loss) {
                     tracing::warn!(
@@ -45,6 +46,6 @@ impl Unlearn for NegGrad {
             }
             bar.finish();
         }
-        Ok(s.outcome(json!({"diverged_at_epoch": diverged})))
+        Ok(s.outcome(json!({"diverged_at_epoch": diverged, "augment": augment})))
     }
 }

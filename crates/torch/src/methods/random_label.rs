@@ -23,6 +23,7 @@ impl Unlearn for RandomLabel {
             ctx.remain_subset(Params(ctx.params).f64("remain_fraction", 1.0)?),
         );
         let n = s.epochs;
+        let augment = ctx.augment()?;
         let mut relabel = Relabeler::new(ctx);
         for e in 1..=n {
             pass(
@@ -30,7 +31,7 @@ impl Unlearn for RandomLabel {
                 &f,
                 s.batch,
                 |b| {
-                    let bt = ctx.batch(b, None);
+                    let bt = ctx.train_batch(b, None, augment);
                     let y = relabel.draw(b, ctx.device);
                     let loss = s.model.forward(&bt.x, true).0.cross_entropy_for_logits(&y);
                     s.opt.backward_step(&loss);
@@ -44,9 +45,10 @@ impl Unlearn for RandomLabel {
                 &r,
                 None,
                 s.batch,
+                augment,
                 &format!("random_label epoch {e}/{n} (Dr)"),
             )?;
         }
-        Ok(s.outcome(json!({"relabel_change_rate": relabel.change_rate()})))
+        Ok(s.outcome(json!({"relabel_change_rate": relabel.change_rate(), "augment": augment})))
     }
 }

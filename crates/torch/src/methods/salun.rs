@@ -23,10 +23,11 @@ impl Unlearn for Salun {
         .start(ctx)?;
         let (model, opt, epochs, bs) = (&s.model, &mut s.opt, s.epochs, s.batch);
         let params = trainable(model);
+        let augment = ctx.augment()?;
         // Saliency: |sum over Df batches of d(-mean CE)/dw|.
         let mut sal: Vec<Tensor> = params.iter().map(|(_, t)| t.zeros_like()).collect();
         pass("salun: saliency", &ctx.forget_idx(), 256, |b| {
-            let bt = ctx.batch(b, None);
+            let bt = ctx.train_batch(b, None, augment);
             for (_, t) in &params {
                 let mut g = t.grad();
                 if g.defined() {
@@ -77,7 +78,7 @@ impl Unlearn for Salun {
             ctx.remain_subset(p.f64("remain_fraction", 1.0)?),
         );
         let mut masked_step = |b: &Tensor, forget: bool| -> Result<f64, crate::MlError> {
-            let bt = ctx.batch(b, None);
+            let bt = ctx.train_batch(b, None, augment);
             let y = if forget {
                 relabel.draw(b, ctx.device)
             } else {
@@ -114,7 +115,7 @@ impl Unlearn for Salun {
         }
         Ok(s.outcome(json!({
             "sparsity": keep, "threshold": threshold,
-            "relabel_change_rate": relabel.change_rate(),
+            "relabel_change_rate": relabel.change_rate(), "augment": augment,
         })))
     }
 }

@@ -323,16 +323,30 @@ const STD: [f64; 3] = [0.229, 0.224, 0.225];
 /// 224x224 inputs (train with `augment`: RandomResizedCrop + horizontal flip; otherwise a resize);
 /// the CIFAR stem gets 32x32 (train with `augment`: 4-pixel padded random crop + flip).
 pub fn prepare(x: &Tensor, family: Family, arch: Arch, augment: bool, device: Device) -> Tensor {
+    normalize(&pixels(x, family, arch, augment, device), family)
+}
+
+/// [`prepare`] up to the normalisation: the (augmented, resized) image in [0, 1], the space in
+/// which pixel-space attacks work.
+pub fn pixels(x: &Tensor, family: Family, arch: Arch, augment: bool, device: Device) -> Tensor {
     let x = x.to_device(device).to_kind(Kind::Float) / 255.0;
     if family == Family::Mnist {
         return x;
     }
-    let x = match (arch, augment) {
+    match (arch, augment) {
         (Arch::Resnet18, true) => random_resized_crop(&x, 224),
         (Arch::Resnet18, false) => x.upsample_bilinear2d([224, 224], false, None, None),
         (_, true) => random_crop_flip(&x, 4),
         (_, false) => x,
-    };
+    }
+}
+
+/// The rest of [`prepare`]: [`pixels`] as the model's input (differentiable).
+pub fn normalize(x: &Tensor, family: Family) -> Tensor {
+    if family == Family::Mnist {
+        return x.shallow_clone();
+    }
+    let device = x.device();
     let mean = Tensor::from_slice(&MEAN)
         .to_kind(Kind::Float)
         .to_device(device)
