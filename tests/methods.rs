@@ -232,8 +232,25 @@ fn relabelling_methods_lower_forget_accuracy() {
         ("random_label", json!({"epochs": 2, "lr": 1e-3})),
         ("amnesiac", json!({"epochs": 3, "lr": 1e-3})),
         ("salun", json!({"epochs": 2, "lr": 1e-3})),
+        // The reference's CIFAR-100 branch: Df relabelled once per epoch, one pass with Dr.
+        (
+            "random_label",
+            json!({"epochs": 2, "lr": 1e-3, "preset": "cifar100"}),
+        ),
+        (
+            "salun",
+            json!({"epochs": 2, "lr": 1e-3, "preset": "cifar100"}),
+        ),
     ] {
-        let out = run(&lab, method, &lab.class_split, params).unwrap();
+        let out = run(&lab, method, &lab.class_split, params.clone()).unwrap();
+        let h = &out.details["hyperparameters"];
+        if method != "amnesiac" {
+            let preset = params.get("preset").cloned().unwrap_or(json!("cifar10"));
+            assert_eq!(h["preset"], preset, "{method}");
+            // Labels over 10 classes, redrawn each epoch: about 9 in 10 change.
+            let rate = h["relabel_change_rate"].as_f64().unwrap();
+            assert!((rate - 0.9).abs() < 0.05, "{method}: {rate}");
+        }
         let m = metrics(&lab, &out.model, &lab.class_split);
         assert!(get(&m, "acc_forget_train") < 0.5, "{method}: {m:?}");
         assert!(get(&m, "acc_remain_train") > 0.8, "{method}: {m:?}");
@@ -982,4 +999,41 @@ fn boundary_shrink_recomputes_its_targets_on_each_epochs_crops() {
     assert_eq!(fresh.len(), 4);
     assert!(fresh.iter().all(|&k| k < 1.0), "{fresh:?}");
     assert!(fresh.iter().any(|&k| k != fresh[0]), "{fresh:?}");
+}
+
+#[test]
+fn unsir_learns_its_noise_at_the_datas_resolution() {
+    let _rng = rng();
+    tch::set_num_threads(1);
+    let (data, _, _) = cifar_lab();
+    let labels = Vec::<i64>::try_from(&data.train_y).unwrap();
+    let split = split::make(&labels, Scenario::Class { classes: vec![0] }, 0, 1).unwrap();
+    // The ImageNet-stem ResNet takes 224x224 inputs; the noise stays 32x32, as the notebook's.
+    let model = Model::new(
+        ModelSpec {
+            arch: Arch::Resnet18,
+            classes: 10,
+            channels: 3,
+        },
+        Device::Cpu,
+    );
+    let params = serde_json::from_value::<Map<String, Value>>(json!({
+        "noise_batch": 2, "noise_steps": 1, "noise_per_round": 1, "noise_repeat": 1,
+        "remain_per_class": 1,
+    }))
+    .unwrap();
+    let ctx = Context {
+        original: &model,
+        data: &data,
+        split: &split,
+        device: Device::Cpu,
+        seed: 0,
+        params: &params,
+        original_record: &params,
+    };
+    let out = methods::lookup("unsir").unwrap().unlearn(&ctx).unwrap();
+    assert_eq!(
+        out.details["hyperparameters"]["noise_shape"],
+        json!([2, 3, 32, 32])
+    );
 }

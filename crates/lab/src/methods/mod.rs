@@ -29,7 +29,7 @@ pub use neggrad::NegGrad;
 pub use neggrad_plus::{
     NEGGRAD_PLUS_LARGE, NEGGRAD_PLUS_SMALL, NegGradPlus, NegGradPlusPreset, neggrad_plus_preset,
 };
-pub use random_label::RandomLabel;
+pub use random_label::{RELABEL_PRESET, RandomLabel, RelabelPreset, relabel_preset};
 pub use salun::Salun;
 pub use scrub::{SCRUB_LARGE, SCRUB_SMALL, Scrub, ScrubPreset, scrub_preset};
 pub use ssd::Ssd;
@@ -105,14 +105,22 @@ pub trait Method: Sync {
     }
     /// Checks parameter types and ranges before anything runs.
     fn validate(&self, params: &Map<String, Value>) -> Result<(), ParamError> {
-        if self.augments() && params.contains_key(AUGMENT) {
-            Params(params).bool(AUGMENT, false)?;
-            let mut rest = params.clone();
-            rest.remove(AUGMENT);
-            return self.spec().check(&rest);
-        }
-        self.spec().check(params)
+        check_spec(self, params)
     }
+}
+
+/// The checks every method makes: [`Method::spec`], and `augment` where [`Method::augments`].
+pub fn check_spec<M: Method + ?Sized>(
+    m: &M,
+    params: &Map<String, Value>,
+) -> Result<(), ParamError> {
+    if m.augments() && params.contains_key(AUGMENT) {
+        Params(params).bool(AUGMENT, false)?;
+        let mut rest = params.clone();
+        rest.remove(AUGMENT);
+        return m.spec().check(&rest);
+    }
+    m.spec().check(params)
 }
 
 /// The parameter of the methods that [`Method::augments`].

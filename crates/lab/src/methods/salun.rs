@@ -1,7 +1,8 @@
 //! SalUn (Fan et al., ICLR 2024, "Saliency Unlearning"): a weight saliency mask keeps the top
 //! `sparsity` fraction of parameters by |sum over Df batches of the gradient of the batch-mean
 //! -CE| (model in eval mode, one global ranking over all parameters); then random-label training
-//! (each epoch: Df with labels redrawn per batch, then Dr) where gradients outside the mask are
+//! (random_label's `preset`s: by default Df with labels redrawn per batch, then Dr; on CIFAR-100
+//! Df relabelled per epoch and shuffled with Dr) where gradients outside the mask are
 //! zeroed and masked-out weights are restored to their starting values after every step, since
 //! weight decay and momentum would otherwise still move them.
 //!
@@ -14,6 +15,8 @@
 //! buffer irrelevant to them.
 
 use super::{Method, ParamSpec};
+use camu_core::params::ParamError;
+use serde_json::{Map, Value};
 
 pub struct Salun;
 
@@ -23,7 +26,8 @@ impl Method for Salun {
     }
     fn version(&self) -> u32 {
         // 2: labels redrawn per batch, batch 256, saliency from batch-mean losses, mask by rank.
-        // 3: CIFAR batches, the mask's included, augmented as OPTML (`augment`).
+        // 3: CIFAR batches, the mask's included, augmented as OPTML (`augment`); the CIFAR-100
+        // branch (`preset`).
         3
     }
     fn reference(&self) -> super::Reference {
@@ -51,6 +55,7 @@ impl Method for Salun {
                 ),
                 ("remain_fraction", "1", "all of Dr"),
                 super::OPTML_AUGMENT,
+                super::RELABEL_PRESET,
             ],
             deviations: &[
                 "The reference also multiplies the momentum buffer by the mask; masked-out weights are reset after every step here, which makes that buffer irrelevant to them.",
@@ -70,7 +75,11 @@ impl Method for Salun {
                 "remain_fraction",
             ],
             ints: &["epochs", "batch_size"],
-            strs: &["optimizer"],
+            strs: &["optimizer", "preset"],
         }
+    }
+    fn validate(&self, params: &Map<String, Value>) -> Result<(), ParamError> {
+        super::relabel_preset(params, "")?;
+        super::check_spec(self, params)
     }
 }

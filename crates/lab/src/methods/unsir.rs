@@ -8,6 +8,8 @@
 //! batch 256 per class, 5 x 8 = 40 Adam steps at lr 0.1, L2 weight 0.1; the first 1,000 retained
 //! samples of each class in dataset order (`classwise_train[i][:num_samples_per_class]`);
 //! impair `Adam(lr=0.02)`, repair `Adam(lr=0.01)`, one epoch each at batch 256, train mode.
+//! The noise has the data's resolution (`Noise(batch_size, 3, 32, 32)` for CIFAR); where the
+//! model takes 224x224 inputs (the ImageNet-stem ResNet-18), it is resized to that, as images are.
 //! The notebook's noisy-dataset cell adds `batch[0].size(0)` = 3 samples (the channel count, not
 //! the batch size) of the noise batch for each of its `num_batches` = 20 rounds: 60 noise samples
 //! per class, 3 of them distinct. The SSD repository's UNSIR has the same loop. Its published
@@ -27,7 +29,8 @@ impl Method for Unsir {
     }
     fn version(&self) -> u32 {
         // 3: the first 1,000 retained samples per class, as the notebook (v2: a random 1,000).
-        3
+        // 4: noise learned at the data's resolution (32x32 for CIFAR), resized for a 224 input.
+        4
     }
     fn reference(&self) -> super::Reference {
         super::Reference {

@@ -157,6 +157,12 @@ impl Relabeler {
         }
         y.to_device(device)
     }
+    /// The training labels with a fresh draw for every sample of `idx` (CPU), as the reference's
+    /// CIFAR-100 branch relabels its forget set once per epoch.
+    pub fn relabelled(&mut self, ctx: &Context<'_>, idx: &Tensor) -> Tensor {
+        let drawn = self.draw(idx, Device::Cpu);
+        ctx.data.train_y.index_copy(0, idx, &drawn)
+    }
     /// Fraction of redraws that gave a sample another label than its previous draw.
     pub fn change_rate(&self) -> Option<f64> {
         (self.compared > 0).then(|| self.changed as f64 / self.compared as f64)

@@ -6,7 +6,7 @@ use camu_core::params::Params;
 use serde_json::json;
 use tch::Tensor;
 
-use camu_lab::methods::Salun;
+use camu_lab::methods::{RelabelPreset, Salun, relabel_preset};
 
 impl Unlearn for Salun {
     fn unlearn(&self, ctx: &Context<'_>) -> Result<Outcome, crate::MlError> {
@@ -77,13 +77,11 @@ impl Unlearn for Salun {
             ctx.forget_idx(),
             ctx.remain_subset(p.f64("remain_fraction", 1.0)?),
         );
-        let mut masked_step = |b: &Tensor, forget: bool| -> Result<f64, crate::MlError> {
+        let preset = relabel_preset(ctx.params, &ctx.data.meta.name)?;
+        // One masked step on batch `b`: labels `y`, else the batch's own.
+        let mut masked_step = |b: &Tensor, y: Option<Tensor>| -> Result<f64, crate::MlError> {
             let bt = ctx.train_batch(b, None, augment);
-            let y = if forget {
-                relabel.draw(b, ctx.device)
-            } else {
-                bt.y
-            };
+            let y = y.unwrap_or(bt.y);
             let loss = model.forward(&bt.x, true).0.cross_entropy_for_logits(&y);
             opt.zero_grad();
             loss.backward();
@@ -106,15 +104,29 @@ impl Unlearn for Salun {
             Ok(loss.double_value(&[]))
         };
         for e in 1..=epochs {
-            pass(&format!("salun epoch {e}/{epochs} (Df)"), &f, bs, |b| {
-                masked_step(b, true)
-            })?;
-            pass(&format!("salun epoch {e}/{epochs} (Dr)"), &r, bs, |b| {
-                masked_step(b, false)
-            })?;
+            match preset {
+                RelabelPreset::Cifar10 => {
+                    pass(&format!("salun epoch {e}/{epochs} (Df)"), &f, bs, |b| {
+                        masked_step(b, Some(relabel.draw(b, ctx.device)))
+                    })?;
+                    pass(&format!("salun epoch {e}/{epochs} (Dr)"), &r, bs, |b| {
+                        masked_step(b, None)
+                    })?;
+                }
+                RelabelPreset::Cifar100 => {
+                    let labels = relabel.relabelled(ctx, &f);
+                    let both = Tensor::cat(&[&f, &r], 0);
+                    pass(
+                        &format!("salun epoch {e}/{epochs} (Df+Dr)"),
+                        &both,
+                        bs,
+                        |b| masked_step(b, Some(labels.index_select(0, b).to_device(ctx.device))),
+                    )?;
+                }
+            }
         }
         Ok(s.outcome(json!({
-            "sparsity": keep, "threshold": threshold,
+            "sparsity": keep, "threshold": threshold, "preset": preset.name(),
             "relabel_change_rate": relabel.change_rate(), "augment": augment,
         })))
     }

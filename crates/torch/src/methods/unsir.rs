@@ -3,6 +3,7 @@
 use super::common::{optimizer, pass};
 use super::{Context, Outcome, Unlearn, details};
 use crate::ml::idx_tensor;
+use crate::models::Arch;
 use camu_core::params::Params;
 use serde_json::json;
 use tch::nn::OptimizerConfig;
@@ -52,9 +53,15 @@ impl Unlearn for Unsir {
         );
         tch::manual_seed(ctx.seed);
         let model = ctx.original.duplicate().map_err(crate::MlError::from)?;
-        let probe = ctx.batch(&idx_tensor(&ctx.split.forget[..1]), None).x;
-        let mut shape = probe.size();
-        shape[0] = nb;
+        // The noise lives at the data's own resolution (the notebook's `Noise(batch_size, 3, 32,
+        // 32)`), in the model's normalised input space; the ImageNet-stem ResNet sees it resized
+        // to its 224x224 input, as it sees every image.
+        let m = &ctx.data.meta;
+        let shape = [nb, m.channels, m.height, m.width];
+        let to_input = |n: &Tensor| match ctx.original.spec.arch {
+            Arch::Resnet18 => n.upsample_bilinear2d([224, 224], false, None, None),
+            _ => n.shallow_clone(),
+        };
         // 1. One error-maximising noise batch per forgotten class, the model frozen.
         let (mut noise_x, mut noise_y) = (Vec::new(), Vec::new());
         for &c in &classes {
@@ -72,7 +79,7 @@ impl Unlearn for Unsir {
                 .map_err(crate::MlError::from)?;
             let target = Tensor::full([nb], c, (Kind::Int64, ctx.device));
             for _ in 0..steps {
-                let out = ctx.original.forward(&noise, false).0;
+                let out = ctx.original.forward(&to_input(&noise), false).0;
                 let loss = -out.cross_entropy_for_logits(&target)
                     + noise
                         .square()
@@ -81,7 +88,7 @@ impl Unlearn for Unsir {
                         * l2;
                 opt.backward_step(&loss);
             }
-            let n = noise.detach();
+            let n = to_input(&noise.detach());
             for _ in 0..repeat {
                 noise_x.push(n.narrow(0, 0, per_round));
                 noise_y.push(target.narrow(0, 0, per_round));
@@ -111,7 +118,7 @@ impl Unlearn for Unsir {
         Ok(Outcome {
             model,
             details: details(
-                json!({"noise_steps": steps, "noise_batch": nb, "noise_repeat": repeat, "noise_per_round": per_round, "noise_lr": noise_lr, "noise_l2": l2, "impair_lr": impair_lr, "repair_lr": repair_lr, "batch_size": bs, "remain_per_class": per_class, "subset": subset.len()}),
+                json!({"noise_steps": steps, "noise_batch": nb, "noise_shape": shape, "noise_repeat": repeat, "noise_per_round": per_round, "noise_lr": noise_lr, "noise_l2": l2, "impair_lr": impair_lr, "repair_lr": repair_lr, "batch_size": bs, "remain_per_class": per_class, "subset": subset.len()}),
             ),
         })
     }
