@@ -127,12 +127,8 @@ class ImageSet(torch.utils.data.Dataset):
     CPU (for `torch.utils.data.DataLoader`); `Loader` is the faster batch iterator."""
 
     def __init__(self, images, labels, indices, family, arch, augment=False):
-        # The u8 set goes to the device once (a GPU step on a small model is launch-bound: a
-        # gather and copy on the host per batch made a 3-epoch finetune 4x slower on an H200).
-        # Shuffles still come from the CPU generator, so the batches are the same on every device.
-        self.images, self.labels = images.to(device), labels.to(device)
+        self.images, self.labels = images, labels
         self.indices = torch.as_tensor(indices, dtype=torch.int64)
-        self._device_indices = self.indices.to(device)
         self.family, self.arch, self.augment = family, arch, augment
 
     def __len__(self):

@@ -80,6 +80,13 @@ def loaders(root, perturb):
                 failures.append(f"{case}/{part}: prepared samples differ by {dx:.3g}")
             if not torch.equal(y, exp[f"{part}_y"]):
                 failures.append(f"{case}/{part}: labels differ")
+            # The map-style dataset (for torch's DataLoader) yields the same samples one by one.
+            ds = ctx.dataset(part)
+            xs = torch.stack([ds[k][0] for k in range(n)])
+            ys = torch.stack([torch.as_tensor(ds[k][1]) for k in range(n)])
+            if len(ds) != len(idx) or not (xs - exp[f"{part}_x"]).abs().max().item() <= TOL \
+                    or not torch.equal(ys, exp[f"{part}_y"]):
+                failures.append(f"{case}/{part}: ctx.dataset's samples differ from the loader's")
         # Augmentation: the CIFAR stem's inputs are 4-pixel padded random crops, flipped or not, of
         # the normalised image.
         if ctx.arch == "resnet18_cifar":
