@@ -408,6 +408,11 @@ fn main_inner(cli: Cli) -> Result<(), AppError> {
             opts.gpus = gpus
                 .map(|g| g.into_iter().filter(|s| !s.is_empty()).collect())
                 .unwrap_or_else(detect_gpus);
+            if let Some(why) = camu_core::process::gpu_ids_problem(&opts.gpus) {
+                return Err(AppError::Usage(format!(
+                    "{why} (from --gpus, CAMU_GPUS or CUDA_VISIBLE_DEVICES)"
+                )));
+            }
             let mut engine = Engine::new(&p, opts)?;
             if matches!(executor, ExecutorKind::Local) {
                 check_gpus(&engine)?;

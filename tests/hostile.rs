@@ -397,3 +397,94 @@ fn the_corpus_of_malformed_pipelines_is_refused_cleanly() {
         assert_eq!(records, 0, "{name}: something was cached");
     }
 }
+
+#[test]
+fn env_cannot_override_the_schedulers_variables_and_must_be_well_formed() {
+    let f = Fixture::new();
+    let cases = [
+        (
+            "CUDA_VISIBLE_DEVICES: '0,1,2,3'",
+            "`CUDA_VISIBLE_DEVICES` is set by camu-pipe",
+        ),
+        (
+            "OMP_NUM_THREADS: '64'",
+            "`OMP_NUM_THREADS` is set by camu-pipe",
+        ),
+        ("CAMU_THREADS: '64'", "`CAMU_THREADS` is set by camu-pipe"),
+        ("CAMU_OUT: /tmp", "`CAMU_OUT` is set by camu-pipe"),
+        ("'A=B': x", "`A=B` is not a valid environment variable name"),
+        ("'': x", "is not a valid environment variable name"),
+        ("'1X': x", "`1X` is not a valid"),
+        ("'has space': x", "`has space` is not a valid"),
+        (
+            "X: \"a\\0b\"",
+            "`env.X`: the value contains a NUL character",
+        ),
+    ];
+    for (i, (env, want)) in cases.iter().enumerate() {
+        let name = format!("env{i}.yaml");
+        f.write(
+            &name,
+            &format!(
+                "stages:\n  a:\n    kind: command\n    command: 'env > ${{out}}/env.txt'\n    outputs: [env.txt]\n    env: {{{env}}}\n"
+            ),
+        );
+        for cmd in ["status", "run"] {
+            let out = f.run(&[cmd, &name]);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{cmd} {env}: {err}");
+            assert!(err.contains(want), "{env}: {err}");
+            assert!(
+                err.contains(&format!("{name}:6:")),
+                "{env}: no position in {err}"
+            );
+        }
+    }
+    // An ordinary variable still reaches the stage, and the scheduler's own stay as granted.
+    f.write(
+        "ok.yaml",
+        "stages:\n  a:\n    kind: command\n    command: 'env > ${out}/env.txt'\n    outputs: [env.txt]\n    env: {MY_SETTING: '7'}\n",
+    );
+    let out = f.run(&["run", "ok.yaml", "--gpus", "0,1"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let path = String::from_utf8_lossy(&f.run(&["path", "ok.yaml", "a"]).stdout)
+        .trim()
+        .to_string();
+    let env = std::fs::read_to_string(std::path::Path::new(&path).join("env.txt")).unwrap();
+    assert!(env.lines().any(|l| l == "MY_SETTING=7"), "{env}");
+    assert!(env.lines().any(|l| l == "CUDA_VISIBLE_DEVICES="), "{env}");
+}
+
+#[test]
+fn gpu_ids_are_refused_when_duplicated_or_malformed() {
+    let f = Fixture::new();
+    f.write(
+        "p.yaml",
+        "stages:\n  a:\n    kind: command\n    command: 'true'\n",
+    );
+    for (gpus, want) in [
+        ("0,0", "GPU id `0` is listed twice"),
+        ("0 1", "GPU id `0 1` is malformed"),
+    ] {
+        let out = f.run(&["run", "p.yaml", "--gpus", gpus]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{gpus}: {err}");
+        assert!(err.contains(want), "{gpus}: {err}");
+    }
+    let out = f
+        .cmd(&["run", "p.yaml"])
+        .env("CUDA_VISIBLE_DEVICES", "1,1")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("GPU id `1` is listed twice"), "{err}");
+    assert!(
+        !f.path("cache/records").exists()
+            || std::fs::read_dir(f.path("cache/records")).unwrap().count() == 0
+    );
+}

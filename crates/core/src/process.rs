@@ -34,6 +34,62 @@ pub fn take_group_down_on_term() {
     };
 }
 
+/// Variables the scheduler sets for every stage (threads, GPUs) besides camu-pipe's own
+/// `CAMU_*`: a stage's `env:` may not set them, or it could claim GPUs or threads it was not
+/// granted.
+pub const RESERVED_ENV: &[&str] = &[
+    "CUDA_VISIBLE_DEVICES",
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "RAYON_NUM_THREADS",
+];
+
+/// Why `name` cannot be a stage's `env:` variable, if it cannot: it must be a POSIX name
+/// (letters, digits and `_`, not starting with a digit) and not one the scheduler or camu-pipe
+/// sets.
+pub fn env_name_problem(name: &str) -> Option<String> {
+    let posix = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !posix {
+        return Some(format!(
+            "`{}` is not a valid environment variable name (letters, digits and `_`, not starting with a digit)",
+            name.escape_debug()
+        ));
+    }
+    if name.starts_with("CAMU_") || RESERVED_ENV.contains(&name) {
+        return Some(format!(
+            "`{name}` is set by camu-pipe for every stage (threads, GPUs, paths) and cannot be overridden in `env`"
+        ));
+    }
+    None
+}
+
+/// Why a list of GPU ids (from `--gpus`, `CAMU_GPUS` or `CUDA_VISIBLE_DEVICES`) is unusable, if
+/// it is: each id is an index or a UUID (`GPU-...`, `MIG-...`: letters, digits, `-`, `/`, `:`)
+/// and appears once, since two whole-GPU stages given the same device would share it.
+pub fn gpu_ids_problem(ids: &[String]) -> Option<String> {
+    let mut seen = std::collections::HashSet::new();
+    for id in ids {
+        let ok = !id.is_empty()
+            && id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '/' | ':'));
+        if !ok {
+            return Some(format!(
+                "GPU id `{}` is malformed: ids are indices (`0`) or UUIDs (`GPU-...`), separated by commas",
+                id.escape_debug()
+            ));
+        }
+        if !seen.insert(id.as_str()) {
+            return Some(format!("GPU id `{id}` is listed twice"));
+        }
+    }
+    None
+}
+
 /// Environment that tells libraries how many threads and which GPUs a stage owns.
 pub fn resource_env(threads: usize, gpus: &[String]) -> Vec<(&'static str, String)> {
     let t = threads.to_string();
@@ -89,5 +145,55 @@ impl ExitWatch {
             }
             None => std::thread::sleep(timeout.min(std::time::Duration::from_millis(5))),
         }
+    }
+}
+
+#[cfg(test)]
+mod env_tests {
+    use super::*;
+
+    #[test]
+    fn env_names_must_be_posix_and_not_the_schedulers() {
+        for ok in ["X", "_a1", "PYTHONHASHSEED", "MY_VAR"] {
+            assert_eq!(env_name_problem(ok), None, "{ok}");
+        }
+        for bad in ["", "A=B", "1X", "has space", "é"] {
+            assert!(
+                env_name_problem(bad).unwrap().contains("not a valid"),
+                "{bad}"
+            );
+        }
+        for reserved in [
+            "CUDA_VISIBLE_DEVICES",
+            "OMP_NUM_THREADS",
+            "CAMU_OUT",
+            "CAMU_THREADS",
+        ] {
+            assert!(
+                env_name_problem(reserved)
+                    .unwrap()
+                    .contains("cannot be overridden")
+            );
+        }
+    }
+
+    #[test]
+    fn gpu_ids_are_indices_or_uuids_listed_once() {
+        let ids = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            gpu_ids_problem(&ids(&["0", "1", "GPU-8f6e-11aa", "MIG-GPU-1/2/0"])),
+            None
+        );
+        assert!(
+            gpu_ids_problem(&ids(&["0", "0"]))
+                .unwrap()
+                .contains("twice")
+        );
+        assert!(
+            gpu_ids_problem(&ids(&["0 1"]))
+                .unwrap()
+                .contains("malformed")
+        );
+        assert!(gpu_ids_problem(&ids(&[""])).unwrap().contains("malformed"));
     }
 }

@@ -692,7 +692,15 @@ fn expand(raw: &RawPipeline, kinds: &Registry, issues: &mut Vec<SpecIssue>) -> V
                 .collect();
             let mut env = IndexMap::new();
             for (k, v) in &rs.env {
+                if let Some(why) = crate::process::env_name_problem(k) {
+                    err(format!("in `env`: {why}"), pos_of(v.referenced));
+                    continue;
+                }
                 match interp::substitute(&v.value, &bindings, true) {
+                    Ok(s) if s.contains('\0') => err(
+                        format!("in `env.{k}`: the value contains a NUL character"),
+                        pos_of(v.referenced),
+                    ),
                     Ok(s) => {
                         env.insert(k.clone(), s);
                     }
