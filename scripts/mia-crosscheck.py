@@ -8,8 +8,15 @@ next to its metrics.json. This script fits XGBClassifier(n_estimators=100,
 objective='binary:logistic') on the first, scores `predict` on the second and compares the
 accuracy with the `mia_camu` that camu-pipe recorded.
 
-    pip install xgboost-cpu            # any XGBoost >= 1.7
+    pip install xgboost-cpu scikit-learn      # any XGBoost >= 1.7
     python3 scripts/mia-crosscheck.py [CACHE_DIR]    # default: cache
+    python3 scripts/mia-crosscheck.py --synthetic N [--seed S]
+
+`--synthetic N` needs no cache: it draws N attack sets shaped like the real ones (7,920 fit and
+12,000 evaluation rows of 10 sorted softmax probabilities, labels independent of the features, so
+the attack is at chance and many splits are near-ties), fits camu-pipe's learner on each
+(`camu-worker attack-accuracy`, from target/release or $CAMU_WORKER) and XGBoost, and counts the
+sets on which the two accuracies are identical.
 
 `tree_method="exact"` with `base_score=0.5` is the learner the reference ran (XGBoost 1.x picks
 exact greedy for data this small and starts from 0.5) and the one camu-pipe reproduces; the row
@@ -47,7 +54,46 @@ def attack_accuracy(fit, ev, tree_method):
     return float((model.predict(x) == y).mean())
 
 
+def synthetic(n, seed):
+    import os
+    import subprocess
+    import tempfile
+
+    worker = os.environ.get("CAMU_WORKER") or str(Path(__file__).resolve().parent.parent / "target/release/camu-worker")
+    rng = np.random.default_rng(seed)
+    same, worst = 0, 0.0
+    print(f"xgboost {xgboost.__version__}; {n} synthetic near-chance attack sets (seed {seed})\n")
+    print("| set | camu-pipe | XGBoost exact | diff |")
+    print("|---:|---:|---:|---:|")
+    with tempfile.TemporaryDirectory() as tmp:
+        for k in range(n):
+            paths = []
+            for name, rows in (("fit", 7920), ("eval", 12000)):
+                logits = rng.normal(size=(rows, 10)) * rng.uniform(1, 8)
+                p = np.exp(logits - logits.max(1, keepdims=True))
+                p = np.sort(p / p.sum(1, keepdims=True), 1).astype(np.float32)
+                y = rng.integers(0, 2, rows)
+                path = os.path.join(tmp, f"{name}.csv")
+                with open(path, "w") as f:
+                    f.write("label," + ",".join(f"f{i}" for i in range(10)) + "\n")
+                    for label, row in zip(y, p):
+                        f.write(f"{label}," + ",".join(repr(float(v)) for v in row) + "\n")
+                paths.append(path)
+            out = subprocess.run([worker, "attack-accuracy", *paths], capture_output=True, text=True, check=True)
+            ours = float(out.stdout.strip())
+            theirs = attack_accuracy(load(paths[0]), load(paths[1]), "exact")
+            diff = abs(ours - theirs)
+            same += diff == 0
+            worst = max(worst, diff)
+            print(f"| {k} | {ours:.4f} | {theirs:.4f} | {diff:.4f} |", flush=True)
+    print(f"\n{same} of {n} identical; largest difference {worst:.4f}")
+    return 0 if worst <= TOLERANCE else 1
+
+
 def main():
+    if len(sys.argv) > 2 and sys.argv[1] == "--synthetic":
+        seed = int(sys.argv[4]) if len(sys.argv) > 4 and sys.argv[3] == "--seed" else 0
+        return synthetic(int(sys.argv[2]), seed)
     cache = Path(sys.argv[1] if len(sys.argv) > 1 else "cache")
     dirs = sorted(p.parent for p in (cache / "out").glob("*/mia_fit.csv"))
     rows = []

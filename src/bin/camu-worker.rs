@@ -71,13 +71,27 @@ fn main() -> ExitCode {
                 }
             }
         }
+        // For scripts/mia-crosscheck.py: the reference attack's learner on exported sets.
+        ["attack-accuracy", fit, eval] => match camu_torch::metrics::xgb::attack_accuracy(
+            std::path::Path::new(fit),
+            std::path::Path::new(eval),
+        ) {
+            Ok(a) => {
+                println!("{a}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
         ["--version"] | ["-V"] => {
             println!("camu-worker {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
         _ => {
             eprintln!(
-                "usage: camu-worker exec-stage JOB.json\n\nThe ML stage worker that `camu-pipe run` starts; not meant to be run by hand."
+                "usage: camu-worker exec-stage JOB.json\n       camu-worker attack-accuracy FIT.csv EVAL.csv\n\nThe ML stage worker that `camu-pipe run` starts; not meant to be run by hand (attack-accuracy: for scripts/mia-crosscheck.py)."
             );
             ExitCode::from(2)
         }

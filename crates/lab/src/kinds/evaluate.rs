@@ -111,10 +111,11 @@ impl Kind for Evaluate {
     }
     fn key_version(&self, params: &Map<String, Value>) -> u32 {
         // 3: the reference MIA on balanced sets when the test set is too small for its recipe (a
-        // split with a validation part). Evaluations without the MIA keep version 2.
+        // split with a validation part). 4: the attack's trees take gains and probabilities in
+        // f32 as XGBoost does. Evaluations without the MIA keep version 2.
         match EvaluateParams::read(params) {
             Ok(p) if !p.mia => 2,
-            _ => 3,
+            _ => 4,
         }
     }
     fn validate(&self, params: &Map<String, Value>) -> Result<(), ParamError> {

@@ -12,14 +12,18 @@
 //!   (the `gbdt` crate skips gaps below 1e-5, which hides most splits on sorted-softmax features);
 //!   the threshold is their midpoint in f32, or the larger value where the midpoint rounds to the
 //!   smaller one (adjacent floats), and a sample goes left when `x < threshold`;
-//! - gains are computed in f64 against the node's gain rounded to f32, and compared in f32, as
-//!   `SplitEntry::loss_chg` is a float;
+//! - each term G^2 / (H + lambda) is computed in f32 from the f64 sums (numerator and denominator
+//!   rounded, then divided), the two children's terms summed in f32 and the node's own term
+//!   subtracted in f32, as XGBoost >= 1.7 (`CalcGainGivenWeight`, `CalcSplitGain`,
+//!   `root_gain`); an f64 gain picks another split among near-equal candidates often enough to
+//!   move a near-chance attack's accuracy by half a point;
 //! - dense columns are enumerated from the largest value down (colmaker's backward search): on
 //!   equal gains the first found, i.e. the largest threshold, stays; across features the lower
 //!   index wins;
 //! - leaf value = eta * f32(-G / (H + lambda)) in f32, 0 where H < `min_child_weight`; depth 6,
 //!   eta 0.3, lambda 1, 100 rounds;
-//! - `predict` calls a sample positive when its probability is > 0.5.
+//! - probabilities are XGBoost's f32 sigmoid (`common::Sigmoid(float)`), for gradients and
+//!   predictions; `predict` calls a sample positive when its probability is > 0.5.
 
 /// Learner settings; [`Default`] is XGBoost's.
 #[derive(Debug, Clone, Copy, serde::Serialize)]
@@ -75,8 +79,15 @@ impl Stats {
         self.g += g;
         self.h += h;
     }
-    fn score(&self, lambda: f64) -> f64 {
-        self.g * self.g / (self.h + lambda)
+    /// G^2 / (H + lambda) as XGBoost >= 1.7 computes it (`split_evaluator.h`,
+    /// `CalcGainGivenWeight`: `Divide(float, float)`): numerator and denominator are rounded to
+    /// f32 from the f64 sums and divided in f32. Near chance, where gains are small differences
+    /// of large terms, the rounding decides between close candidates.
+    fn score(&self, lambda: f64) -> f32 {
+        if self.h <= 0.0 {
+            return 0.0;
+        }
+        (self.g * self.g) as f32 / (self.h + lambda) as f32
     }
 }
 
@@ -87,8 +98,10 @@ struct Best {
     threshold: f32,
 }
 
-fn sigmoid(m: f64) -> f64 {
-    1.0 / (1.0 + (-m).exp())
+/// XGBoost's `common::Sigmoid(float)` (`common/math.h`), used for gradients and predictions.
+fn sigmoid(x: f32) -> f32 {
+    let x = (-x).min(88.7);
+    1.0 / (x.exp() + 1.0 + 1e-16)
 }
 
 impl Booster {
@@ -132,7 +145,7 @@ impl Booster {
         let (mut g, mut h) = (vec![0.0; n], vec![0.0; n]);
         for _ in 0..p.rounds {
             for i in 0..n {
-                let pr = 1.0f32 / (1.0 + (-margin[i]).exp());
+                let pr = sigmoid(margin[i]);
                 g[i] = f64::from(pr - y[i] as f32);
                 h[i] = f64::from((pr * (1.0 - pr)).max(1e-16));
             }
@@ -178,7 +191,7 @@ impl Booster {
 
     /// The probability of the positive class.
     pub fn predict_proba(&self, row: &[f32]) -> f64 {
-        sigmoid(self.margin(row))
+        f64::from(sigmoid(self.margin(row) as f32))
     }
 
     /// The predicted class, as `XGBClassifier.predict` (probability > 0.5).
@@ -217,10 +230,7 @@ fn grow(
             }
         }
         let mut best: Vec<Option<Best>> = vec![None; frontier.len()];
-        let root: Vec<f64> = total
-            .iter()
-            .map(|t| f64::from(t.score(p.lambda) as f32))
-            .collect();
+        let root: Vec<f32> = total.iter().map(|t| t.score(p.lambda)).collect();
         if depth < p.max_depth {
             for (f, order) in sorted.iter().enumerate() {
                 let col = &cols[f];
@@ -241,7 +251,8 @@ fn grow(
                             h: total[s].h - r.h,
                         };
                         if l.h >= p.min_child_weight {
-                            let gain = (l.score(p.lambda) + r.score(p.lambda) - root[s]) as f32;
+                            // f32 throughout, as `CalcSplitGain` - `root_gain`.
+                            let gain = (l.score(p.lambda) + r.score(p.lambda)) - root[s];
                             if best[s].is_none_or(|b| gain > b.gain) {
                                 // Here v < last: the midpoint may round to v itself.
                                 let mid = (v + last[s]) * 0.5;
@@ -419,4 +430,34 @@ mod tests {
         assert!(Booster::fit(&[vec![f32::NAN]], &[true], &p).is_err());
         assert!(Booster::fit(&[vec![1.0], vec![1.0, 2.0]], &[true, false], &p).is_err());
     }
+}
+
+/// Reads an attack set as `evaluate` exports it (`mia_fit.csv`, `mia_eval.csv`: a header, then
+/// rows of label (0/1) and features), as f32 like XGBoost's DMatrix.
+pub fn read_attack_csv(path: &std::path::Path) -> Result<(Vec<Vec<f32>>, Vec<bool>), String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let (mut rows, mut labels) = (Vec::new(), Vec::new());
+    for (n, line) in text.lines().enumerate().skip(1) {
+        let mut cells = line.split(',').map(|c| c.trim().parse::<f32>());
+        let bad = || format!("{}:{}: expected numbers", path.display(), n + 1);
+        let label = cells.next().ok_or_else(bad)?.map_err(|_| bad())?;
+        let row = cells.collect::<Result<Vec<f32>, _>>().map_err(|_| bad())?;
+        labels.push(label != 0.0);
+        rows.push(row);
+    }
+    Ok((rows, labels))
+}
+
+/// Fits the learner with its defaults on `fit` and returns its accuracy on `eval`: the number
+/// `scripts/mia-crosscheck.py` compares with XGBoost's.
+pub fn attack_accuracy(fit: &std::path::Path, eval: &std::path::Path) -> Result<f64, String> {
+    let (x, y) = read_attack_csv(fit)?;
+    let (ex, ey) = read_attack_csv(eval)?;
+    let b = Booster::fit(&x, &y, &XgbParams::default()).map_err(|e| e.to_string())?;
+    let right = ex
+        .iter()
+        .zip(&ey)
+        .filter(|(r, l)| b.predict(r) == **l)
+        .count();
+    Ok(right as f64 / ey.len().max(1) as f64)
 }
