@@ -320,6 +320,36 @@ fn grow(
     (nodes, pos)
 }
 
+/// Reads an attack set as `evaluate` exports it (`mia_fit.csv`, `mia_eval.csv`: a header, then
+/// rows of label (0/1) and features), as f32 like XGBoost's DMatrix.
+pub fn read_attack_csv(path: &std::path::Path) -> Result<(Vec<Vec<f32>>, Vec<bool>), String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let (mut rows, mut labels) = (Vec::new(), Vec::new());
+    for (n, line) in text.lines().enumerate().skip(1) {
+        let mut cells = line.split(',').map(|c| c.trim().parse::<f32>());
+        let bad = || format!("{}:{}: expected numbers", path.display(), n + 1);
+        let label = cells.next().ok_or_else(bad)?.map_err(|_| bad())?;
+        let row = cells.collect::<Result<Vec<f32>, _>>().map_err(|_| bad())?;
+        labels.push(label != 0.0);
+        rows.push(row);
+    }
+    Ok((rows, labels))
+}
+
+/// Fits the learner with its defaults on `fit` and returns its accuracy on `eval`: the number
+/// `scripts/mia-crosscheck.py` compares with XGBoost's.
+pub fn attack_accuracy(fit: &std::path::Path, eval: &std::path::Path) -> Result<f64, String> {
+    let (x, y) = read_attack_csv(fit)?;
+    let (ex, ey) = read_attack_csv(eval)?;
+    let b = Booster::fit(&x, &y, &XgbParams::default()).map_err(|e| e.to_string())?;
+    let right = ex
+        .iter()
+        .zip(&ey)
+        .filter(|(r, l)| b.predict(r) == **l)
+        .count();
+    Ok(right as f64 / ey.len().max(1) as f64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -430,34 +460,4 @@ mod tests {
         assert!(Booster::fit(&[vec![f32::NAN]], &[true], &p).is_err());
         assert!(Booster::fit(&[vec![1.0], vec![1.0, 2.0]], &[true, false], &p).is_err());
     }
-}
-
-/// Reads an attack set as `evaluate` exports it (`mia_fit.csv`, `mia_eval.csv`: a header, then
-/// rows of label (0/1) and features), as f32 like XGBoost's DMatrix.
-pub fn read_attack_csv(path: &std::path::Path) -> Result<(Vec<Vec<f32>>, Vec<bool>), String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let (mut rows, mut labels) = (Vec::new(), Vec::new());
-    for (n, line) in text.lines().enumerate().skip(1) {
-        let mut cells = line.split(',').map(|c| c.trim().parse::<f32>());
-        let bad = || format!("{}:{}: expected numbers", path.display(), n + 1);
-        let label = cells.next().ok_or_else(bad)?.map_err(|_| bad())?;
-        let row = cells.collect::<Result<Vec<f32>, _>>().map_err(|_| bad())?;
-        labels.push(label != 0.0);
-        rows.push(row);
-    }
-    Ok((rows, labels))
-}
-
-/// Fits the learner with its defaults on `fit` and returns its accuracy on `eval`: the number
-/// `scripts/mia-crosscheck.py` compares with XGBoost's.
-pub fn attack_accuracy(fit: &std::path::Path, eval: &std::path::Path) -> Result<f64, String> {
-    let (x, y) = read_attack_csv(fit)?;
-    let (ex, ey) = read_attack_csv(eval)?;
-    let b = Booster::fit(&x, &y, &XgbParams::default()).map_err(|e| e.to_string())?;
-    let right = ex
-        .iter()
-        .zip(&ey)
-        .filter(|(r, l)| b.predict(r) == **l)
-        .count();
-    Ok(right as f64 / ey.len().max(1) as f64)
 }
