@@ -365,9 +365,14 @@ fn main_inner(cli: Cli) -> Result<(), AppError> {
             let mut engine = Engine::new(&p, options(&common, &sel)?)?;
             let results = camu_lab::report::collect(&mut engine)?;
             let comparison = camu_lab::report::aggregate(&results);
+            for r in &comparison.rejected {
+                tracing::warn!("{r}");
+            }
+            // `...yaml` has the stem `..`: never a path out of reports/.
             let stem = pipeline
                 .file_stem()
                 .map(|s| s.to_string_lossy().to_string())
+                .filter(|s| !s.is_empty() && s != "." && s != "..")
                 .unwrap_or("report".into());
             let dir = out.unwrap_or_else(|| PathBuf::from("reports").join(stem));
             let (files, skipped) = camu_lab::report::write_all(&comparison, &dir)?;

@@ -488,3 +488,61 @@ fn gpu_ids_are_refused_when_duplicated_or_malformed() {
             || std::fs::read_dir(f.path("cache/records")).unwrap().count() == 0
     );
 }
+
+#[test]
+fn report_survives_extreme_metrics_and_labels_with_control_characters() {
+    let f = Fixture::new();
+    // Two "evaluations" written by command stages, one with absurd values and a method name
+    // with a newline and a pipe, then a compare stage over both.
+    let good = r#"{"method": "ok", "dataset": "d", "scenario": {"scenario": "random", "fraction": 0.1}, "seed": 0, "acc_test": 0.9, "acc_remain_train": 0.95, "acc_forget_train": 0.9, "unlearn_time_s": 2.0}"#;
+    let bad = r#"{"method": "bad\nname|x", "dataset": "d", "scenario": {"scenario": "random", "fraction": 0.1}, "seed": 0, "acc_test": 1e308, "acc_remain_train": 0.5, "acc_forget_train": -3, "unlearn_time_s": 1e308, "kl_to_retrain_test": 1e308, "relearn_curve": [0.1, 1e308]}"#;
+    f.write("good.json", good);
+    f.write("bad.json", bad);
+    f.write(
+        "p.yaml",
+        "stages:\n  good:\n    kind: command\n    inputs: [good.json]\n    command: 'cp good.json ${out}/metrics.json'\n    outputs: [metrics.json]\n  bad:\n    kind: command\n    inputs: [bad.json]\n    command: 'cp bad.json ${out}/metrics.json'\n    outputs: [metrics.json]\n  compare:\n    kind: compare\n    needs: [good, bad]\n",
+    );
+    let mut child = f.cmd(&["run", "p.yaml"]).spawn().unwrap();
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if t0.elapsed() > Duration::from_secs(120) {
+            let _ = child.kill();
+            panic!("compare did not finish in 120 s on extreme values");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success());
+    let dir = String::from_utf8_lossy(&f.run(&["path", "p.yaml", "compare"]).stdout)
+        .trim()
+        .to_string();
+    let md = std::fs::read_to_string(std::path::Path::new(&dir).join("comparison.md")).unwrap();
+    assert!(md.contains("badnamex"), "{md}");
+    assert!(!md.contains("bad\nname"), "{md}");
+    assert!(md.contains("left out as invalid"), "{md}");
+    assert!(md.contains("`acc_test` = 1e+308 is out of range"), "{md}");
+    assert!(
+        md.contains("`acc_forget_train` = -3 is out of range"),
+        "{md}"
+    );
+    assert!(!md.contains("| inf") && !md.contains("NaN"), "{md}");
+}
+
+#[test]
+fn a_pipeline_named_dots_yaml_reports_inside_reports() {
+    let f = Fixture::new();
+    f.write(
+        "...yaml",
+        "stages:\n  a:\n    kind: command\n    command: 'true'\n",
+    );
+    let out = f.run(&["report", "...yaml"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(f.path("reports/report").is_dir());
+    assert!(!f.path("comparison.md").exists());
+}

@@ -28,14 +28,18 @@ impl Runner for Compare {
         "compare"
     }
     fn run(&self, job: &StageJob) -> Result<(), StageError> {
-        let mut rows = Vec::new();
+        let (mut rows, mut rejected) = (Vec::new(), Vec::new());
         for (name, dir) in &job.inputs {
             let p = dir.join("metrics.json");
-            let Ok(metrics) = read_json::<Map<String, Value>>(&p) else {
+            let Ok(mut metrics) = read_json::<Map<String, Value>>(&p) else {
                 continue;
             };
             // Only evaluation results carry both a method and a test accuracy.
             if metrics.contains_key("method") && metrics.contains_key("acc_test") {
+                for why in crate::report::sanitise(&mut metrics) {
+                    tracing::warn!("{name}: {why}");
+                    rejected.push(format!("{name}: {why}"));
+                }
                 rows.push(Row {
                     stage: name.clone(),
                     key: input_key(dir),
@@ -52,6 +56,7 @@ impl Runner for Compare {
         }
         let comparison = aggregate(&Results {
             rows,
+            rejected,
             ..Results::default()
         });
         let (files, skipped) =

@@ -37,6 +37,8 @@ pub struct Tuned {
 pub struct Results {
     pub rows: Vec<Row>,
     pub missing: Vec<String>,
+    /// Values left out as untrustworthy ([`sanitise`]), by stage.
+    pub rejected: Vec<String>,
     pub searches: Vec<search::Search>,
 }
 
@@ -57,6 +59,7 @@ pub fn collect(engine: &mut Engine<'_>) -> Result<Results, EngineError> {
     let searches = search::searches(engine.pipeline, &metrics_of);
     let mut rows = Vec::new();
     let mut missing = Vec::new();
+    let mut rejected = Vec::new();
     for st in &statuses {
         let Some(stage) = engine.pipeline.stage(&st.stage) else {
             continue;
@@ -76,7 +79,10 @@ pub fn collect(engine: &mut Engine<'_>) -> Result<Results, EngineError> {
             .and_then(|r| r.metrics)
             .and_then(|m| m.as_object().cloned())
         {
-            Some(metrics) => {
+            Some(mut metrics) => {
+                for why in sanitise(&mut metrics) {
+                    rejected.push(format!("{}: {why}", st.stage));
+                }
                 let mut row = Row {
                     stage: st.stage.clone(),
                     key: st.key.clone(),
@@ -101,8 +107,62 @@ pub fn collect(engine: &mut Engine<'_>) -> Result<Results, EngineError> {
     Ok(Results {
         rows,
         missing,
+        rejected,
         searches,
     })
+}
+
+/// The largest value a finite non-percentage metric may take before the report distrusts it:
+/// far beyond any real divergence, time or epoch count, and small enough for plot axes.
+const LARGEST: f64 = 1e9;
+
+/// Makes a record's metrics safe to tabulate and plot: a reported metric that is not a finite
+/// number in its unit's range (a fraction in [0, 1]; otherwise in [0, 1e9]) is dropped, as is a
+/// relearning curve with such a point; the texts used as labels lose control characters and `|`,
+/// and are cut to 80 characters. Returns what was dropped or changed.
+pub fn sanitise(m: &mut Map<String, Value>) -> Vec<String> {
+    let mut why = Vec::new();
+    let in_range = |unit: Unit, x: f64| match unit {
+        Unit::Percent => (0.0..=1.0).contains(&x),
+        _ => (0.0..=LARGEST).contains(&x),
+    };
+    for metric in crate::metrics::METRICS {
+        let Some(v) = m.get(metric.key) else { continue };
+        if v.is_null() {
+            continue;
+        }
+        if !v
+            .as_f64()
+            .is_some_and(|x| x.is_finite() && in_range(metric.unit, x))
+        {
+            why.push(format!("`{}` = {v} is out of range; left out", metric.key));
+            m.remove(metric.key);
+        }
+    }
+    if let Some(curve) = m.get("relearn_curve") {
+        let ok = curve.as_array().is_some_and(|a| {
+            a.iter()
+                .all(|p| p.as_f64().is_some_and(|x| (0.0..=1.0).contains(&x)))
+        });
+        if !ok {
+            why.push("`relearn_curve` has a point outside [0, 1]; left out".into());
+            m.remove("relearn_curve");
+        }
+    }
+    for key in ["method", "dataset"] {
+        if let Some(Value::String(s)) = m.get(key) {
+            let clean: String = s
+                .chars()
+                .filter(|c| !c.is_control() && *c != '|')
+                .take(80)
+                .collect();
+            if clean != *s {
+                why.push(format!("`{key}` {s:?} shown as {clean:?}"));
+                m.insert(key.into(), Value::String(clean));
+            }
+        }
+    }
+    why
 }
 
 use crate::metrics::{Metric, Unit, gap_metrics, reported};
@@ -182,6 +242,8 @@ pub struct Group {
 pub struct Comparison {
     pub groups: Vec<Group>,
     pub missing: Vec<String>,
+    /// Values left out of the tables as untrustworthy, by stage.
+    pub rejected: Vec<String>,
     /// Every `select` stage's trials and choice.
     pub searches: Vec<search::Search>,
 }
@@ -413,6 +475,7 @@ pub fn aggregate(results: &Results) -> Comparison {
     Comparison {
         groups: out,
         missing: results.missing.clone(),
+        rejected: results.rejected.clone(),
         searches: results.searches.clone(),
     }
 }
@@ -589,6 +652,13 @@ pub fn markdown(c: &Comparison) -> String {
         out.push_str(&format!(
             "\nMethods written in Python: {}.\n",
             scripts.into_iter().collect::<Vec<_>>().join("; ")
+        ));
+    }
+    if !c.rejected.is_empty() {
+        out.push_str(&format!(
+            "\nleft out as invalid ({}): {}\n",
+            c.rejected.len(),
+            c.rejected.join("; ")
         ));
     }
     if !c.missing.is_empty() {
