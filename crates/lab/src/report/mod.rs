@@ -803,6 +803,7 @@ mod tests {
                 row("camu", 1, 0.90, 0.84, 30.0),
             ],
             missing: vec!["evaluate@scrub".into()],
+            rejected: vec![],
             searches: vec![],
         };
         let c = aggregate(&results);
@@ -865,8 +866,7 @@ mod tests {
                 row("ssd", 0, 0.90, 0.80, 10.0),
                 diverged_row("ssd", 1, 10.0),
             ],
-            missing: vec![],
-            searches: vec![],
+            ..Results::default()
         };
         let c = aggregate(&results);
         let g = &c.groups[0];
@@ -925,8 +925,7 @@ mod tests {
     fn partial_results_are_flagged() {
         let results = Results {
             rows: vec![row("camu", 0, 0.9, 0.8, 1.0)],
-            missing: vec![],
-            searches: vec![],
+            ..Results::default()
         };
         let c = aggregate(&results);
         assert!(c.groups[0].notes[0].contains("no retrain results yet"));
