@@ -17,6 +17,9 @@ pub enum AppError {
     Usage(String),
     #[error("cannot find the camu-pipe binary: {0}")]
     Binary(#[source] std::io::Error),
+    /// gc cannot tell what a registered pipeline needs, so it deletes nothing.
+    #[error("{0}")]
+    GcRefused(String),
 }
 
 impl AppError {
@@ -27,11 +30,16 @@ impl AppError {
             AppError::Usage(_) => 2,
             AppError::Engine(e) => match e {
                 EngineError::Spec(_) | EngineError::Selection(_) | EngineError::Input { .. } => 2,
-                EngineError::Cache(_) | EngineError::CacheDuringRun { .. } => 3,
+                EngineError::Cache(_)
+                | EngineError::CacheDuringRun { .. }
+                | EngineError::LockFile { .. } => 3,
                 EngineError::StagesFailed { .. } => 1,
                 EngineError::Interrupted => 130,
             },
-            AppError::Cache(_) | AppError::Report(_) | AppError::Binary(_) => 3,
+            AppError::Cache(_)
+            | AppError::Report(_)
+            | AppError::Binary(_)
+            | AppError::GcRefused(_) => 3,
         }
     }
 }

@@ -135,6 +135,11 @@ enum Cmd {
         /// against this cache still reference in their lock files.
         #[arg(long)]
         only: bool,
+        /// Stop protecting this registered pipeline's results (repeatable), e.g. one whose file
+        /// is gone for good; without it gc refuses to run while a registered pipeline's lock
+        /// file is missing or unreadable.
+        #[arg(long, value_name = "PIPELINE")]
+        forget: Vec<PathBuf>,
         #[command(flatten)]
         common: Common,
     },
@@ -463,10 +468,14 @@ fn main_inner(cli: Cli) -> Result<(), AppError> {
             pipelines,
             dry_run,
             only,
+            forget,
             common,
         } => {
-            // Nothing written since gc started, or by a run alive now, is deleted.
+            // Nothing written since gc started, or by a run alive when it started, is deleted:
+            // a run that finishes while gc works keeps everything it wrote.
             let started = std::time::SystemTime::now();
+            let cache = camu_core::cache::Cache::open(&common.cache_dir)?;
+            let protect_from = cache.oldest_live_run().map_or(started, |t| t.min(started));
             let mut keep = std::collections::HashSet::new();
             for path in &pipelines {
                 let p = load(path)?;
@@ -480,20 +489,50 @@ fn main_inner(cli: Cli) -> Result<(), AppError> {
                 let mut engine = Engine::new(&p, options(&common, &sel)?)?;
                 keep.extend(engine.status()?.into_iter().filter_map(|s| s.key));
             }
-            let cache = camu_core::cache::Cache::open(&common.cache_dir)?;
             let given: Vec<PathBuf> = pipelines
                 .iter()
                 .filter_map(|p| std::path::absolute(p).ok())
                 .collect();
+            let forget: Vec<PathBuf> = forget
+                .iter()
+                .filter_map(|p| std::path::absolute(p).ok())
+                .collect();
+            for p in &forget {
+                if !dry_run && !cache.forget_pipeline(p)? {
+                    tracing::warn!("--forget {}: not a registered pipeline", p.display());
+                }
+            }
             let others: Vec<PathBuf> = cache
-                .known_pipelines()
+                .registered_pipelines()
                 .into_iter()
-                .filter(|p| !given.contains(p))
+                .filter(|p| !given.contains(p) && !forget.contains(p))
                 .collect();
             if !only {
+                // What another pipeline needs is in its lock file; one that cannot be read
+                // stops gc rather than reading as "needs nothing".
+                let mut unknown = Vec::new();
                 for p in &others {
-                    let lock = camu_core::cache::lockfile::LockFile::read(p);
-                    keep.extend(lock.stages.values().map(|e| e.key.clone()));
+                    match camu_core::cache::lockfile::LockFile::try_read(p) {
+                        Ok(Some(lock)) => keep.extend(lock.stages.values().map(|e| e.key.clone())),
+                        Ok(None) => unknown.push(format!(
+                            "{}: no lock file {}{}",
+                            p.display(),
+                            camu_core::cache::lockfile::path_for(p).display(),
+                            if p.is_file() {
+                                ""
+                            } else {
+                                " (and the pipeline file is gone)"
+                            }
+                        )),
+                        Err(e) => unknown.push(format!("{}: {e}", p.display())),
+                    }
+                }
+                if !unknown.is_empty() {
+                    return Err(AppError::GcRefused(format!(
+                        "gc deleted nothing: it cannot tell what {} registered pipeline(s) need:\n  {}\nrun them again (which rewrites their lock files), or pass --forget PIPELINE for each one whose results may go (--only keeps only the given pipelines' results)",
+                        unknown.len(),
+                        unknown.join("\n  ")
+                    )));
                 }
                 if !others.is_empty() && !common.json {
                     eprintln!(
@@ -507,7 +546,6 @@ fn main_inner(cli: Cli) -> Result<(), AppError> {
                     );
                 }
             }
-            let protect_from = cache.oldest_live_run().map_or(started, |t| t.min(started));
             let report = cache.gc(&keep, dry_run, protect_from)?;
             if common.json {
                 say!("{}", serde_json::to_string(&report).unwrap_or_default());

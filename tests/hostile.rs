@@ -546,3 +546,124 @@ fn a_pipeline_named_dots_yaml_reports_inside_reports() {
     assert!(f.path("reports/report").is_dir());
     assert!(!f.path("comparison.md").exists());
 }
+
+/// Two pipelines on one cache: x (one stage) has run; y is the one being collected.
+fn two_pipelines() -> Fixture {
+    let f = Fixture::new();
+    f.write(
+        "x/x.yaml",
+        "stages:\n  a:\n    kind: command\n    command: 'echo a > ${out}/o.txt'\n",
+    );
+    f.write(
+        "y.yaml",
+        "stages:\n  b:\n    kind: command\n    command: 'echo b > ${out}/o.txt'\n",
+    );
+    assert!(f.run(&["run", "x/x.yaml"]).status.success());
+    assert!(f.run(&["run", "y.yaml"]).status.success());
+    f
+}
+
+fn cached(f: &Fixture, pipeline: &str) -> String {
+    let out = String::from_utf8_lossy(&f.run(&["status", pipeline]).stdout).to_string();
+    out.lines().last().unwrap_or("").to_string()
+}
+
+#[test]
+fn gc_refuses_when_another_pipelines_lock_file_is_unreadable_or_missing() {
+    let f = two_pipelines();
+    // A garbled lock file: gc of y must not read it as "x needs nothing".
+    let lock = f.path("x/x.lock.json");
+    let good = std::fs::read(&lock).unwrap();
+    std::fs::write(&lock, b"{ garbled").unwrap();
+    let out = f.run(&["gc", "y.yaml"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("x.lock.json is unreadable") && err.contains("--forget"),
+        "{err}"
+    );
+    std::fs::write(&lock, &good).unwrap();
+    assert!(cached(&f, "x/x.yaml").contains("1 cached"));
+    // x's pipeline file moved away for a moment: its lock file still says what it needs.
+    std::fs::rename(f.path("x/x.yaml"), f.path("x.yaml.away")).unwrap();
+    let out = f.run(&["gc", "y.yaml"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::rename(f.path("x.yaml.away"), f.path("x/x.yaml")).unwrap();
+    assert!(cached(&f, "x/x.yaml").contains("1 cached"));
+    // No lock file at all: refused, until x is forgotten explicitly.
+    std::fs::remove_file(&lock).unwrap();
+    let out = f.run(&["gc", "y.yaml"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no lock file"));
+    assert!(cached(&f, "x/x.yaml").contains("1 cached"));
+    let out = f.run(&["gc", "y.yaml", "--forget", "x/x.yaml"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(cached(&f, "x/x.yaml").contains("0 cached"));
+    assert!(cached(&f, "y.yaml").contains("1 cached"));
+}
+
+#[test]
+fn a_lock_file_that_cannot_be_written_fails_the_run() {
+    let f = Fixture::new();
+    f.write(
+        "p.yaml",
+        "stages:\n  a:\n    kind: command\n    command: 'echo a > ${out}/o.txt'\n",
+    );
+    // A non-empty directory where the lock file goes: no rename can replace it, even as root
+    // (which a read-only folder would not stop).
+    f.write("p.lock.json/keep", "x");
+    let out = f.run(&["run", "p.yaml"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("cannot write lock file") && err.contains("p.lock.json"),
+        "{err}"
+    );
+}
+
+#[test]
+fn gc_only_beside_a_live_run_keeps_what_that_run_wrote() {
+    let f = Fixture::new();
+    f.write(
+        "y.yaml",
+        "stages:\n  b:\n    kind: command\n    command: 'echo b > ${out}/o.txt'\n",
+    );
+    // Six quick stages commit while a seventh keeps the run alive; gc --only of another
+    // pipeline runs over and over meanwhile.
+    f.write(
+        "x.yaml",
+        "stages:\n  a:\n    kind: command\n    matrix: {i: [1, 2, 3, 4, 5, 6]}\n    command: 'echo ${i} > ${out}/o.txt'\n  z:\n    kind: command\n    command: 'sleep 2; echo z > ${out}/o.txt'\n",
+    );
+    let mut run = f
+        .cmd(&["run", "x.yaml"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    let mut gcs = 0;
+    while t0.elapsed() < Duration::from_millis(1500) {
+        assert!(f.run(&["gc", "y.yaml", "--only"]).status.success());
+        gcs += 1;
+    }
+    assert!(
+        run.try_wait().unwrap().is_none(),
+        "the run ended before gc stopped"
+    );
+    assert!(run.wait().unwrap().success());
+    assert!(gcs > 1);
+    let (ev, code, err) = f.run_json(&["run", "x.yaml"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        stages_with(&ev, "finished").is_empty(),
+        "gc deleted results of a live run"
+    );
+}

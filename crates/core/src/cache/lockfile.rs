@@ -33,6 +33,20 @@ impl LockFile {
             .unwrap_or_default()
     }
 
+    /// The lock file of `pipeline`: `Ok(None)` where there is none, an error (naming the file)
+    /// where it cannot be read or parsed. gc uses this: a lock it cannot read must stop it, not
+    /// read as "this pipeline needs nothing".
+    pub fn try_read(pipeline: &Path) -> Result<Option<LockFile>, String> {
+        let path = path_for(pipeline);
+        match std::fs::read(&path) {
+            Ok(b) => serde_json::from_slice(&b)
+                .map(Some)
+                .map_err(|e| format!("lock file {} is unreadable: {e}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(format!("lock file {}: {e}", path.display())),
+        }
+    }
+
     pub fn write(&self, pipeline: &Path) -> std::io::Result<()> {
         let bytes = serde_json::to_vec_pretty(self).expect("lock file serializes");
         super::write_atomic(&path_for(pipeline), &bytes)

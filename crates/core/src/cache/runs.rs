@@ -72,6 +72,34 @@ impl Cache {
         oldest.map(|ns| UNIX_EPOCH + Duration::from_nanos(ns as u64))
     }
 
+    /// Paths of every pipeline that has run against this cache, whether or not its file is
+    /// still there.
+    pub fn registered_pipelines(&self) -> Vec<PathBuf> {
+        let mut out: Vec<PathBuf> = fs::read_dir(self.root.join("pipelines"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| fs::read_to_string(e.path()).ok())
+            .map(PathBuf::from)
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Stops protecting `pipeline`'s results in gc (`gc --forget`); true if it was registered.
+    pub fn forget_pipeline(&self, pipeline: &Path) -> Result<bool, CacheError> {
+        let text = pipeline.display().to_string();
+        let entry = self
+            .root
+            .join("pipelines")
+            .join(super::hash_bytes(text.as_bytes()));
+        match fs::remove_file(&entry) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(io_err(&entry, "forget pipeline")(e)),
+        }
+    }
+
     /// Paths of the pipelines that have run against this cache and still exist.
     pub fn known_pipelines(&self) -> Vec<PathBuf> {
         let mut out: Vec<PathBuf> = fs::read_dir(self.root.join("pipelines"))

@@ -396,7 +396,7 @@ impl<'e> Dispatch<'e> {
                 self.summary.not_run.push(nm.clone());
             }
         }
-        self.write_lock();
+        let lock = self.write_lock();
         self.summary.seconds = now() - start;
         if interrupted.load(Ordering::Relaxed) {
             return Err(EngineError::Interrupted);
@@ -410,11 +410,12 @@ impl<'e> Dispatch<'e> {
                 names: self.summary.failed.join(", "),
             });
         }
+        lock?;
         Ok(self.summary)
     }
 
     /// Records what this run resolved, keeping earlier entries of stages it did not reach.
-    fn write_lock(&self) {
+    fn write_lock(&self) -> Result<(), EngineError> {
         let path = &self.engine.pipeline.path;
         let old = self.resolver.lock();
         let mut lock = lockfile::LockFile {
@@ -433,9 +434,9 @@ impl<'e> Dispatch<'e> {
                 lock.stages.insert(s.name.clone(), e.clone());
             }
         }
-        if let Err(e) = lock.write(path) {
-            let shown = lockfile::path_for(path);
-            tracing::warn!("cannot write lock file {}: {e}", shown.display());
-        }
+        lock.write(path).map_err(|source| EngineError::LockFile {
+            path: lockfile::path_for(path),
+            source,
+        })
     }
 }

@@ -48,6 +48,15 @@ pub enum EngineError {
     },
     #[error("interrupted; finished stages are cached, the rest will run next time")]
     Interrupted,
+    /// The run's lock file could not be written: gc would not know what the run needs.
+    #[error(
+        "cannot write lock file {path}: {source}; the results are cached, but until a run can write it gc of another pipeline may delete them"
+    )]
+    LockFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Which stages a command acts on, and how.
