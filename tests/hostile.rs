@@ -667,3 +667,87 @@ fn gc_only_beside_a_live_run_keeps_what_that_run_wrote() {
         "gc deleted results of a live run"
     );
 }
+
+#[test]
+fn a_stage_that_writes_into_its_input_never_gets_tampered_data_cached() {
+    let f = Fixture::new();
+    f.write(
+        "p.yaml",
+        "stages:\n  a:\n    kind: command\n    command: 'echo good > ${out}/x'\n  tamper:\n    kind: command\n    needs: [a]\n    command: 'chmod u+w ${in.a}/x; echo BAD >> ${in.a}/x; echo done > ${out}/t'\n  reader:\n    kind: command\n    needs: [a]\n    command: 'sleep 1; cat ${in.a}/x > ${out}/y'\n  after:\n    kind: command\n    needs: [reader]\n    command: 'cat ${in.reader}/y > ${out}/z'\n",
+    );
+    let out = f.run(&["run", "p.yaml", "--keep-going"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("input `a` changed while the stage ran"),
+        "{err}"
+    );
+    // Whatever got cached holds the good data only, in this run and the next.
+    for _ in 0..2 {
+        for (stage, file) in [("reader", "y"), ("after", "z")] {
+            let o = f.run(&["path", "p.yaml", stage]);
+            if o.status.success() {
+                let dir = String::from_utf8_lossy(&o.stdout).trim().to_string();
+                let text = std::fs::read_to_string(std::path::Path::new(&dir).join(file)).unwrap();
+                assert_eq!(text, "good\n", "{stage}");
+            }
+        }
+        let _ = f.run(&["run", "p.yaml", "--keep-going"]);
+    }
+    // Without the tampering stage, everything runs and is cached with the good data.
+    let text = f.read("p.yaml");
+    let start = text.find("  tamper:").unwrap();
+    let end = text.find("  reader:").unwrap();
+    f.write("p.yaml", &format!("{}{}", &text[..start], &text[end..]));
+    let out = f.run(&["run", "p.yaml"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dir = String::from_utf8_lossy(&f.run(&["path", "p.yaml", "after"]).stdout)
+        .trim()
+        .to_string();
+    assert_eq!(
+        std::fs::read_to_string(std::path::Path::new(&dir).join("z")).unwrap(),
+        "good\n"
+    );
+}
+
+#[test]
+fn a_background_writer_left_by_a_stage_is_killed_before_its_outputs_are_recorded() {
+    let f = Fixture::new();
+    for (name, spawn) in [
+        (
+            "disown",
+            "(exec 3>>${out}/x; sleep 1.5; echo late >&3) & disown",
+        ),
+        (
+            "setsid",
+            "setsid sh -c \"exec 3>>$CAMU_OUT/x; sleep 1.5; echo late >&3\" > /dev/null 2>&1 &",
+        ),
+    ] {
+        f.write(
+            &format!("{name}.yaml"),
+            &format!(
+                "stages:\n  w:\n    kind: command\n    command: 'echo ok > ${{out}}/x; {}'\n  d:\n    kind: command\n    needs: [w]\n    command: 'sleep 2.5; cat ${{in.w}}/x > ${{out}}/y'\n",
+                spawn.replace('\'', "''")
+            ),
+        );
+        let yaml = format!("{name}.yaml");
+        let out = f.run(&["run", &yaml]);
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let dir = String::from_utf8_lossy(&f.run(&["path", &yaml, "d"]).stdout)
+            .trim()
+            .to_string();
+        let y = std::fs::read_to_string(std::path::Path::new(&dir).join("y")).unwrap();
+        assert_eq!(y, "ok\n", "{name}: the downstream stage saw a late write");
+        std::thread::sleep(Duration::from_millis(1500));
+        let status = String::from_utf8_lossy(&f.run(&["status", &yaml]).stdout).to_string();
+        assert!(status.contains("2 cached"), "{name}: {status}");
+    }
+}

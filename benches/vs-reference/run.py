@@ -83,6 +83,8 @@ def main():
     p.add_argument("--camu-pipe", default=os.path.join(ROOT, "target", "release", "camu-pipe"))
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--json", help="also write the rows here")
+    p.add_argument("--reuse", help="take the reference results from this earlier --json output "
+                   "(no reference run) and read camu-pipe's side afresh")
     # One reference run (what the main process starts per method).
     p.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     for k in ("method", "data", "split", "original", "work"):
@@ -99,6 +101,14 @@ def main():
             raise SystemExit(f"{args.refs}/{repo}: missing; check out the reference repository there")
     cp = args.camu_pipe
     rows = []
+    if args.reuse:
+        for r in json.load(open(args.reuse)):
+            r["camu_pipe"] = camu_result(args.pipeline, r["scenario"], r["seed"], r["method"], cp)
+            rows.append(r)
+        print(table(rows))
+        if args.json:
+            json.dump(rows, open(args.json, "w"), indent=1)
+        return 0
     for scenario in args.scenario:
         data = camu_path(args.pipeline, "data", cp)
         split = camu_path(args.pipeline, f"split@scenario={scenario},seed={args.seed}", cp)

@@ -34,6 +34,61 @@ pub fn take_group_down_on_term() {
     };
 }
 
+/// Makes this process the reaper of every orphan among its descendants: a program a stage starts
+/// in the background (`&`, `setsid`, a double fork) becomes this process's child when its parent
+/// exits, so [`reap_descendants`] can find it.
+pub fn become_subreaper() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: prctl with PR_SET_CHILD_SUBREAPER only sets a flag on the calling process.
+    unsafe {
+        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1);
+    }
+}
+
+/// This process's children (every thread's), from /proc.
+fn children() -> Vec<libc::pid_t> {
+    let mut out = Vec::new();
+    let tasks = std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten();
+    for t in tasks {
+        if let Ok(s) = std::fs::read_to_string(t.path().join("children")) {
+            out.extend(
+                s.split_whitespace()
+                    .filter_map(|p| p.parse::<libc::pid_t>().ok()),
+            );
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// Kills and reaps every process still descending from this one (with [`become_subreaper`],
+/// also those that left their parent or their session). Returns how many were killed. A stage
+/// calls it when its work has ended, so nothing it started can write into its outputs after
+/// they are hashed.
+pub fn reap_descendants() -> usize {
+    let mut killed = 0;
+    for _ in 0..10_000 {
+        let kids = children();
+        if kids.is_empty() {
+            break;
+        }
+        for pid in kids {
+            // SAFETY: signalling and reaping our own children.
+            unsafe {
+                if libc::kill(pid, libc::SIGKILL) == 0 {
+                    killed += 1;
+                }
+                libc::waitpid(pid, std::ptr::null_mut(), 0);
+            }
+        }
+    }
+    killed
+}
+
 /// Variables the scheduler sets for every stage (threads, GPUs) besides camu-pipe's own
 /// `CAMU_*`: a stage's `env:` may not set them, or it could claim GPUs or threads it was not
 /// granted.

@@ -41,6 +41,17 @@ pub enum RunError {
         #[source]
         source: serde_json::Error,
     },
+    /// An input's cached file no longer has the hash its record names: something (this stage, a
+    /// stage beside it, a person) wrote into the cache. Nothing of this stage is committed.
+    #[error(
+        "input `{input}` changed while the stage ran: {path} has hash {actual}, its record says {expected}; nothing of this stage is cached, and that input's entry is discarded so the next run recomputes it"
+    )]
+    InputModified {
+        input: String,
+        path: PathBuf,
+        expected: String,
+        actual: String,
+    },
 }
 
 impl RunError {
@@ -151,6 +162,28 @@ pub fn run_one(
     }
 }
 
+/// Re-hashes every input entry of `job`; a changed one is discarded and fails the stage.
+fn verify_inputs(cache: &Cache, job: &StageJob) -> Result<(), RunError> {
+    for (name, dir) in &job.inputs {
+        let Some(key) = dir.file_name().and_then(|k| k.to_str()) else {
+            continue;
+        };
+        let Some(record) = cache.record(key) else {
+            continue;
+        };
+        if let Err(c) = cache.verify(&record, false) {
+            cache.discard(&record);
+            return Err(RunError::InputModified {
+                input: name.clone(),
+                path: c.path,
+                expected: c.expected,
+                actual: c.actual,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Stages the job, runs it and commits its outputs (with the key's lock held).
 fn execute(
     cache: &Cache,
@@ -200,6 +233,11 @@ fn execute(
         gpu_count,
     };
     executor.execute(&launch, cancel)?;
+    // The inputs must still be what their records say: cache files are hard links, so a stage
+    // that makes one writable and changes it changes the cached object for everyone. Checked
+    // after the stage (which also catches a change made beside it) and before anything of it
+    // is committed, so no result computed from changed data is ever cached.
+    verify_inputs(cache, &job)?;
     let metrics_path = job.out_dir.join("metrics.json");
     let metrics = match std::fs::read(&metrics_path) {
         Ok(b) => Some(

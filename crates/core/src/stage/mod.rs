@@ -168,5 +168,14 @@ pub fn exec_job(job_file: &Path, runners: &[&dyn Runner]) -> Result<(), StageErr
         .find(|r| r.kind() == job.kind)
         .ok_or_else(|| StageError::NoRunner(job.kind.clone()))?;
     tracing::info!(stage = %job.stage, kind = %job.kind, threads = job.threads, gpus = ?job.gpus, "stage started");
-    runner.run(&job)
+    crate::process::become_subreaper();
+    let result = runner.run(&job);
+    // Nothing the stage started outlives it: its outputs are hashed once this process exits.
+    let left = crate::process::reap_descendants();
+    if left > 0 {
+        tracing::warn!(
+            "the stage left {left} process(es) running; they were killed before its outputs were recorded"
+        );
+    }
+    result
 }
