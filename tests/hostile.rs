@@ -751,3 +751,29 @@ fn a_background_writer_left_by_a_stage_is_killed_before_its_outputs_are_recorded
         assert!(status.contains("2 cached"), "{name}: {status}");
     }
 }
+
+#[test]
+fn matrix_values_are_data_and_never_interpolated_again() {
+    let f = Fixture::new();
+    f.write(
+        "p.yaml",
+        "stages:\n  a:\n    kind: command\n    matrix: {v: ['${out}/../../../ESCAPE', '${nope}']}\n    command: 'printf %s ''${v}'' > ${out}/o.txt'\n",
+    );
+    let out = f.run(&["run", "p.yaml"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for (stage, want) in [
+        ("a@v=${out}/../../../ESCAPE", "${out}/../../../ESCAPE"),
+        ("a@v=${nope}", "${nope}"),
+    ] {
+        let dir = String::from_utf8_lossy(&f.run(&["path", "p.yaml", stage]).stdout)
+            .trim()
+            .to_string();
+        let got = std::fs::read_to_string(std::path::Path::new(&dir).join("o.txt")).unwrap();
+        assert_eq!(got, want);
+    }
+    assert!(!f.path("ESCAPE").exists() && !f.path("cache/ESCAPE").exists());
+}

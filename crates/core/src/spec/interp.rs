@@ -105,7 +105,14 @@ pub fn substitute(
             Piece::Escape => out.push_str(if allow_runtime { "$${" } else { "${" }),
             Piece::Var(name) => {
                 if let Some(v) = vars.get(name) {
-                    out.push_str(&value_text(v));
+                    // A value is data: in a string filled again at run time, a `${` inside it
+                    // is escaped, so `${out}/..` in a matrix value stays those characters.
+                    let text = value_text(v);
+                    if allow_runtime {
+                        out.push_str(&text.replace("${", "$${"));
+                    } else {
+                        out.push_str(&text);
+                    }
                 } else if allow_runtime && is_runtime(name) {
                     out.push_str("${");
                     out.push_str(name);
@@ -234,6 +241,19 @@ mod tests {
             substitute("${}", &vars(), true),
             Err(InterpError::BadName { .. })
         ));
+    }
+
+    #[test]
+    fn matrix_values_are_substituted_once() {
+        let mut v = vars();
+        v.insert(
+            "p".into(),
+            Value::String("${out}/../../../ESCAPE ${nope} $${x}".into()),
+        );
+        let planned = substitute("echo '${p}' > ${out}/o", &v, true).unwrap();
+        let filled =
+            fill_runtime(&planned, &|n: &str| (n == "out").then(|| "/o".to_string())).unwrap();
+        assert_eq!(filled, "echo '${out}/../../../ESCAPE ${nope} $${x}' > /o/o");
     }
 
     #[test]
