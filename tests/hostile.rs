@@ -777,3 +777,121 @@ fn matrix_values_are_data_and_never_interpolated_again() {
     }
     assert!(!f.path("ESCAPE").exists() && !f.path("cache/ESCAPE").exists());
 }
+
+/// A small search: split, original, trials of finetune's lr and their evaluations, retrain's
+/// evaluation, a select and a final stage using its choice; `{..}` slots take the variant.
+fn search_pipeline(validation: &str, trial_on: &str, reference_on: &str, vars: &str) -> String {
+    format!(
+        "stages:
+  data:
+    kind: download
+    with: {{dataset: synthetic}}
+  split:
+    kind: split
+    needs: [data]
+    with: {{scenario: random, fraction: 0.1{validation}}}
+  original:
+    kind: train
+    needs: [data]
+  retrain:
+    kind: train
+    needs: [data, split]
+    with: {{on: remain}}
+  trial:
+    kind: unlearn
+    needs: [data, split, original]
+    matrix: {{lr: [0.01, 0.1]}}
+    with: {{method: finetune, lr: '${{lr}}'}}
+  trial_val:
+    kind: evaluate
+    needs: [data, split, trial, retrain]
+    matrix: {{lr: [0.01, 0.1]}}
+    with: {{model: trial, reference: retrain{trial_on}}}
+  retrain_val:
+    kind: evaluate
+    needs: [data, split, retrain]
+    with: {{model: retrain, reference: retrain{reference_on}}}
+  pick:
+    kind: select
+    needs: [trial_val, retrain_val]
+    with: {{reference: retrain_val, vars: {vars}}}
+  final:
+    kind: unlearn
+    needs: [data, split, original, pick]
+    with: {{method: finetune, from: pick}}
+"
+    )
+}
+
+#[test]
+fn no_peeking_is_enforced_at_planning() {
+    let f = Fixture::new();
+    let v = ", validation: 0.2";
+    let on = ", on: validation";
+    // The well-formed search plans.
+    f.write("ok.yaml", &search_pipeline(v, on, on, "[lr]"));
+    let out = f.run(&["status", "ok.yaml"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for (name, text, want) in [
+        (
+            "trials_on_test.yaml",
+            search_pipeline(v, "", on, "[lr]"),
+            "trial `trial_val@lr=0.01` is evaluated on the test part",
+        ),
+        (
+            "reference_on_test.yaml",
+            search_pipeline(v, on, "", "[lr]"),
+            "its reference `retrain_val` is evaluated on the test part",
+        ),
+        (
+            "unknown_var.yaml",
+            search_pipeline(v, on, on, "[lr, momentum]"),
+            "`vars` names `momentum`, which is not a matrix variable of trial `trial_val@lr=0.01`",
+        ),
+        (
+            "no_validation_part.yaml",
+            search_pipeline("", on, on, "[lr]"),
+            "evaluates `on: validation`, but its split `split` has no validation part",
+        ),
+        (
+            "from_unaccepted.yaml",
+            search_pipeline(v, on, on, "[lr]")
+                .replace("method: finetune, from: pick", "method: ssd, from: pick"),
+            "`from: pick` sets `lr`, which method `ssd` does not accept",
+        ),
+        (
+            "no_trials.yaml",
+            search_pipeline(v, on, on, "[lr]").replace(
+                "needs: [trial_val, retrain_val]",
+                "needs: [trial, retrain_val]",
+            ),
+            "no trials among its needs",
+        ),
+    ] {
+        f.write(name, &text);
+        let out = f.run(&["status", name]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{name}: {err}");
+        assert!(err.contains(want), "{name}: {err}");
+    }
+}
+
+#[test]
+fn an_empty_validation_part_is_an_error() {
+    let f = Fixture::new();
+    f.write(
+        "p.yaml",
+        "stages:\n  data:\n    kind: download\n    with: {dataset: synthetic}\n  split:\n    kind: split\n    needs: [data]\n    with: {scenario: random, fraction: 0.1, validation: 0.0001}\n",
+    );
+    let out = f.run(&["run", "p.yaml"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("the validation part must hold at least one sample"),
+        "{err}"
+    );
+}

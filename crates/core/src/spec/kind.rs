@@ -58,6 +58,16 @@ pub trait Kind: Sync {
     fn requires(&self, _params: &Map<String, Value>) -> Vec<Requirement> {
         Vec::new()
     }
+    /// Checks of how a stage's needs are set up that only the whole pipeline can answer (a
+    /// `select` whose trials were evaluated on the test part, say). `need` finds a stage by its
+    /// expanded name. Each message becomes a planning error at the stage.
+    fn check_needs<'a>(
+        &self,
+        _stage: &'a super::Stage,
+        _need: &dyn Fn(&str) -> Option<&'a super::Stage>,
+    ) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// A file a stage reads from one of its needs: from the need that `with` names under `role`

@@ -753,6 +753,10 @@ fn check_requirements(stages: &[Stage], kinds: &Registry, issues: &mut Vec<SpecI
         let Some(kind) = kinds.lookup(&s.kind) else {
             continue;
         };
+        let need = |n: &str| by_name.get(n).copied();
+        for msg in kind.check_needs(s, &need) {
+            issues.push(SpecIssue::new(format!("stage `{}`: {msg}", s.name), s.pos));
+        }
         for req in kind.requires(&s.params) {
             let needs: Vec<&Stage> = s
                 .needs

@@ -124,6 +124,38 @@ impl Kind for Evaluate {
     fn provides(&self) -> &'static [&'static str] {
         &["metrics.json"]
     }
+    /// `on: validation` needs a split with a validation part.
+    fn check_needs<'a>(
+        &self,
+        stage: &'a camu_core::spec::Stage,
+        need: &dyn Fn(&str) -> Option<&'a camu_core::spec::Stage>,
+    ) -> Vec<String> {
+        if stage.params.get("on").and_then(Value::as_str) != Some("validation") {
+            return Vec::new();
+        }
+        let named = stage.params.get("split").and_then(Value::as_str);
+        let splits: Vec<&camu_core::spec::Stage> = stage
+            .needs
+            .iter()
+            .filter_map(|n| need(n))
+            .filter(|n| n.kind == "split")
+            .filter(|n| named.is_none_or(|x| n.name == x || n.base == x))
+            .collect();
+        match splits.as_slice() {
+            [s] if !s
+                .params
+                .get("validation")
+                .and_then(Value::as_f64)
+                .is_some_and(|f| f > 0.0) =>
+            {
+                vec![format!(
+                    "evaluates `on: validation`, but its split `{}` has no validation part (give the split `validation: FRACTION`)",
+                    s.name
+                )]
+            }
+            _ => Vec::new(),
+        }
+    }
     fn requires(&self, params: &Map<String, Value>) -> Vec<Requirement> {
         let mut r = vec![
             Requirement::any("dataset.json"),

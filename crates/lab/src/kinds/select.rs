@@ -14,7 +14,7 @@
 
 use crate::metrics::gap_metrics;
 use camu_core::params::{ParamError, Params, check_keys};
-use camu_core::spec::{Kind, Requirement};
+use camu_core::spec::{Kind, Requirement, Stage};
 use camu_core::stage::io::{read_json, write_json, write_metrics};
 use camu_core::stage::{Runner, StageError, StageJob};
 use serde_json::{Map, Value, json};
@@ -77,6 +77,58 @@ impl Kind for Select {
             "reference",
             params,
         )]
+    }
+    /// No peeking: the trials and the reference are scored on the validation part, never on
+    /// the test part the report uses; every `vars` entry is a matrix variable of every trial.
+    fn check_needs<'a>(
+        &self,
+        stage: &'a Stage,
+        need: &dyn Fn(&str) -> Option<&'a Stage>,
+    ) -> Vec<String> {
+        let mut out = Vec::new();
+        let reference = Params(&stage.params).opt_str("reference").ok().flatten();
+        let needs: Vec<&Stage> = stage.needs.iter().filter_map(|n| need(n)).collect();
+        let is_reference = |n: &Stage| reference.is_some_and(|r| n.name == r || n.base == r);
+        let on_validation =
+            |n: &Stage| n.params.get("on").and_then(Value::as_str) == Some("validation");
+        let trials: Vec<&Stage> = needs
+            .iter()
+            .copied()
+            .filter(|n| !is_reference(n) && matches!(n.kind.as_str(), "evaluate" | "command"))
+            .collect();
+        if trials.is_empty() {
+            out.push(format!(
+                "no trials among its needs: a select needs `evaluate` stages (with `on: validation`) besides its reference `{}`",
+                reference.unwrap_or("-")
+            ));
+        }
+        for n in needs
+            .iter()
+            .filter(|n| n.kind == "evaluate" && !on_validation(n))
+        {
+            let role = if is_reference(n) {
+                "its reference"
+            } else {
+                "trial"
+            };
+            out.push(format!(
+                "{role} `{}` is evaluated on the test part; choosing on it would peek at the data the report uses: give it `on: validation`",
+                n.name
+            ));
+        }
+        if let Ok(vars) = vars(&stage.params) {
+            for t in &trials {
+                for v in vars.iter().filter(|v| !t.bindings.contains_key(v.as_str())) {
+                    let known: Vec<&str> = t.bindings.keys().map(String::as_str).collect();
+                    out.push(format!(
+                        "`vars` names `{v}`, which is not a matrix variable of trial `{}` (its variables: {})",
+                        t.name,
+                        if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                    ));
+                }
+            }
+        }
+        out
     }
 }
 

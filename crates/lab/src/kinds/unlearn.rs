@@ -147,4 +147,47 @@ impl Kind for Unlearn {
     fn worker(&self) -> Option<&'static str> {
         Some(super::WORKER)
     }
+    /// `from: SELECT`: every variable the selection sets is a parameter the method accepts.
+    fn check_needs<'a>(
+        &self,
+        stage: &'a camu_core::spec::Stage,
+        need: &dyn Fn(&str) -> Option<&'a camu_core::spec::Stage>,
+    ) -> Vec<String> {
+        let Ok(Some(from)) = Params(&stage.params).opt_str("from") else {
+            return Vec::new();
+        };
+        let Ok(Chosen::Builtin(m)) = method(&stage.params) else {
+            return Vec::new();
+        };
+        let Some(select) = stage
+            .needs
+            .iter()
+            .filter_map(|n| need(n))
+            .find(|n| n.kind == "select" && (n.name == from || n.base == from))
+        else {
+            return Vec::new();
+        };
+        let spec = m.spec();
+        let mut accepted: Vec<&str> = spec
+            .floats
+            .iter()
+            .chain(spec.ints)
+            .chain(spec.strs)
+            .copied()
+            .collect();
+        if m.augments() {
+            accepted.push(crate::methods::AUGMENT);
+        }
+        let vars = super::select::vars(&select.params).unwrap_or_default();
+        vars.iter()
+            .filter(|v| !accepted.contains(&v.as_str()))
+            .map(|v| {
+                format!(
+                    "`from: {from}` sets `{v}`, which method `{}` does not accept (it takes: {})",
+                    m.name(),
+                    accepted.join(", ")
+                )
+            })
+            .collect()
+    }
 }

@@ -35,7 +35,18 @@ impl Runner for SplitKind {
             // Its own seed, shared by every split seed: a selection tuned on one seed's split must
             // not have read the test samples another seed reports on.
             let vseed = p.i64("validation_seed", 0)?;
-            s.validation = Some(split::validation(ds.meta.n_test, fraction, vseed));
+            let v = split::validation(ds.meta.n_test, fraction, vseed);
+            // An empty part would let a selection score on nothing and say nothing about it.
+            if v.is_empty() || v.len() as i64 == ds.meta.n_test {
+                return Err(format!(
+                    "validation: {fraction} of the {} test samples of {} is {} samples; the validation part must hold at least one sample and leave at least one for the test part",
+                    ds.meta.n_test,
+                    ds.meta.name,
+                    v.len()
+                )
+                .into());
+            }
+            s.validation = Some(v);
         }
         let path = job.out_dir.join("split.json");
         let bytes = serde_json::to_vec(&s).expect("a split serializes");
