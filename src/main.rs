@@ -212,6 +212,13 @@ fn options(common: &Common, sel: &Selection) -> Result<Options, AppError> {
     })
 }
 
+fn read_only(opts: Options) -> Options {
+    Options {
+        read_only: true,
+        ..opts
+    }
+}
+
 fn load(path: &Path) -> Result<spec::Pipeline, AppError> {
     spec::load(path, &camu_lab::kinds::registry()).map_err(|e| AppError::Engine(e.into()))
 }
@@ -301,6 +308,28 @@ fn check_gpus(engine: &Engine<'_>) -> Result<(), AppError> {
     )))
 }
 
+/// A stage that asks for more CPU threads than the run has gets all of them: said, not silent.
+fn warn_cpus(engine: &Engine<'_>) -> Result<(), AppError> {
+    let mask = camu_core::engine::selection(engine.pipeline, &engine.dag, &engine.opts)?;
+    let have = engine.opts.cpus;
+    let over: Vec<String> = engine
+        .pipeline
+        .stages
+        .iter()
+        .zip(&mask)
+        .filter(|(s, selected)| **selected && s.resources.cpus > have)
+        .map(|(s, _)| format!("`{}` ({})", s.name, s.resources.cpus))
+        .collect();
+    if !over.is_empty() {
+        tracing::warn!(
+            "{} stage(s) ask for more CPU threads than the {have} this run has (--cpus) and get {have}: {}",
+            over.len(),
+            over.join(", ")
+        );
+    }
+    Ok(())
+}
+
 fn main_inner(cli: Cli) -> Result<(), AppError> {
     match cli.command {
         Cmd::Methods => {
@@ -326,7 +355,7 @@ fn main_inner(cli: Cli) -> Result<(), AppError> {
             common,
         } => {
             let p = load(&pipeline)?;
-            let mut engine = Engine::new(&p, options(&common, &sel)?)?;
+            let mut engine = Engine::new(&p, read_only(options(&common, &sel)?))?;
             print_status(&engine.status()?, common.json);
             Ok(())
         }
@@ -342,7 +371,7 @@ fn main_inner(cli: Cli) -> Result<(), AppError> {
                 select: Vec::new(),
                 force: Vec::new(),
             };
-            let mut engine = Engine::new(&p, options(&common, &sel)?)?;
+            let mut engine = Engine::new(&p, read_only(options(&common, &sel)?))?;
             let row = engine.status()?.into_iter().find(|r| r.stage == name);
             match row {
                 Some(camu_core::engine::StageStatus { out: Some(dir), .. }) => {
@@ -367,7 +396,7 @@ fn main_inner(cli: Cli) -> Result<(), AppError> {
             common,
         } => {
             let p = load(&pipeline)?;
-            let mut engine = Engine::new(&p, options(&common, &sel)?)?;
+            let mut engine = Engine::new(&p, read_only(options(&common, &sel)?))?;
             let results = camu_lab::report::collect(&mut engine)?;
             let comparison = camu_lab::report::aggregate(&results);
             for r in &comparison.rejected {
@@ -408,6 +437,7 @@ fn main_inner(cli: Cli) -> Result<(), AppError> {
         } => {
             let p = load(&pipeline)?;
             let mut opts = options(&common, &sel)?;
+            opts.read_only = dry_run;
             opts.keep_going = keep_going;
             opts.jobs = jobs;
             opts.cpus = cpus.unwrap_or_else(|| {
@@ -426,6 +456,7 @@ fn main_inner(cli: Cli) -> Result<(), AppError> {
             let mut engine = Engine::new(&p, opts)?;
             if matches!(executor, ExecutorKind::Local) {
                 check_gpus(&engine)?;
+                warn_cpus(&engine)?;
             }
             if dry_run {
                 print_status(&engine.status()?, common.json);
@@ -474,7 +505,11 @@ fn main_inner(cli: Cli) -> Result<(), AppError> {
             // Nothing written since gc started, or by a run alive when it started, is deleted:
             // a run that finishes while gc works keeps everything it wrote.
             let started = std::time::SystemTime::now();
-            let cache = camu_core::cache::Cache::open(&common.cache_dir)?;
+            let cache = if dry_run {
+                camu_core::cache::Cache::open_read_only(&common.cache_dir)?
+            } else {
+                camu_core::cache::Cache::open(&common.cache_dir)?
+            };
             let protect_from = cache.oldest_live_run().map_or(started, |t| t.min(started));
             let mut keep = std::collections::HashSet::new();
             for path in &pipelines {
@@ -486,7 +521,7 @@ fn main_inner(cli: Cli) -> Result<(), AppError> {
                     select: vec![],
                     force: vec![],
                 };
-                let mut engine = Engine::new(&p, options(&common, &sel)?)?;
+                let mut engine = Engine::new(&p, read_only(options(&common, &sel)?))?;
                 keep.extend(engine.status()?.into_iter().filter_map(|s| s.key));
             }
             let given: Vec<PathBuf> = pipelines

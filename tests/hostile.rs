@@ -895,3 +895,76 @@ fn an_empty_validation_part_is_an_error() {
         "{err}"
     );
 }
+
+#[test]
+fn smaller_items_names_caches_modes_sizes_and_cpus() {
+    let f = Fixture::new();
+    // `.` and `..` are not stage names.
+    for name in [".", ".."] {
+        f.write(
+            "dots.yaml",
+            &format!("stages:\n  '{name}':\n    kind: command\n    command: 'true'\n"),
+        );
+        let out = f.run(&["status", "dots.yaml"]);
+        assert_eq!(out.status.code(), Some(2), "{name}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("invalid stage name"));
+    }
+    // Reading commands leave a mistyped --cache uncreated.
+    f.write(
+        "p.yaml",
+        "stages:\n  a:\n    kind: command\n    command: 'echo a > ${out}/o.txt'\n",
+    );
+    for args in [
+        vec!["status", "p.yaml", "--cache", "typo1"],
+        vec!["report", "p.yaml", "--cache", "typo2"],
+        vec!["run", "p.yaml", "--dry-run", "--cache", "typo3"],
+        vec!["gc", "p.yaml", "--dry-run", "--cache", "typo4"],
+    ] {
+        let out = f.run(&args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            !f.path(args[args.len() - 1]).exists(),
+            "{args:?} created the cache"
+        );
+    }
+    // Records and lock files follow the umask (a group-shared cache stays readable).
+    let out = f.cmd(&["run", "p.yaml"]).output().unwrap();
+    assert!(out.status.success());
+    let records: Vec<_> = std::fs::read_dir(f.path("cache/records"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert!(!records.is_empty());
+    for r in records {
+        let mode = r.metadata().unwrap().mode() & 0o777;
+        assert_ne!(mode & 0o044, 0, "record mode {mode:o}");
+    }
+    assert_ne!(
+        std::fs::metadata(f.path("p.lock.json")).unwrap().mode() & 0o044,
+        0
+    );
+    // A synthetic set of a million classes is refused before anything runs.
+    f.write(
+        "big.yaml",
+        "stages:\n  d:\n    kind: download\n    with: {dataset: synthetic, classes: 1000000}\n",
+    );
+    let out = f.run(&["status", "big.yaml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("more than the synthetic set's 1000"));
+    // More CPU threads than the run has: said, not silent.
+    f.write(
+        "cpus.yaml",
+        "stages:\n  a:\n    kind: command\n    command: 'true'\n    resources: {cpus: 100000}\n",
+    );
+    let out = f.run(&["run", "cpus.yaml", "--cpus", "2"]);
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("ask for more CPU threads than the 2"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -95,7 +95,10 @@ pub struct KeyLock {
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    // 0666 less the umask, as any other file: a cache shared by a group stays readable to it.
+    let mut tmp = tempfile::Builder::new()
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
+        .tempfile_in(dir)?;
     tmp.write_all(bytes)?;
     tmp.as_file().sync_data()?;
     tmp.persist(path).map_err(|e| e.error)?;
@@ -109,6 +112,16 @@ impl Cache {
             fs::create_dir_all(&p).map_err(io_err(&p, "create directory"))?;
         }
         let root = fs::canonicalize(root).map_err(io_err(root, "resolve path"))?;
+        Ok(Cache { root })
+    }
+
+    /// The cache at `root` for reading only (`status`, `report`, `path`, dry runs): nothing is
+    /// created, so a mistyped `--cache` leaves no empty cache behind; a missing one reads as
+    /// empty.
+    pub fn open_read_only(root: &Path) -> Result<Cache, CacheError> {
+        let root = fs::canonicalize(root)
+            .or_else(|_| std::path::absolute(root))
+            .map_err(io_err(root, "resolve path"))?;
         Ok(Cache { root })
     }
 

@@ -63,6 +63,8 @@ pub enum EngineError {
 #[derive(Debug, Clone, Default)]
 pub struct Options {
     pub cache_dir: PathBuf,
+    /// Open the cache without creating anything (status, report, path, dry runs).
+    pub read_only: bool,
     pub data_dir: PathBuf,
     /// Run these (declared or expanded names) and their ancestors only.
     pub targets: Vec<String>,
@@ -116,7 +118,11 @@ pub struct Engine<'a> {
 impl<'a> Engine<'a> {
     pub fn new(pipeline: &'a Pipeline, opts: Options) -> Result<Engine<'a>, EngineError> {
         let dag = Dag::build(pipeline)?;
-        let cache = Cache::open(&opts.cache_dir)?;
+        let cache = if opts.read_only {
+            Cache::open_read_only(&opts.cache_dir)?
+        } else {
+            Cache::open(&opts.cache_dir)?
+        };
         Ok(Engine {
             pipeline,
             dag,

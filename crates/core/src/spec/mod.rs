@@ -328,7 +328,10 @@ fn pos_of(loc: serde_saphyr::Location) -> Option<Pos> {
 }
 
 fn valid_base_name(name: &str) -> bool {
+    // `.` and `..` would read as paths wherever a name becomes one (reports, `${in.NAME}`).
     !name.is_empty()
+        && name != "."
+        && name != ".."
         && name.len() <= MAX_NAME
         && name
             .chars()
@@ -468,7 +471,7 @@ fn expand(raw: &RawPipeline, kinds: &Registry, issues: &mut Vec<SpecIssue>) -> V
         if !valid_base_name(base) {
             issues.push(
                 SpecIssue::new(format!("invalid stage name `{}`", base), stage_pos).help(format!(
-                    "stage names use letters, digits, `_`, `-` and `.`, at most {MAX_NAME} of them"
+                    "stage names use letters, digits, `_`, `-` and `.` (not `.` or `..` alone), at most {MAX_NAME} of them"
                 )),
             );
             continue;

@@ -32,6 +32,9 @@ pub struct DownloadParams {
     pub seed: i64,
 }
 
+/// The most classes the synthetic set is generated with.
+pub const MAX_SYNTHETIC_CLASSES: usize = 1000;
+
 fn classes() -> usize {
     10
 }
@@ -73,6 +76,13 @@ impl DownloadParams {
             }
         }
         Params(params).non_negative(&["noise"])?;
+        // The synthetic set holds a 28x28 template per class: beyond this it is memory, not data.
+        if d.classes > MAX_SYNTHETIC_CLASSES {
+            return Err(ParamError::Invalid(format!(
+                "`classes: {}` is more than the synthetic set's {MAX_SYNTHETIC_CLASSES}",
+                d.classes
+            )));
+        }
         Ok(d)
     }
 }
