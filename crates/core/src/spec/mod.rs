@@ -141,6 +141,8 @@ fn yaml_options() -> serde_saphyr::Options {
     options.strict_booleans = true;
     options.reject_unsupported_tags = true;
     options.reject_tagged_field_names = true;
+    // `<<: *anchor` would silently bring keys the reader does not see where they act.
+    options.merge_keys = serde_saphyr::MergeKeyPolicy::Error;
     options.with_snippet = false;
     let mut budget = serde_saphyr::Budget::default();
     budget.max_depth = MAX_DEPTH;
