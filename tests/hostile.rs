@@ -968,3 +968,18 @@ fn smaller_items_names_caches_modes_sizes_and_cpus() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn a_command_longer_than_the_system_runs_is_refused_at_planning() {
+    let f = Fixture::new();
+    let long = "x".repeat(1 << 20);
+    f.write(
+        "p.yaml",
+        &format!("stages:\n  a:\n    kind: command\n    command: 'echo {long} > ${{out}}/o'\n"),
+    );
+    let out = f.run(&["run", "p.yaml"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{}", &err[..err.len().min(500)]);
+    assert!(err.contains("the system runs none over 131072"));
+    assert!(err.len() < 4096, "{} bytes of error", err.len());
+}

@@ -98,6 +98,8 @@ pub const MAX_DEPTH: usize = 32;
 const MAX_PLAIN_KEY: usize = 1024;
 /// The longest stage or matrix variable name.
 pub const MAX_NAME: usize = 128;
+/// Linux's MAX_ARG_STRLEN: the longest single argument exec accepts.
+const MAX_ARG: usize = 128 * 1024;
 
 /// Reads, expands and validates a pipeline file.
 pub fn load(path: &Path, kinds: &Registry) -> Result<Pipeline, SpecError> {
@@ -644,7 +646,22 @@ fn expand(raw: &RawPipeline, kinds: &Registry, issues: &mut Vec<SpecIssue>) -> V
                         .collect::<Result<_, _>>()
                         .map(CommandLine::Argv),
                 };
-                r.map_err(|e| err(format!("in `command`: {e}"), p)).ok()
+                let r = r.map_err(|e| err(format!("in `command`: {e}"), p)).ok()?;
+                // Linux refuses any single argument over MAX_ARG_STRLEN (128 KiB) at exec time.
+                let longest = match &r {
+                    CommandLine::Shell(s) => s.len(),
+                    CommandLine::Argv(v) => v.iter().map(String::len).max().unwrap_or(0),
+                };
+                if longest >= MAX_ARG {
+                    err(
+                        format!(
+                            "`command` has an argument of {longest} bytes; the system runs none over {MAX_ARG} (128 KiB): put the commands in a script, list it in `inputs` and run that"
+                        ),
+                        p,
+                    );
+                    return None;
+                }
+                Some(r)
             });
             let mut sub_list =
                 |list: &[serde_saphyr::Spanned<String>], what: &str, runtime: bool| {
