@@ -494,7 +494,7 @@ fn report_survives_extreme_metrics_and_labels_with_control_characters() {
     let f = Fixture::new();
     // Two "evaluations" written by command stages, one with absurd values and a method name
     // with a newline and a pipe, then a compare stage over both.
-    let good = r#"{"method": "ok", "dataset": "d", "scenario": {"scenario": "random", "fraction": 0.1}, "seed": 0, "acc_test": 0.9, "acc_remain_train": 0.95, "acc_forget_train": 0.9, "unlearn_time_s": 2.0}"#;
+    let good = r#"{"method": "ok", "dataset": "d", "scenario": {"scenario": "random", "fraction": 0.1}, "seed": 0, "acc_test": 0.9, "acc_remain_train": 0.95, "acc_forget_train": 0.9, "unlearn_time_s": 2.0, "relearn_curve": [2.08, 0.6, 0.3]}"#;
     let bad = r#"{"method": "bad\nname|x", "dataset": "d", "scenario": {"scenario": "random", "fraction": 0.1}, "seed": 0, "acc_test": 1e308, "acc_remain_train": 0.5, "acc_forget_train": -3, "unlearn_time_s": 1e308, "kl_to_retrain_test": 1e308, "relearn_curve": [0.1, 1e308]}"#;
     f.write("good.json", good);
     f.write("bad.json", bad);
@@ -521,7 +521,8 @@ fn report_survives_extreme_metrics_and_labels_with_control_characters() {
     let md = std::fs::read_to_string(std::path::Path::new(&dir).join("comparison.md")).unwrap();
     assert!(md.contains("badnamex"), "{md}");
     assert!(!md.contains("bad\nname"), "{md}");
-    assert!(md.contains("left out as invalid"), "{md}");
+    // Six problems, all in the bad row: a loss curve above 1 is a loss curve, not a problem.
+    assert!(md.contains("left out as invalid (6)"), "{md}");
     assert!(md.contains("`acc_test` = 1e+308 is out of range"), "{md}");
     assert!(
         md.contains("`acc_forget_train` = -3 is out of range"),

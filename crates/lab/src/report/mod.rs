@@ -118,7 +118,7 @@ const LARGEST: f64 = 1e9;
 
 /// Makes a record's metrics safe to tabulate and plot: a reported metric that is not a finite
 /// number in its unit's range (a fraction in [0, 1]; otherwise in [0, 1e9]) is dropped, as is a
-/// relearning curve with such a point; the texts used as labels lose control characters and `|`,
+/// relearning curve (losses) with a point outside [0, 1e9]; the texts used as labels lose control characters and `|`,
 /// and are cut to 80 characters. Returns what was dropped or changed.
 pub fn sanitise(m: &mut Map<String, Value>) -> Vec<String> {
     let mut why = Vec::new();
@@ -139,13 +139,14 @@ pub fn sanitise(m: &mut Map<String, Value>) -> Vec<String> {
             m.remove(metric.key);
         }
     }
+    // The relearning curve is a loss per epoch: finite and not negative.
     if let Some(curve) = m.get("relearn_curve") {
         let ok = curve.as_array().is_some_and(|a| {
             a.iter()
-                .all(|p| p.as_f64().is_some_and(|x| (0.0..=1.0).contains(&x)))
+                .all(|p| p.as_f64().is_some_and(|x| (0.0..=LARGEST).contains(&x)))
         });
         if !ok {
-            why.push("`relearn_curve` has a point outside [0, 1]; left out".into());
+            why.push("`relearn_curve` has a point that is not a loss in [0, 1e9]; left out".into());
             m.remove("relearn_curve");
         }
     }
