@@ -129,6 +129,8 @@ def main():
             row = {"method": method, "scenario": scenario, "seed": args.seed, "reference": ref, "camu_pipe": ours}
             rows.append(row)
             print(fmt_row(row), flush=True)
+            if args.json:  # after every row: a long run that is stopped keeps what it did
+                json.dump(rows, open(args.json, "w"), indent=1)
     print()
     print(table(rows))
     if args.json:
