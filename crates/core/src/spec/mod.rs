@@ -410,6 +410,8 @@ fn merge_search(base: &str, rs: &RawStage, issues: &mut Vec<SpecIssue>) -> Optio
 
 /// The instances whose search variables are among the `sample` combinations of the space that
 /// rank first by blake3(seed, combination): a seeded choice that is the same on every machine.
+/// Each combination's rank depends on it alone, so growing the space changes the sample only
+/// where a new combination ranks among the first `sample`.
 fn sample_search(
     search: &raw::RawSearch,
     instances: Vec<IndexMap<String, Value>>,
@@ -418,7 +420,9 @@ fn sample_search(
         return instances;
     };
     let rank = |combo: &IndexMap<String, Value>| {
-        let text = serde_json::to_string(combo).unwrap_or_default();
+        // Keys sorted: the order the space is written in does not change the sample.
+        let sorted: BTreeMap<&String, &Value> = combo.iter().collect();
+        let text = serde_json::to_string(&sorted).unwrap_or_default();
         let mut h = blake3::Hasher::new();
         h.update(&search.seed.to_le_bytes());
         h.update(text.as_bytes());
@@ -1120,6 +1124,21 @@ stages:
             .filter(|l| lrs(&more).contains(l))
             .count();
         assert!(kept >= 2, "{first:?} -> {more:?}");
+        // The order of the space's keys does not matter.
+        let two = |order: &str| {
+            let p = load_str(&format!(
+                "stages:\n  t:\n    kind: command\n    command: 'echo ${{a}} ${{b}}'\n    search: {{space: {order}, sample: 4, seed: 0}}\n"
+            ))
+            .unwrap();
+            let mut names: Vec<String> = p
+                .stages
+                .iter()
+                .map(|s| format!("a={},b={}", s.bindings["a"], s.bindings["b"]))
+                .collect();
+            names.sort();
+            names
+        };
+        assert_eq!(two("{a: [1, 2, 3], b: [4, 5, 6]}"), two("{b: [4, 5, 6], a: [1, 2, 3]}"));
         let clash = load_str(
             "stages:\n  t: {kind: command, command: 'true', matrix: {lr: [1]}, search: {space: {lr: [2]}}}\n",
         )
