@@ -65,7 +65,7 @@ def one(args):
             "out_dir": args.work, "original": args.original}
     ctx = Context(spec, data, split, "cpu")
     model = cmodels.load(args.original, "cpu")
-    torch.manual_seed(args.seed)
+    torch.manual_seed(args.seed if args.run_seed is None else args.run_seed)
     t0 = time.perf_counter()
     unlearned, settings = adapters.run(args.method, ctx, model, os.path.abspath(args.refs), args.work)
     secs = time.perf_counter() - t0
@@ -82,6 +82,8 @@ def main():
     p.add_argument("--methods", nargs="+", default=sorted(adapters.METHODS))
     p.add_argument("--camu-pipe", default=os.path.join(ROOT, "target", "release", "camu-pipe"))
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--run-seed", type=int, help="seed of the reference run's own randomness "
+                   "(shuffles, labels; default: --seed), to measure its run-to-run spread")
     p.add_argument("--json", help="also write the rows here")
     p.add_argument("--reuse", help="take the reference results from this earlier --json output "
                    "(no reference run) and read camu-pipe's side afresh")
@@ -119,6 +121,8 @@ def main():
             cmd = [sys.executable, os.path.abspath(__file__), "--one", "--refs", args.refs,
                    "--method", method, "--data", data, "--split", split, "--original", original,
                    "--work", work, "--seed", str(args.seed), "--threads", str(args.threads)]
+            if args.run_seed is not None:
+                cmd += ["--run-seed", str(args.run_seed)]
             out = subprocess.run(cmd, capture_output=True, text=True, cwd=work)
             res = [line[7:] for line in out.stdout.splitlines() if line.startswith("RESULT ")]
             if out.returncode != 0 or not res:
@@ -126,7 +130,8 @@ def main():
                 continue
             ref = json.loads(res[-1])
             ours = camu_result(args.pipeline, scenario, args.seed, method, cp)
-            row = {"method": method, "scenario": scenario, "seed": args.seed, "reference": ref, "camu_pipe": ours}
+            row = {"method": method, "scenario": scenario, "seed": args.seed, "run_seed": args.run_seed,
+                   "reference": ref, "camu_pipe": ours}
             rows.append(row)
             print(fmt_row(row), flush=True)
             if args.json:  # after every row: a long run that is stopped keeps what it did
