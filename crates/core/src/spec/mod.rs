@@ -1138,7 +1138,10 @@ stages:
             names.sort();
             names
         };
-        assert_eq!(two("{a: [1, 2, 3], b: [4, 5, 6]}"), two("{b: [4, 5, 6], a: [1, 2, 3]}"));
+        assert_eq!(
+            two("{a: [1, 2, 3], b: [4, 5, 6]}"),
+            two("{b: [4, 5, 6], a: [1, 2, 3]}")
+        );
         let clash = load_str(
             "stages:\n  t: {kind: command, command: 'true', matrix: {lr: [1]}, search: {space: {lr: [2]}}}\n",
         )
