@@ -984,3 +984,49 @@ fn a_command_longer_than_the_system_runs_is_refused_at_planning() {
     assert!(err.contains("the system runs none over 131072"));
     assert!(err.len() < 4096, "{} bytes of error", err.len());
 }
+
+#[test]
+fn outputs_that_are_not_files_are_named_and_huge_logs_are_cut() {
+    let f = Fixture::new();
+    for (what, make, want) in [
+        (
+            "dir",
+            "mkdir ${out}/o",
+            "declared output `o` is a directory",
+        ),
+        ("fifo", "mkfifo ${out}/o", "declared output `o` is a FIFO"),
+    ] {
+        let name = format!("{what}.yaml");
+        f.write(
+            &name,
+            &format!("stages:\n  a:\n    kind: command\n    command: '{make}'\n    outputs: [o]\n"),
+        );
+        let out = f.run(&["run", &name]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{what}: {err}");
+        assert!(err.contains(want), "{what}: {err}");
+    }
+    // 20 MB of output: the log keeps its head and tail and says what it left out.
+    f.write(
+        "log.yaml",
+        "stages:\n  a:\n    kind: command\n    command: 'head -c 20000000 /dev/zero | tr \"\\0\" x; echo; echo the-end; touch ${out}/o'\n",
+    );
+    let out = f.run(&["run", "log.yaml"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let logs: Vec<_> = std::fs::read_dir(f.path("cache/logs"))
+        .unwrap()
+        .flatten()
+        .collect();
+    let big = logs
+        .iter()
+        .map(|l| std::fs::read(l.path()).unwrap())
+        .find(|b| b.windows(7).any(|w| w == b"the-end"))
+        .expect("the log with the stage's last line");
+    assert!(big.len() < 6 << 20, "{} bytes kept", big.len());
+    let text = String::from_utf8_lossy(&big);
+    assert!(text.contains("bytes of this log left out"));
+}

@@ -34,6 +34,11 @@ pub enum CacheError {
     },
     #[error("stage declared output `{0}` but the stage did not write it")]
     MissingOutput(String),
+    /// A declared output that exists but is not a regular file.
+    #[error(
+        "declared output `{0}` is {1}, not a regular file; outputs are files written inside ${{out}}"
+    )]
+    NotAFile(String, &'static str),
     /// A symbolic link among the outputs, or in place of the output directory: collecting it
     /// would reach outside the cache.
     #[error(
@@ -269,7 +274,21 @@ impl Cache {
             match fs::symlink_metadata(out.join(d)) {
                 Ok(m) if m.file_type().is_symlink() => return Err(CacheError::Symlink(d.clone())),
                 Ok(m) if m.is_file() => {}
-                _ => return Err(CacheError::MissingOutput(d.clone())),
+                Ok(m) => {
+                    use std::os::unix::fs::FileTypeExt;
+                    let t = m.file_type();
+                    let what = if t.is_dir() {
+                        "a directory"
+                    } else if t.is_fifo() {
+                        "a FIFO"
+                    } else if t.is_socket() {
+                        "a socket"
+                    } else {
+                        "a device"
+                    };
+                    return Err(CacheError::NotAFile(d.clone(), what));
+                }
+                Err(_) => return Err(CacheError::MissingOutput(d.clone())),
             }
         }
         let mut files = Vec::new();

@@ -162,6 +162,41 @@ pub fn run_one(
     }
 }
 
+/// The longest stage log kept whole; a longer one keeps its first [`LOG_HEAD`] and last
+/// [`LOG_TAIL`] bytes, which hold the start-up and the error.
+const LOG_MAX: u64 = 16 << 20;
+const LOG_HEAD: u64 = 1 << 20;
+const LOG_TAIL: u64 = 4 << 20;
+
+/// Cuts a stage log over [`LOG_MAX`] to its head and tail, saying how much was left out.
+fn cap_log(path: &Path) {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return;
+    };
+    let Ok(len) = f.metadata().map(|m| m.len()) else {
+        return;
+    };
+    if len <= LOG_MAX {
+        return;
+    }
+    let mut head = vec![0; LOG_HEAD as usize];
+    let mut tail = vec![0; LOG_TAIL as usize];
+    let read = f.read_exact(&mut head).is_ok()
+        && f.seek(SeekFrom::End(-(LOG_TAIL as i64))).is_ok()
+        && f.read_exact(&mut tail).is_ok();
+    if !read {
+        return;
+    }
+    let left_out = len - LOG_HEAD - LOG_TAIL;
+    let mut text = head;
+    text.extend(format!("\n[camu-pipe: {left_out} bytes of this log left out]\n").bytes());
+    text.extend(tail);
+    if let Err(e) = crate::cache::write_atomic(path, &text) {
+        tracing::warn!("cannot shorten log {}: {e}", path.display());
+    }
+}
+
 /// Re-hashes every input entry of `job`; a changed one is discarded and fails the stage.
 fn verify_inputs(cache: &Cache, job: &StageJob) -> Result<(), RunError> {
     for (name, dir) in &job.inputs {
@@ -232,7 +267,9 @@ fn execute(
         gpus: &job.gpus,
         gpu_count,
     };
-    executor.execute(&launch, cancel)?;
+    let ran = executor.execute(&launch, cancel);
+    cap_log(&log);
+    ran?;
     // The inputs must still be what their records say: cache files are hard links, so a stage
     // that makes one writable and changes it changes the cached object for everyone. Checked
     // after the stage (which also catches a change made beside it) and before anything of it
