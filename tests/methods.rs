@@ -864,15 +864,7 @@ fn optml_methods_augment_cifar_batches_and_never_mnist_ones() {
     tch::set_num_threads(1);
     let (data, model, split) = cifar_lab();
     let none = Map::new();
-    let cifar = Context {
-        original: &model,
-        data: &data,
-        split: &split,
-        device: Device::Cpu,
-        seed: 0,
-        params: &none,
-        original_record: &none,
-    };
+    let cifar = context_with(&model, &data, &split, &none);
     let idx = cifar.forget_idx();
     assert!(cifar.augment().unwrap(), "CIFAR augments by default");
     // Two epochs see the same samples as different crops and flips; unaugmented, the same input.
@@ -892,14 +884,7 @@ fn optml_methods_augment_cifar_batches_and_never_mnist_ones() {
             .equal(&cifar.batch(&idx, None).x)
     );
     let off = serde_json::from_value::<Map<String, Value>>(json!({"augment": false})).unwrap();
-    assert!(
-        !Context {
-            params: &off,
-            ..context_of(&cifar)
-        }
-        .augment()
-        .unwrap()
-    );
+    assert!(!context_with(&model, &data, &split, &off).augment().unwrap());
     // The MNIST family never augments by default, as the references.
     let lab = lab();
     assert!(!context(&lab, &lab.random_split, &none).augment().unwrap());
@@ -924,16 +909,21 @@ fn optml_methods_augment_cifar_batches_and_never_mnist_ones() {
     assert!(methods::lookup("finetune").unwrap().validate(&bad).is_err());
 }
 
-/// A copy of a context (its fields are references).
-fn context_of<'a>(c: &Context<'a>) -> Context<'a> {
+/// A context on the given model, data and split, with `params` as parameters and record.
+fn context_with<'a>(
+    model: &'a Model,
+    data: &'a Dataset,
+    split: &'a Split,
+    params: &'a Map<String, Value>,
+) -> Context<'a> {
     Context {
-        original: c.original,
-        data: c.data,
-        split: c.split,
-        device: c.device,
-        seed: c.seed,
-        params: c.params,
-        original_record: c.original_record,
+        original: model,
+        data,
+        split,
+        device: Device::Cpu,
+        seed: 0,
+        params,
+        original_record: params,
     }
 }
 
@@ -972,15 +962,7 @@ fn boundary_shrink_recomputes_its_targets_on_each_epochs_crops() {
             json!({"epochs": 4, "lr": 0.0, "bound": 0.0, "augment": augment}),
         )
         .unwrap();
-        let ctx = Context {
-            original: &model,
-            data: &data,
-            split: &split,
-            device: Device::Cpu,
-            seed: 0,
-            params: &params,
-            original_record: &params,
-        };
+        let ctx = context_with(&model, &data, &split, &params);
         let out = methods::lookup("boundary_shrink")
             .unwrap()
             .unlearn(&ctx)
@@ -1022,15 +1004,7 @@ fn unsir_learns_its_noise_at_the_datas_resolution() {
         "remain_per_class": 1,
     }))
     .unwrap();
-    let ctx = Context {
-        original: &model,
-        data: &data,
-        split: &split,
-        device: Device::Cpu,
-        seed: 0,
-        params: &params,
-        original_record: &params,
-    };
+    let ctx = context_with(&model, &data, &split, &params);
     let out = methods::lookup("unsir").unwrap().unlearn(&ctx).unwrap();
     assert_eq!(
         out.details["hyperparameters"]["noise_shape"],

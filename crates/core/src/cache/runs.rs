@@ -99,18 +99,4 @@ impl Cache {
             Err(e) => Err(io_err(&entry, "forget pipeline")(e)),
         }
     }
-
-    /// Paths of the pipelines that have run against this cache and still exist.
-    pub fn known_pipelines(&self) -> Vec<PathBuf> {
-        let mut out: Vec<PathBuf> = fs::read_dir(self.root.join("pipelines"))
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter_map(|e| fs::read_to_string(e.path()).ok())
-            .map(PathBuf::from)
-            .filter(|p| p.is_file())
-            .collect();
-        out.sort();
-        out
-    }
 }
