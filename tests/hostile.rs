@@ -865,6 +865,20 @@ fn no_peeking_is_enforced_at_planning() {
             "`from: pick` sets `lr`, which method `ssd` does not accept",
         ),
         (
+            "reference_is_a_trial.yaml",
+            search_pipeline(v, on, on, "[lr]").replace(
+                "reference: retrain_val, vars",
+                "reference: trial_val@lr=0.1, vars",
+            ),
+            "its reference `trial_val@lr=0.1` is one of the trials (it sets the searched `lr`)",
+        ),
+        (
+            "reference_is_every_trial.yaml",
+            search_pipeline(v, on, on, "[lr]")
+                .replace("reference: retrain_val, vars", "reference: trial_val, vars"),
+            "its reference `trial_val@lr=0.01` is one of the trials (it sets the searched `lr`)",
+        ),
+        (
             "no_trials.yaml",
             search_pipeline(v, on, on, "[lr]").replace(
                 "needs: [trial_val, retrain_val]",

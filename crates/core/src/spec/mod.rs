@@ -158,6 +158,9 @@ fn yaml_options() -> serde_saphyr::Options {
 pub fn parse(path: &Path, text: String, kinds: &Registry) -> Result<Pipeline, SpecError> {
     let source = Arc::new(text);
     let fail = |issues| SpecError::new(path, source.clone(), issues);
+    if let Some(issue) = explicit_tag(&source) {
+        return Err(fail(vec![issue]));
+    }
     let raw: RawPipeline =
         serde_saphyr::from_str_with_options(&source, yaml_options()).map_err(|e| {
             let pos = e.location().and_then(Pos::from_saphyr);
@@ -198,6 +201,40 @@ pub fn parse(path: &Path, text: String, kinds: &Registry) -> Result<Pipeline, Sp
         index,
         source,
     })
+}
+
+/// The first explicit tag in the file, core-schema tags included: the reader's options refuse
+/// application tags only, and `!!binary` would turn base64 into a value nobody reading the file
+/// sees, `!!str`/`!!map` change how a node reads. Syntax errors are left to the main parse,
+/// which words them; aliases are not expanded here, so the scan is linear in the file's size.
+fn explicit_tag(text: &str) -> Option<SpecIssue> {
+    use serde_saphyr::granit_parser::{Event, Parser};
+    for item in Parser::new_from_str(text) {
+        let (event, span) = item.ok()?;
+        let (Event::Scalar(.., Some(tag))
+        | Event::SequenceStart(.., Some(tag))
+        | Event::MappingStart(.., Some(tag))) = event
+        else {
+            continue;
+        };
+        let at = span.tag_start.unwrap_or(span.start);
+        // The tag as written (`!!binary`, not its resolved `tag:yaml.org,2002:binary`).
+        let written = at
+            .byte_offset()
+            .and_then(|b| text.get(b..))
+            .and_then(|rest| rest.split_whitespace().next())
+            .filter(|t| t.starts_with('!'))
+            .map_or_else(|| tag.to_string(), str::to_string);
+        let pos = Pos {
+            line: at.line(),
+            column: at.col() + 1,
+        };
+        return Some(
+            SpecIssue::new(format!("YAML tag `{written}` is not allowed in a pipeline"), (at.line() > 0).then_some(pos))
+                .help("values are plain strings, numbers, booleans, lists and mappings; quote a string that starts with `!`"),
+        );
+    }
+    None
 }
 
 /// The files a kind keys a stage by (e.g. a method's script) exist before anything runs, so a

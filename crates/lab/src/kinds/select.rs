@@ -96,6 +96,21 @@ impl Kind for Select {
             .copied()
             .filter(|n| !is_reference(n) && matches!(n.kind.as_str(), "evaluate" | "command"))
             .collect();
+        // A reference bound to a searched variable is a point of the search, not retrain's
+        // evaluation (several references are fine: one per tuning seed).
+        let searched = vars(&stage.params).unwrap_or_default();
+        for r in needs.iter().filter(|n| is_reference(n)) {
+            let bound = searched
+                .iter()
+                .find(|v| r.bindings.contains_key(v.as_str()));
+            if bound.is_some() || trials.iter().any(|t| t.base == r.base) {
+                out.push(format!(
+                    "its reference `{}` is one of the trials{}: the reference is the retrained model's evaluation",
+                    r.name,
+                    bound.map_or(String::new(), |v| format!(" (it sets the searched `{v}`)"))
+                ));
+            }
+        }
         if trials.is_empty() {
             out.push(format!(
                 "no trials among its needs: a select needs `evaluate` stages (with `on: validation`) besides its reference `{}`",
