@@ -26,7 +26,10 @@ import torch.nn as nn
 
 SPARSE, SALIENCY = "Unlearn-Sparse", "Unlearn-Saliency"
 
-# method -> (repository, the function's module and name, settings)
+# The other references, one module each: method -> repository name, and `run` as below.
+OTHER_MODULES = ("adapt_ssd", "adapt_notebooks", "adapt_camu")
+
+# OPTML's methods: method -> (repository, the function's module and name, settings)
 METHODS = {
     "finetune": (SPARSE, ("FT", "FT"), {"unlearn_lr": 0.01, "unlearn_epochs": 10}),
     "neggrad": (SPARSE, ("GA", "GA"), {"unlearn_lr": 1e-4, "unlearn_epochs": 5}),
@@ -109,9 +112,25 @@ def commit_of(path):
     return out.stdout.strip() or None
 
 
+def others():
+    """The other references' adapter modules (imported on use: each imports this module)."""
+    return [importlib.import_module(name) for name in OTHER_MODULES]
+
+
+def repositories():
+    """Every method with an adapter -> the repository (checkout folder name) it runs."""
+    out = {m: v[0] for m, v in METHODS.items()}
+    for mod in others():
+        out.update(mod.METHODS)
+    return out
+
+
 def run(method, ctx, model, refs, work):
     """Runs the reference's function for `method` on a copy of `model`; returns the unlearned
     model (logits-only wrapper) and the settings used."""
+    for mod in others():
+        if method in mod.METHODS:
+            return mod.run(method, ctx, model, refs, work)
     repo, (module, func), settings = METHODS[method]
     root = os.path.join(refs, repo)
     code = os.path.join(root, "Classification") if repo == SALIENCY else root

@@ -10,8 +10,10 @@ recorded for its own run of the method on the same inputs.
         [--scenario class random] [--seed 0] [--methods finetune neggrad ...] [--json OUT]
 
 DIR holds checkouts of the reference repositories, each in a folder named as the repository
-(fetched by the user, never part of camu-pipe): Unlearn-Sparse (OPTML-Group, at 80ba55d) and
-Unlearn-Saliency (OPTML-Group, at a6e89fd). The pipeline must have run (its `original`,
+(fetched by the user, never part of camu-pipe), at the commits docs/methods.md names:
+Unlearn-Sparse and Unlearn-Saliency (OPTML-Group), selective-synaptic-dampening (if-loops),
+bad-teaching-unlearning and Fast-Machine-Unlearning (vikram2000b), SCRUB (meghdadk), CaMU
+(ShaofeiShen768); only those of the methods asked for are needed. The pipeline must have run (its `original`,
 `split@...` and `evaluate@...` stages cached); set CAMU_CACHE_DIR as for the run. Run it with an
 interpreter that has torch and numpy (scripts/setup.sh's environment has both) and camu-pipe's
 `python/` folder on PYTHONPATH; torchvision and the repositories' other imports are not needed.
@@ -38,6 +40,11 @@ def camu_path(pipeline, stage, camu):
     if out.returncode != 0:
         raise SystemExit(f"camu-pipe path {pipeline} {stage}: {out.stderr.strip()}")
     return out.stdout.strip()
+
+
+def stage_exists(pipeline, stage, camu):
+    out = subprocess.run([camu, "path", pipeline, stage], capture_output=True, text=True)
+    return out.returncode == 0 or "no stage" not in out.stderr
 
 
 def camu_result(pipeline, scenario, seed, method, camu):
@@ -79,7 +86,7 @@ def main():
     p.add_argument("--pipeline", default=os.path.join(ROOT, "pipelines", "fashion.yaml"))
     p.add_argument("--scenario", nargs="+", default=["class", "random"])
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--methods", nargs="+", default=sorted(adapters.METHODS))
+    p.add_argument("--methods", nargs="+", default=sorted(adapters.repositories()))
     p.add_argument("--camu-pipe", default=os.path.join(ROOT, "target", "release", "camu-pipe"))
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--run-seed", type=int, help="seed of the reference run's own randomness "
@@ -95,10 +102,11 @@ def main():
     if args.one:
         return one(args)
 
-    unknown = [m for m in args.methods if m not in adapters.METHODS]
+    repos = adapters.repositories()
+    unknown = [m for m in args.methods if m not in repos]
     if unknown:
-        raise SystemExit(f"no adapter for {unknown}; known: {sorted(adapters.METHODS)}")
-    for repo in sorted({adapters.METHODS[m][0] for m in args.methods}):
+        raise SystemExit(f"no adapter for {unknown}; known: {sorted(repos)}")
+    for repo in sorted({repos[m] for m in args.methods}):
         if not os.path.isdir(os.path.join(args.refs, repo)):
             raise SystemExit(f"{args.refs}/{repo}: missing; check out the reference repository there")
     cp = args.camu_pipe
@@ -116,6 +124,8 @@ def main():
         split = camu_path(args.pipeline, f"split@scenario={scenario},seed={args.seed}", cp)
         original = camu_path(args.pipeline, "original", cp)
         for method in args.methods:
+            if not stage_exists(args.pipeline, f"evaluate@scenario={scenario},seed={args.seed},method={method}", cp):
+                continue  # not part of the grid (UNSIR in random removal)
             work = os.path.join("/tmp", f"vs-reference-{os.getpid()}-{method}-{scenario}")
             os.makedirs(work, exist_ok=True)
             cmd = [sys.executable, os.path.abspath(__file__), "--one", "--refs", args.refs,

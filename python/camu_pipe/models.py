@@ -73,6 +73,10 @@ class ResNet18(nn.Module):
             setattr(self, f"layer{n + 1}", nn.Sequential(Block(i, o, stride), Block(o, o, 1)))
             i = o
         self.fc = nn.Linear(512, classes)
+        # torchvision's (and camu-pipe's Rust model's) conv init: Kaiming normal, fan-out, ReLU.
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
 
     def forward(self, x):
         h = F.relu(self.bn1(self.conv1(x)))
@@ -88,7 +92,8 @@ class ResNet18(nn.Module):
 
 
 def build(arch, channels, classes):
-    """A freshly initialised model (PyTorch's default initialisation)."""
+    """A freshly initialised model: PyTorch's default initialisation, and torchvision's for the
+    ResNets' convolutions."""
     if arch == "cnn":
         m = Cnn(channels, classes)
     elif arch in ("resnet18", "resnet18_cifar"):

@@ -38,7 +38,7 @@ impl Method for Camu {
     }
     fn reference(&self) -> super::Reference {
         super::Reference {
-            source: "ShaofeiShen768/CaMU at 987b41a: `CaMU/config.py`, `CaMU/train.py`, `CaMU/main.py`",
+            source: "ShaofeiShen768/CaMU at 987b41a: `CaMU/config.py`, `CaMU/remove.py` (`causal_effect_removel`), `CaMU/prepare.py` (`counterfactual_generation`), `CaMU/main.py`",
             defaults: &[
                 (
                     "impair_epochs",
@@ -58,13 +58,13 @@ impl Method for Camu {
                 (
                     "weight_decay",
                     "0.0001",
-                    "both Adam optimizers in `train.py`",
+                    "both Adam optimizers in `remove.py`",
                 ),
                 ("batch_size", "32", "`construct_data(..., batch_size = 32)`"),
-                ("kl_weight_remain", "0.5", "the KL loss in `train.py`"),
-                ("kl_weight_forget", "0.5", "the KL loss in `train.py`"),
-                ("ce_weight_remain", "0.9", "the CE loss in `train.py`"),
-                ("ce_weight_forget", "0.01", "the CE loss in `train.py`"),
+                ("kl_weight_remain", "0.5", "the KL loss in `remove.py`"),
+                ("kl_weight_forget", "0.5", "the KL loss in `remove.py`"),
+                ("ce_weight_remain", "0.9", "the CE loss in `remove.py`"),
+                ("ce_weight_forget", "0.01", "the CE loss in `remove.py`"),
                 (
                     "loop",
                     "fast",
@@ -74,6 +74,8 @@ impl Method for Camu {
             deviations: &[
                 "Inputs go through the test-time transform (no augmentation) for both models; the reference page is silent.",
                 "Df is repeated `forget_repeat` times (a split setting; 1 unless set) before pairing with Ds.",
+                "Df and Ds are paired in the split's (sorted) order, once; the reference pairs them once after shuffling both (`prepare.py`), a pairing with the same distribution.",
+                "Counterfactual labels are drawn uniformly from the K-1 other classes, as the paper defines them. The reference's `prepare.py` (line 68) reuses `i` inside its list comprehension, so its candidates are the classes j with y_f[j] != j over the first K forget labels: in class removal of class 0 the same set, in random removal a label can equal the true one and some classes are never drawn.",
             ],
         }
     }

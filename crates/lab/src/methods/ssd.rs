@@ -37,10 +37,13 @@ impl Method for Ssd {
                 (
                     "retained order",
                     "by class (class removal) / split order (random)",
-                    "`build_retain_forget_sets` appends the retained classes in order; `random_split` in random removal",
+                    "`build_retain_forget_sets` appends the retained classes in order",
                 ),
             ],
-            deviations: &[],
+            deviations: &[
+                "Random removal: the importance passes read Dr and Df in the split's (ascending) order; the reference's `random_split` leaves them in a random order. Only which samples share a batch differs.",
+                "Random removal runs the full-class file's `ssd_tuning`: the random-removal file's copy (`forget_random_strategies.py`, line 339) assigns `ssd = ssd.ParameterPerturber(...)` and so raises UnboundLocalError at cdfdc0e; its body is otherwise the same.",
+            ],
         }
     }
     fn spec(&self) -> ParamSpec {
