@@ -85,17 +85,75 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        // For scripts/audit-crosscheck.py: per-example epsilons, F and U-LiRA on exported
+        // confidences (CSV: one row per model, one column per forget example).
+        ["audit", retrained, unlearned] => match audit(retrained, unlearned) {
+            Ok(json) => {
+                println!("{json}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
         ["--version"] | ["-V"] => {
             println!("camu-worker {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
         _ => {
             eprintln!(
-                "usage: camu-worker exec-stage JOB.json\n       camu-worker attack-accuracy FIT.csv EVAL.csv\n\nThe ML stage worker that `camu-pipe run` starts; not meant to be run by hand (attack-accuracy: for scripts/mia-crosscheck.py)."
+                "usage: camu-worker exec-stage JOB.json\n       camu-worker attack-accuracy FIT.csv EVAL.csv\n       camu-worker audit RETRAINED.csv UNLEARNED.csv\n\nThe ML stage worker that `camu-pipe run` starts; not meant to be run by hand (attack-accuracy: for scripts/mia-crosscheck.py; audit: for scripts/audit-crosscheck.py)."
             );
             ExitCode::from(2)
         }
     }
+}
+
+/// Reads one run per line of comma-separated confidences.
+fn runs(path: &str) -> Result<Vec<Vec<f64>>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+    let rows: Vec<Vec<f64>> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .enumerate()
+        .map(|(i, l)| {
+            l.split(',')
+                .map(|v| v.trim().parse::<f64>())
+                .collect::<Result<Vec<f64>, _>>()
+                .map_err(|e| format!("{path}:{}: {e}", i + 1))
+        })
+        .collect::<Result<_, _>>()?;
+    match rows.first().map(Vec::len) {
+        None => Err(format!("{path}: no runs")),
+        Some(n) if rows.iter().any(|r| r.len() != n) => Err(format!(
+            "{path}: the runs have different numbers of examples"
+        )),
+        Some(_) => Ok(rows),
+    }
+}
+
+fn audit(retrained: &str, unlearned: &str) -> Result<String, String> {
+    use camu_lab::audit;
+    let (r, u) = (runs(retrained)?, runs(unlearned)?);
+    if r.len() != u.len() || r[0].len() != u[0].len() {
+        return Err(format!(
+            "{retrained} holds {} runs of {} examples, {unlearned} {} of {}: they must match",
+            r.len(),
+            r[0].len(),
+            u.len(),
+            u[0].len()
+        ));
+    }
+    let eps = audit::epsilons(&r, &u);
+    let ulira = audit::ulira(&r, &u);
+    Ok(serde_json::json!({
+        "models": r.len(),
+        "epsilons": eps,
+        "forgetting_quality": audit::forgetting_quality(&eps, r.len()),
+        "ulira": ulira.map(|x| serde_json::json!({"accuracy": x.accuracy, "auc": x.auc, "guesses": x.guesses})),
+    })
+    .to_string())
 }
 
 #[cfg(test)]

@@ -1,8 +1,10 @@
-//! camu-lab: the experiment as the planner sees it, with no libtorch: the stage kinds
+//! camu-lab: the experiment as the planner sees it, with no libtorch: the per-example privacy
+//! audit's arithmetic ([`audit`]), the stage kinds
 //! ([`kinds`]) and unlearning methods ([`methods`]) with their parameters, versions and the
 //! sources of their defaults, the protocol's vocabulary ([`protocol`]), the metric schema
 //! ([`metrics`]), and the comparison tables and plots ([`report`]).
 
+pub mod audit;
 pub mod kinds;
 pub mod methods;
 pub mod metrics;
