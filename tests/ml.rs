@@ -576,3 +576,102 @@ stages:
     );
     assert_eq!(ev["metrics"]["n_test"], 280);
 }
+
+/// Four retrained runs against four more (other seeds), and against four copies of one original
+/// model: the audit's F is above 0 for the first and exactly 0 for the second, where every
+/// forget example is capped and the per-example attack tells the sides apart.
+const AUDIT: &str = r#"
+defaults:
+  with: {device: cpu}
+stages:
+  data:
+    kind: download
+    with: {dataset: synthetic, n_train: 1500, n_test: 500, device: null}
+  split:
+    kind: split
+    needs: [data]
+    with: {scenario: class, classes: [0], device: null}
+  retrain:
+    kind: train
+    needs: [data, split]
+    matrix: {run: [0, 1, 2, 3]}
+    with: {on: remain, epochs: 2, seed: "${run}"}
+  other:
+    kind: train
+    needs: [data, split]
+    matrix: {run: [4, 5, 6, 7]}
+    with: {on: remain, epochs: 2, seed: "${run}"}
+  original:
+    kind: train
+    needs: [data]
+    matrix: {run: [0, 1, 2, 3]}
+    with: {epochs: 2, seed: 0}
+  same:
+    kind: audit
+    needs: [data, split, retrain, other]
+    with: {retrained: retrain, unlearned: other}
+  untouched:
+    kind: audit
+    needs: [data, split, retrain, original]
+    with: {retrained: retrain, unlearned: original}
+"#;
+
+#[test]
+fn audit_scores_retrain_above_an_untouched_original_which_scores_zero() {
+    let _rng = rng();
+    let f = Fixture::new();
+    f.write("p.yaml", AUDIT);
+    let out = f.run(&["run", "p.yaml"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let read = |stage: &str, file: &str| -> serde_json::Value {
+        let dir = String::from_utf8(f.run(&["path", "p.yaml", stage]).stdout).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(format!("{}/{file}", dir.trim())).unwrap())
+            .unwrap()
+    };
+    let split = read("split", "split.json");
+    let forget: Vec<i64> = serde_json::from_value(split["forget"].clone()).unwrap();
+    for stage in ["same", "untouched"] {
+        let a = read(stage, "audit.json");
+        assert_eq!(a["runs"], 4, "{stage}: {a}");
+        assert_eq!(a["examples"], forget.len(), "{stage}");
+        let eps = read(stage, "epsilons.json");
+        let eps = eps.as_array().unwrap();
+        assert_eq!(eps.len(), forget.len());
+        assert!(eps.iter().zip(&forget).all(|(e, &i)| e["index"] == i));
+    }
+    let same = read("same", "audit.json");
+    let untouched = read("untouched", "audit.json");
+    let num = |a: &serde_json::Value, k: &str| a[k].as_f64().unwrap();
+    assert_eq!(num(&untouched, "forgetting_quality"), 0.0, "{untouched}");
+    assert_eq!(untouched["epsilon_capped"], untouched["examples"]);
+    assert!(num(&untouched, "ulira_accuracy") > 0.9, "{untouched}");
+    assert!(num(&same, "forgetting_quality") > 0.05, "{same}");
+    assert!(num(&same, "ulira_accuracy") < num(&untouched, "ulira_accuracy"));
+
+    // Too few runs, or unequal sides, are refused before anything runs.
+    for (name, text, want) in [
+        (
+            "few.yaml",
+            AUDIT.replace(
+                "matrix: {run: [0, 1, 2, 3]}\n    with: {on: remain",
+                "matrix: {run: [0, 1]}\n    with: {on: remain",
+            ),
+            "gives 2 run(s) among its needs; the audit needs at least 3 per side",
+        ),
+        (
+            "unequal.yaml",
+            AUDIT.replace("matrix: {run: [4, 5, 6, 7]}", "matrix: {run: [4, 5, 6]}"),
+            "4 retrained runs and 3 unlearned runs",
+        ),
+    ] {
+        f.write(name, &text);
+        let out = f.run(&["status", name]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{name}: {err}");
+        assert!(err.contains(want), "{name}: {err}");
+    }
+}

@@ -1,6 +1,7 @@
 //! The experiment's stage kinds as the planner sees them: parameters, validation, versions. The
 //! ML kinds run in the `camu-worker` binary (camu-torch); `compare` runs here, without libtorch.
 
+pub mod audit;
 pub mod compare;
 pub mod download;
 pub mod evaluate;
@@ -25,6 +26,7 @@ pub fn registry() -> Registry {
         &evaluate::Evaluate,
         &compare::Compare,
         &select::Select,
+        &audit::Audit,
     ])
 }
 

@@ -1,6 +1,7 @@
 //! The runs of the ML stage kinds, executed by the `camu-worker` binary. Their declarations
 //! (parameters, validation, versions) are in `camu_lab::kinds`.
 
+mod audit;
 mod download;
 mod evaluate;
 mod split;
@@ -25,6 +26,7 @@ pub static RUNNERS: &[&dyn Runner] = &[
     &train::Train,
     &unlearn::Unlearn,
     &evaluate::Evaluate,
+    &audit::Audit,
 ];
 
 /// What every ML stage starts from: its thread count set, its device chosen, and its declared

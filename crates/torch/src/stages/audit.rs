@@ -1,0 +1,164 @@
+//! `audit`: the outputs of N retrained and N unlearned models on the forget set, turned into
+//! per-example epsilons, F, the final score and U-LiRA (`camu_lab::audit`). The declaration is
+//! `camu_lab::kinds::audit`.
+
+use crate::MlError;
+use crate::ml::{accuracy, idx_tensor, infer};
+use crate::models::Model;
+use camu_core::stage::io::{input_key, read_json, write_json};
+use camu_core::stage::{Runner, StageError, StageJob};
+use camu_lab::audit;
+use camu_lab::kinds::audit::AuditParams;
+use serde_json::{Map, Value, json};
+use std::path::PathBuf;
+
+pub struct Audit;
+
+/// One run's outputs: its confidence on each audited forget example, and its accuracies.
+struct RunOutputs {
+    stage: String,
+    key: String,
+    confidences: Vec<f64>,
+    ra: f64,
+    ta: f64,
+}
+
+impl Runner for Audit {
+    fn kind(&self) -> &'static str {
+        "audit"
+    }
+    fn run(&self, job: &StageJob) -> Result<(), StageError> {
+        let rt = super::Runtime::start(job)?;
+        let p = AuditParams::read(&job.params)?;
+        let data = rt.dataset()?;
+        let split = rt.split()?;
+        let fam = data.meta.family;
+        let forget: Vec<i64> = match p.examples {
+            Some(k) => split.forget.iter().copied().take(k).collect(),
+            None => split.forget.clone(),
+        };
+        let (f_idx, r_idx) = (idx_tensor(&forget), idx_tensor(&split.remain));
+        let f_x = data.train_x.index_select(0, &f_idx);
+        let f_y: Vec<i64> =
+            Vec::<i64>::try_from(&data.train_y.index_select(0, &f_idx)).map_err(MlError::from)?;
+        let (r_x, r_y) = (
+            data.train_x.index_select(0, &r_idx),
+            data.train_y.index_select(0, &r_idx),
+        );
+        let batch = p.batch_size as i64;
+        let outputs = |base: &str| -> Result<Vec<RunOutputs>, StageError> {
+            let dirs: Vec<(&String, &PathBuf)> = job
+                .inputs
+                .iter()
+                .filter(|(name, dir)| {
+                    (name.as_str() == base || name.split('@').next() == Some(base))
+                        && dir.join("model.safetensors").exists()
+                })
+                .collect();
+            let mut runs = Vec::with_capacity(dirs.len());
+            for (i, (name, dir)) in dirs.iter().enumerate() {
+                tracing::info!("{base}: run {} of {} ({name})", i + 1, dirs.len());
+                let model = Model::load(dir, rt.device).map_err(MlError::from)?;
+                let logits = infer(&model, &f_x, fam, batch).0;
+                if crate::metrics::nonfinite_rows(&logits) > 0 {
+                    return Err(format!(
+                        "{name}: the model has non-finite outputs on the forget set; its confidences are undefined"
+                    )
+                    .into());
+                }
+                let rows: Vec<Vec<f32>> =
+                    Vec::<Vec<f32>>::try_from(&logits).map_err(MlError::from)?;
+                let confidences = rows
+                    .iter()
+                    .zip(&f_y)
+                    .map(|(l, &y)| audit::logit_scaled_confidence(l, y as usize))
+                    .collect();
+                let ra = accuracy(&infer(&model, &r_x, fam, batch).0, &r_y);
+                let ta = accuracy(&infer(&model, &data.test_x, fam, batch).0, &data.test_y);
+                runs.push(RunOutputs {
+                    stage: (*name).clone(),
+                    key: input_key(dir).unwrap_or_default(),
+                    confidences,
+                    ra,
+                    ta,
+                });
+            }
+            Ok(runs)
+        };
+        let retrained = outputs(&p.retrained)?;
+        let unlearned = outputs(&p.unlearned)?;
+        let n = retrained.len();
+        if n < camu_lab::kinds::audit::MIN_RUNS || n != unlearned.len() {
+            return Err(format!(
+                "{n} retrained and {} unlearned runs among the inputs; the audit needs as many of each, at least {}",
+                unlearned.len(),
+                camu_lab::kinds::audit::MIN_RUNS
+            )
+            .into());
+        }
+        let confs = |runs: &[RunOutputs]| -> Vec<Vec<f64>> {
+            runs.iter().map(|r| r.confidences.clone()).collect()
+        };
+        let (rc, uc) = (confs(&retrained), confs(&unlearned));
+        let t0 = std::time::Instant::now();
+        let eps = audit::epsilons(&rc, &uc);
+        let f = audit::forgetting_quality(&eps, n);
+        let ulira = audit::ulira(&rc, &uc);
+        tracing::info!(
+            "epsilons of {} examples in {:.1}s: F {f:.4}",
+            eps.len(),
+            t0.elapsed().as_secs_f64()
+        );
+        let mean = |runs: &[RunOutputs], get: fn(&RunOutputs) -> f64| {
+            runs.iter().map(get).sum::<f64>() / runs.len() as f64
+        };
+        let (ra_u, ra_r) = (mean(&unlearned, |r| r.ra), mean(&retrained, |r| r.ra));
+        let (ta_u, ta_r) = (mean(&unlearned, |r| r.ta), mean(&retrained, |r| r.ta));
+        let produced: Map<String, Value> = job
+            .inputs
+            .iter()
+            .find(|(name, _)| *name == &unlearned[0].stage)
+            .and_then(|(_, dir)| read_json(&dir.join("metrics.json")).ok())
+            .unwrap_or_default();
+        let runs_of = |runs: &[RunOutputs]| -> Vec<Value> {
+            runs.iter()
+                .map(|r| json!({"stage": r.stage, "key": r.key, "acc_remain_train": r.ra, "acc_test": r.ta}))
+                .collect()
+        };
+        let record = json!({
+            "method": produced.get("method").cloned().unwrap_or(Value::Null),
+            "scenario": split.scenario,
+            "seed": split.seed,
+            "dataset": data.meta.name,
+            "runs": n,
+            "examples": eps.len(),
+            "forget_size": split.forget.len(),
+            "forgetting_quality": f,
+            "final_score": audit::final_score(f, ra_u, ra_r, ta_u, ta_r),
+            "epsilon_mean": eps.iter().sum::<f64>() / eps.len().max(1) as f64,
+            "epsilon_capped": eps.iter().filter(|&&e| e >= audit::EPSILON_CAP).count(),
+            "ulira_accuracy": ulira.as_ref().map(|u| u.accuracy),
+            "ulira_auc": ulira.as_ref().map(|u| u.auc),
+            "ulira_guesses": ulira.as_ref().map(|u| u.guesses),
+            "acc_remain_train_unlearned": ra_u,
+            "acc_remain_train_retrained": ra_r,
+            "acc_test_unlearned": ta_u,
+            "acc_test_retrained": ta_r,
+            "provenance": {
+                "audit": {"stage": job.stage, "key": job.key,
+                          "version": camu_core::spec::Kind::version(&camu_lab::kinds::audit::Audit)},
+                "retrained": runs_of(&retrained),
+                "unlearned": runs_of(&unlearned),
+            },
+        });
+        let per_example: Vec<Value> = forget
+            .iter()
+            .zip(&eps)
+            .map(
+                |(&i, &e)| json!({"index": i, "epsilon": e, "points": audit::example_points(e, n)}),
+            )
+            .collect();
+        write_json(job, "epsilons.json", &per_example)?;
+        write_json(job, "audit.json", &record)
+    }
+}
