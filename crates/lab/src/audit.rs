@@ -241,6 +241,44 @@ pub fn forgetting_quality(epsilons: &[f64], models: usize) -> f64 {
         / epsilons.len() as f64
 }
 
+/// A 95% bootstrap interval of F over the forget examples: `resamples` draws of as many
+/// examples with replacement (a fixed xorshift stream from `seed`), the 2.5th and 97.5th
+/// percentiles of their F. It measures how much F depends on which examples were forgotten, not
+/// the run-to-run spread of the epsilons themselves.
+pub fn forgetting_quality_ci(
+    epsilons: &[f64],
+    models: usize,
+    resamples: usize,
+    seed: u64,
+) -> (f64, f64) {
+    if epsilons.is_empty() || resamples == 0 {
+        return (f64::NAN, f64::NAN);
+    }
+    let points: Vec<f64> = epsilons
+        .iter()
+        .map(|&e| example_points(e, models))
+        .collect();
+    let mut state = seed ^ 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let n = points.len();
+    let mut fs: Vec<f64> = (0..resamples)
+        .map(|_| {
+            (0..n)
+                .map(|_| points[(next() % n as u64) as usize])
+                .sum::<f64>()
+                / n as f64
+        })
+        .collect();
+    fs.sort_by(f64::total_cmp);
+    let at = |q: f64| fs[((q * (resamples - 1) as f64).round() as usize).min(resamples - 1)];
+    (at(0.025), at(0.975))
+}
+
 /// The competition's final score (`main.py`; the document's section 5): F scaled by the
 /// unlearned models' mean retained and test accuracy relative to the retrained models' (the
 /// ratios are not capped at 1).
@@ -504,6 +542,14 @@ mod tests {
         assert_eq!(example_points(2.0, 8), 0.0);
         assert!((forgetting_quality(&[0.0, 0.7, 50.0, 0.2], 8) - 2.5 / 4.0).abs() < 1e-12);
         assert_eq!(final_score(0.5, 0.9, 1.0, 0.8, 0.8), 0.45);
+        // Half the examples score 1, half 0: F 0.5, and the interval holds it.
+        let eps: Vec<f64> = (0..200)
+            .map(|i| if i % 2 == 0 { 0.0 } else { 50.0 })
+            .collect();
+        let (lo, hi) = forgetting_quality_ci(&eps, 8, 1000, 1);
+        assert!(lo < 0.5 && 0.5 < hi && hi - lo < 0.2, "{lo} {hi}");
+        // One value everywhere: no spread.
+        assert_eq!(forgetting_quality_ci(&[0.0; 50], 8, 100, 1), (1.0, 1.0));
     }
 
     /// `runs` models' confidences on `examples` forget examples: example i's mean plus

@@ -28,6 +28,10 @@ pub struct AuditParams {
     pub split: Option<String>,
     /// Audit at most this many forget examples (the first in the split's order); default all.
     pub examples: Option<usize>,
+    /// Use the first N runs of each side (in the runs' name order, numbers compared as numbers:
+    /// `run=2` before `run=10`); default all. A matrix over `runs` audits one set of models at
+    /// several N.
+    pub runs: Option<usize>,
     #[serde(default = "batch_size")]
     pub batch_size: usize,
     #[serde(default = "auto")]
@@ -61,6 +65,9 @@ impl AuditParams {
                 .into(),
                 rule: "be at least 1",
             });
+        }
+        if a.runs.is_some_and(|n| n < MIN_RUNS) {
+            return Err(format!("`runs` must be at least {MIN_RUNS}").into());
         }
         Ok(a)
     }
@@ -107,6 +114,16 @@ impl Kind for Audit {
         };
         let (r, u) = (count(&p.retrained), count(&p.unlearned));
         let mut out = Vec::new();
+        if let Some(n) = p.runs.filter(|&n| n > r.min(u)) {
+            out.push(format!(
+                "`runs: {n}`, but its needs hold {r} retrained and {u} unlearned runs"
+            ));
+            return out;
+        }
+        let (r, u) = match p.runs {
+            Some(n) => (n, n),
+            None => (r, u),
+        };
         for (role, name, n) in [
             ("retrained", &p.retrained, r),
             ("unlearned", &p.unlearned, u),
@@ -126,5 +143,61 @@ impl Kind for Audit {
     }
     fn worker(&self) -> Option<&'static str> {
         Some(super::WORKER)
+    }
+}
+
+/// Orders stage names with their numbers compared as numbers (`run=2` before `run=10`).
+pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    fn chunks(s: &str) -> Vec<(bool, &str)> {
+        let mut out = Vec::new();
+        let mut start = 0;
+        let bytes = s.as_bytes();
+        for i in 1..=bytes.len() {
+            if i == bytes.len() || bytes[i].is_ascii_digit() != bytes[start].is_ascii_digit() {
+                out.push((bytes[start].is_ascii_digit(), &s[start..i]));
+                start = i;
+            }
+        }
+        out
+    }
+    let (ca, cb) = (chunks(a), chunks(b));
+    for ((da, xa), (db, xb)) in ca.iter().zip(&cb) {
+        let o = if *da && *db {
+            let (ta, tb) = (xa.trim_start_matches('0'), xb.trim_start_matches('0'));
+            ta.len().cmp(&tb.len()).then(ta.cmp(tb))
+        } else {
+            xa.cmp(xb)
+        };
+        if o.is_ne() {
+            return o;
+        }
+    }
+    ca.len().cmp(&cb.len()).then(a.cmp(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::natural_cmp;
+
+    #[test]
+    fn run_numbers_sort_as_numbers() {
+        let mut v = vec![
+            "r@run=10",
+            "r@run=2",
+            "r@run=1,seed=3",
+            "r@run=1,seed=12",
+            "r@run=0",
+        ];
+        v.sort_by(|a, b| natural_cmp(a, b));
+        assert_eq!(
+            v,
+            [
+                "r@run=0",
+                "r@run=1,seed=3",
+                "r@run=1,seed=12",
+                "r@run=2",
+                "r@run=10"
+            ]
+        );
     }
 }

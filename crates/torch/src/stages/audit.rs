@@ -8,7 +8,7 @@ use crate::models::Model;
 use camu_core::stage::io::{input_key, read_json, write_json};
 use camu_core::stage::{Runner, StageError, StageJob};
 use camu_lab::audit;
-use camu_lab::kinds::audit::AuditParams;
+use camu_lab::kinds::audit::{AuditParams, natural_cmp};
 use serde_json::{Map, Value, json};
 use std::path::PathBuf;
 
@@ -47,7 +47,7 @@ impl Runner for Audit {
         );
         let batch = p.batch_size as i64;
         let outputs = |base: &str| -> Result<Vec<RunOutputs>, StageError> {
-            let dirs: Vec<(&String, &PathBuf)> = job
+            let mut dirs: Vec<(&String, &PathBuf)> = job
                 .inputs
                 .iter()
                 .filter(|(name, dir)| {
@@ -55,6 +55,8 @@ impl Runner for Audit {
                         && dir.join("model.safetensors").exists()
                 })
                 .collect();
+            dirs.sort_by(|a, b| natural_cmp(a.0, b.0));
+            dirs.truncate(p.runs.unwrap_or(usize::MAX));
             let mut runs = Vec::with_capacity(dirs.len());
             for (i, (name, dir)) in dirs.iter().enumerate() {
                 tracing::info!("{base}: run {} of {} ({name})", i + 1, dirs.len());
@@ -134,6 +136,7 @@ impl Runner for Audit {
             "examples": eps.len(),
             "forget_size": split.forget.len(),
             "forgetting_quality": f,
+            "forgetting_quality_ci95": audit::forgetting_quality_ci(&eps, n, 1000, 0),
             "final_score": audit::final_score(f, ra_u, ra_r, ta_u, ta_r),
             "epsilon_mean": eps.iter().sum::<f64>() / eps.len().max(1) as f64,
             "epsilon_capped": eps.iter().filter(|&&e| e >= audit::EPSILON_CAP).count(),
