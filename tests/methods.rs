@@ -1010,4 +1010,21 @@ fn unsir_learns_its_noise_at_the_datas_resolution() {
         out.details["hyperparameters"]["noise_shape"],
         json!([2, 3, 32, 32])
     );
+    // Without `noise_per_round`, a round adds as many samples as the noise has channels (the
+    // notebook's `range(batch[0].size(0))`): 3 here, 1 on the MNIST family.
+    let mut params = params;
+    params.remove("noise_per_round");
+    params.insert("noise_batch".into(), json!(4));
+    let ctx = context_with(&model, &data, &split, &params);
+    let out = methods::lookup("unsir").unwrap().unlearn(&ctx).unwrap();
+    assert_eq!(out.details["hyperparameters"]["noise_per_round"], json!(3));
+    let lab = lab();
+    let out = run(
+        &lab,
+        "unsir",
+        &lab.class_split,
+        json!({"noise_batch": 4, "noise_steps": 1, "noise_repeat": 1, "remain_per_class": 1}),
+    )
+    .unwrap();
+    assert_eq!(out.details["hyperparameters"]["noise_per_round"], json!(1));
 }

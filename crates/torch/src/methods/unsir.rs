@@ -41,7 +41,9 @@ impl Unlearn for Unsir {
             p.usize("noise_batch", 256)?.max(1) as i64,
             p.usize("noise_repeat", 20)?,
         );
-        let per_round = (p.usize("noise_per_round", 3)? as i64).clamp(1, nb);
+        // The notebook's `for i in range(batch[0].size(0))` counts the noise's channels.
+        let channels = ctx.data.meta.channels as usize;
+        let per_round = (p.usize("noise_per_round", channels)? as i64).clamp(1, nb);
         let (impair_lr, repair_lr, wd) = (
             p.f64("impair_lr", 0.02)?,
             p.f64("repair_lr", 0.01)?,
