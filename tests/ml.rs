@@ -635,7 +635,7 @@ fn audit_scores_retrain_above_an_untouched_original_which_scores_zero() {
     let split = read("split", "split.json");
     let forget: Vec<i64> = serde_json::from_value(split["forget"].clone()).unwrap();
     for stage in ["same", "untouched"] {
-        let a = read(stage, "audit.json");
+        let a = read(stage, "metrics.json");
         assert_eq!(a["runs"], 4, "{stage}: {a}");
         assert_eq!(a["examples"], forget.len(), "{stage}");
         let eps = read(stage, "epsilons.json");
@@ -643,8 +643,15 @@ fn audit_scores_retrain_above_an_untouched_original_which_scores_zero() {
         assert_eq!(eps.len(), forget.len());
         assert!(eps.iter().zip(&forget).all(|(e, &i)| e["index"] == i));
     }
-    let same = read("same", "audit.json");
-    let untouched = read("untouched", "audit.json");
+    let same = read("same", "metrics.json");
+    let untouched = read("untouched", "metrics.json");
+    // Every example in the histogram; the untouched original's all at the cap, the last bin.
+    let bins = |a: &serde_json::Value| -> Vec<u64> {
+        serde_json::from_value(a["epsilon_bins"]["counts"].clone()).unwrap()
+    };
+    assert_eq!(bins(&same).iter().sum::<u64>() as usize, forget.len());
+    assert_eq!(*bins(&untouched).last().unwrap() as usize, forget.len());
+    assert_eq!(untouched["hardest"].as_array().unwrap().len(), 10);
     let num = |a: &serde_json::Value, k: &str| a[k].as_f64().unwrap();
     assert_eq!(num(&untouched, "forgetting_quality"), 0.0, "{untouched}");
     assert_eq!(untouched["epsilon_capped"], untouched["examples"]);

@@ -6,8 +6,9 @@
 //! name the two matrix stages. The arithmetic is [`crate::audit`]; the run (model outputs) is in
 //! camu-torch.
 //!
-//! Outputs: `audit.json` (F, the final score, U-LiRA's accuracy and AUC, the runs' mean RA and
-//! TA on each side, provenance) and `epsilons.json` (every audited forget example's training-set
+//! Outputs: `metrics.json` (F and its bootstrap interval, the final score, U-LiRA's accuracy and
+//! AUC, the runs' mean RA and TA on each side, the epsilons' histogram in F's bins, the ten
+//! hardest examples, provenance) and `epsilons.json` (every audited forget example's training-set
 //! index, its epsilon and its points).
 
 use camu_core::params::{ParamError, parse};
@@ -84,7 +85,7 @@ impl Kind for Audit {
         AuditParams::read(params).map(|_| ())
     }
     fn provides(&self) -> &'static [&'static str] {
-        &["audit.json"]
+        &["epsilons.json"]
     }
     fn requires(&self, params: &Map<String, Value>) -> Vec<Requirement> {
         vec![

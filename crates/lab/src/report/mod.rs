@@ -3,6 +3,7 @@
 //! over retrain; as Markdown, CSV, JSON and plots. Works on partial results and says what is
 //! missing.
 
+pub mod audit;
 mod plots;
 pub mod search;
 
@@ -40,6 +41,8 @@ pub struct Results {
     /// Values left out as untrustworthy ([`sanitise`]), by stage.
     pub rejected: Vec<String>,
     pub searches: Vec<search::Search>,
+    /// The `audit` stages' results.
+    pub audits: Vec<Row>,
 }
 
 /// Collects the metrics of every evaluate stage that has a valid cache record, except those
@@ -60,10 +63,35 @@ pub fn collect(engine: &mut Engine<'_>) -> Result<Results, EngineError> {
     let mut rows = Vec::new();
     let mut missing = Vec::new();
     let mut rejected = Vec::new();
+    let mut audits = Vec::new();
     for st in &statuses {
         let Some(stage) = engine.pipeline.stage(&st.stage) else {
             continue;
         };
+        if stage.kind == "audit" {
+            let record = st
+                .key
+                .as_ref()
+                .filter(|_| st.state == "cached")
+                .and_then(|k| engine.cache.record(k))
+                .and_then(|r| r.metrics)
+                .and_then(|m| m.as_object().cloned());
+            match record {
+                Some(mut metrics) => {
+                    for why in sanitise(&mut metrics) {
+                        rejected.push(format!("{}: {why}", st.stage));
+                    }
+                    audits.push(Row {
+                        stage: st.stage.clone(),
+                        key: st.key.clone(),
+                        metrics,
+                        tuned: None,
+                    });
+                }
+                None => missing.push(st.stage.clone()),
+            }
+            continue;
+        }
         // Evaluations on the validation part serve `select`, not the tables.
         if stage.kind != "evaluate"
             || stage.params.get("on").and_then(|v| v.as_str()) == Some("validation")
@@ -109,6 +137,7 @@ pub fn collect(engine: &mut Engine<'_>) -> Result<Results, EngineError> {
         missing,
         rejected,
         searches,
+        audits,
     })
 }
 
@@ -152,11 +181,7 @@ pub fn sanitise(m: &mut Map<String, Value>) -> Vec<String> {
     }
     for key in ["method", "dataset"] {
         if let Some(Value::String(s)) = m.get(key) {
-            let clean: String = s
-                .chars()
-                .filter(|c| !c.is_control() && *c != '|')
-                .take(80)
-                .collect();
+            let clean = clean_label(s);
             if clean != *s {
                 why.push(format!("`{key}` {s:?} shown as {clean:?}"));
                 m.insert(key.into(), Value::String(clean));
@@ -164,6 +189,15 @@ pub fn sanitise(m: &mut Map<String, Value>) -> Vec<String> {
         }
     }
     why
+}
+
+/// A text fit for a table cell and a plot label: no control characters, no `|`, at most 80
+/// characters.
+pub fn clean_label(s: &str) -> String {
+    s.chars()
+        .filter(|c| !c.is_control() && *c != '|')
+        .take(80)
+        .collect()
 }
 
 use crate::metrics::{Metric, Unit, gap_metrics, reported};
@@ -247,6 +281,8 @@ pub struct Comparison {
     pub rejected: Vec<String>,
     /// Every `select` stage's trials and choice.
     pub searches: Vec<search::Search>,
+    /// Every `audit` stage's result.
+    pub audits: Vec<audit::Audit>,
 }
 
 /// "random 10%", "class 0", "per-class {...}".
@@ -478,6 +514,7 @@ pub fn aggregate(results: &Results) -> Comparison {
         missing: results.missing.clone(),
         rejected: results.rejected.clone(),
         searches: results.searches.clone(),
+        audits: results.audits.iter().filter_map(audit::of).collect(),
     }
 }
 
@@ -655,6 +692,7 @@ pub fn markdown(c: &Comparison) -> String {
             scripts.into_iter().collect::<Vec<_>>().join("; ")
         ));
     }
+    out.push_str(&audit::markdown(&c.audits));
     if !c.rejected.is_empty() {
         out.push_str(&format!(
             "\nleft out as invalid ({}): {}\n",
@@ -806,6 +844,7 @@ mod tests {
             missing: vec!["evaluate@scrub".into()],
             rejected: vec![],
             searches: vec![],
+            audits: vec![],
         };
         let c = aggregate(&results);
         let g = &c.groups[0];

@@ -5,7 +5,7 @@
 use crate::MlError;
 use crate::ml::{accuracy, idx_tensor, infer};
 use crate::models::Model;
-use camu_core::stage::io::{input_key, read_json, write_json};
+use camu_core::stage::io::{input_key, read_json, write_json, write_metrics};
 use camu_core::stage::{Runner, StageError, StageJob};
 use camu_lab::audit;
 use camu_lab::kinds::audit::{AuditParams, natural_cmp};
@@ -127,8 +127,13 @@ impl Runner for Audit {
                 .map(|r| json!({"stage": r.stage, "key": r.key, "acc_remain_train": r.ra, "acc_test": r.ta}))
                 .collect()
         };
-        let record = json!({
-            "method": produced.get("method").cloned().unwrap_or(Value::Null),
+        let mut record = json!({
+            // As `evaluate` names a model: its method, else retrain (trained on Dr) or original.
+            "method": produced.get("method").cloned().unwrap_or_else(|| match produced.get("on") {
+                Some(v) if v == "remain" => json!("retrain"),
+                _ => json!("original"),
+            }),
+            "unlearned_stage": p.unlearned,
             "scenario": split.scenario,
             "seed": split.seed,
             "dataset": data.meta.name,
@@ -154,6 +159,24 @@ impl Runner for Audit {
                 "unlearned": runs_of(&unlearned),
             },
         });
+        // The distribution of the epsilons in the bins F scores (width 0.5), and the examples
+        // hardest to forget, so the report needs only this record.
+        let top = 2.0 * ((n - 1) as f64).ln().ceil();
+        let mut counts = vec![0usize; top.max(0.0) as usize + 1];
+        for &e in &eps {
+            let bin = ((2.0 * e).floor().max(0.0) as usize).min(counts.len() - 1);
+            counts[bin] += 1;
+        }
+        let mut order: Vec<usize> = (0..eps.len()).collect();
+        order.sort_by(|&a, &b| eps[b].total_cmp(&eps[a]).then(forget[a].cmp(&forget[b])));
+        let hardest: Vec<Value> = order
+            .iter()
+            .take(10)
+            .map(|&i| json!({"index": forget[i], "epsilon": eps[i]}))
+            .collect();
+        record["epsilon_bins"] = json!({"width": 0.5, "counts": counts,
+            "note": "the last count holds every epsilon beyond the scored bins, the cap of 50 included"});
+        record["hardest"] = json!(hardest);
         let per_example: Vec<Value> = forget
             .iter()
             .zip(&eps)
@@ -162,6 +185,10 @@ impl Runner for Audit {
             )
             .collect();
         write_json(job, "epsilons.json", &per_example)?;
-        write_json(job, "audit.json", &record)
+        let record = match record {
+            Value::Object(m) => m,
+            _ => unreachable!("a JSON object literal"),
+        };
+        write_metrics(job, &record)
     }
 }
