@@ -11,8 +11,8 @@ element), the check is what its message says: at least one threshold survives.
         [--examples 200] [--seed 0]
 
 For each number of runs it draws synthetic confidences for retrained and unlearned models
-(several regimes per forget example: the same distribution, shifted, wider, narrower, a
-deterministic side), writes them as CSV, has `camu-worker audit` compute per-example epsilons and
+(eight regimes over the forget examples: the same distribution, shifted, wider, narrower, a
+deterministic side, values with ties, two equal constants, two different constants), writes them as CSV, has `camu-worker audit` compute per-example epsilons and
 F, computes both here, and prints how many epsilons agree to 1e-6 and whether F agrees. Exit 1
 on any difference. Needs torch and numpy (scripts/setup.sh's environment has both).
 """
@@ -119,15 +119,19 @@ def forgetting_quality(eps, models):
     return sum(points) / len(points)
 
 
+REGIMES = 8
+
+
 def draw(runs, examples, rng):
     """Per example one regime: retrained ~ N(m, 1); unlearned the same, shifted, wider,
-    narrower, or one constant value (a deterministic method)."""
+    narrower, or one constant value (a deterministic method); both sides rounded to 0.25 (ties,
+    equal medians); both sides one and the same constant; both constant but different."""
     r = np.empty((runs, examples))
     u = np.empty((runs, examples))
     for i in range(examples):
         m = rng.uniform(-4, 8)
         r[:, i] = m + rng.standard_normal(runs)
-        kind = i % 5
+        kind = i % REGIMES
         if kind == 0:
             u[:, i] = m + rng.standard_normal(runs)
         elif kind == 1:
@@ -136,8 +140,17 @@ def draw(runs, examples, rng):
             u[:, i] = m + 3 * rng.standard_normal(runs)
         elif kind == 3:
             u[:, i] = m + 0.2 * rng.standard_normal(runs)
-        else:
+        elif kind == 4:
             u[:, i] = m + 2
+        elif kind == 5:
+            r[:, i] = np.round(r[:, i] * 4) / 4
+            u[:, i] = np.round((m + rng.standard_normal(runs)) * 4) / 4
+        elif kind == 6:
+            r[:, i] = m
+            u[:, i] = m
+        else:
+            r[:, i] = m
+            u[:, i] = m + 0.5
     return r, u
 
 
@@ -145,7 +158,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     p.add_argument("--worker", default=os.path.join(root, "target", "release", "camu-worker"))
-    p.add_argument("--runs", type=int, nargs="+", default=[8, 16, 32])
+    p.add_argument("--runs", type=int, nargs="+", default=[5, 8, 16, 33])
     p.add_argument("--examples", type=int, default=200)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
@@ -166,6 +179,9 @@ def main():
             if out.returncode != 0:
                 sys.exit(f"camu-worker audit: {out.stderr.strip()}")
             ours = json.loads(out.stdout)
+            if ours["models"] != runs or len(ours["epsilons"]) != args.examples:
+                sys.exit(f"camu-worker audit read {ours['models']} runs and gave "
+                         f"{len(ours['epsilons'])} epsilons for {runs} runs of {args.examples} examples")
             theirs = [example_epsilon(r[:, i], u[:, i]) for i in range(args.examples)]
             diff = [abs(a - b) for a, b in zip(ours["epsilons"], theirs)]
             same = sum(d <= 1e-6 for d in diff)
@@ -176,7 +192,7 @@ def main():
                   f"{'' if f_same else ' DIFFERENT'}; U-LiRA {ours['ulira']}")
             for i, d in enumerate(diff):
                 if d > 1e-6:
-                    print(f"  example {i} (regime {i % 5}): camu-pipe {ours['epsilons'][i]!r}, here {theirs[i]!r}")
+                    print(f"  example {i} (regime {i % REGIMES}): camu-pipe {ours['epsilons'][i]!r}, here {theirs[i]!r}")
             bad += (len(diff) - same) + (not f_same)
     return 1 if bad else 0
 

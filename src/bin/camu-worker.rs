@@ -119,9 +119,12 @@ fn runs(path: &str) -> Result<Vec<Vec<f64>>, String> {
         .enumerate()
         .map(|(i, l)| {
             l.split(',')
-                .map(|v| v.trim().parse::<f64>())
-                .collect::<Result<Vec<f64>, _>>()
-                .map_err(|e| format!("{path}:{}: {e}", i + 1))
+                .map(|v| match v.trim().parse::<f64>() {
+                    Ok(x) if x.is_finite() => Ok(x),
+                    Ok(x) => Err(format!("{path}:{}: {x} is not a finite confidence", i + 1)),
+                    Err(e) => Err(format!("{path}:{}: {v:?}: {e}", i + 1)),
+                })
+                .collect::<Result<Vec<f64>, String>>()
         })
         .collect::<Result<_, _>>()?;
     match rows.first().map(Vec::len) {
@@ -151,7 +154,8 @@ fn audit(retrained: &str, unlearned: &str) -> Result<String, String> {
         "models": r.len(),
         "epsilons": eps,
         "forgetting_quality": audit::forgetting_quality(&eps, r.len()),
-        "ulira": ulira.map(|x| serde_json::json!({"accuracy": x.accuracy, "auc": x.auc, "guesses": x.guesses})),
+        "ulira": ulira.map(|x| serde_json::json!({"accuracy": x.accuracy, "auc": x.auc,
+            "tpr_at_fpr_1e2": x.tpr_at_fpr_1e2, "tpr_at_fpr_1e3": x.tpr_at_fpr_1e3, "guesses": x.guesses})),
     })
     .to_string())
 }

@@ -311,6 +311,10 @@ pub struct Ulira {
     pub accuracy: f64,
     /// Area under the ROC curve.
     pub auc: f64,
+    /// The true-positive rate at a false-positive rate of at most 1% and 0.1% (LiRA's
+    /// low-FPR view).
+    pub tpr_at_fpr_1e2: f64,
+    pub tpr_at_fpr_1e3: f64,
     /// How many (example, target model) guesses it rests on.
     pub guesses: usize,
 }
@@ -336,10 +340,10 @@ fn std0(v: &[f64]) -> f64 {
 /// the pipeline already has serve as shadows and as targets. Needs at least 3 runs per side.
 pub fn ulira(retrained: &[Vec<f64>], unlearned: &[Vec<f64>]) -> Option<Ulira> {
     let (nr, nu) = (retrained.len(), unlearned.len());
-    if nr < 3 || nu < 3 {
+    let examples = retrained.first().map_or(0, Vec::len);
+    if nr < 3 || nu < 3 || examples == 0 {
         return None;
     }
-    let examples = retrained[0].len();
     let mut scored: Vec<(f64, bool)> = Vec::with_capacity(examples * (nr + nu));
     for i in 0..examples {
         let r: Vec<f64> = retrained.iter().map(|m| m[i]).collect();
@@ -360,29 +364,50 @@ pub fn ulira(retrained: &[Vec<f64>], unlearned: &[Vec<f64>]) -> Option<Ulira> {
             }
         }
     }
-    let (auc, accuracy) = roc(&mut scored);
-    // The trapezoids can sum a rounding above 1.
-    let auc = auc.min(1.0);
+    let r = roc(&mut scored);
     Some(Ulira {
-        accuracy,
-        auc,
+        accuracy: r.accuracy,
+        // The trapezoids can sum a rounding above 1.
+        auc: r.auc.min(1.0),
+        tpr_at_fpr_1e2: r.tpr_at(0.01),
+        tpr_at_fpr_1e3: r.tpr_at(0.001),
         guesses: scored.len(),
     })
 }
 
+/// An ROC curve's points (FPR, TPR), from the strictest threshold down, and its summaries.
+struct Roc {
+    points: Vec<(f64, f64)>,
+    auc: f64,
+    accuracy: f64,
+}
+
+impl Roc {
+    /// The best TPR among thresholds whose FPR is at most `fpr`.
+    fn tpr_at(&self, fpr: f64) -> f64 {
+        self.points
+            .iter()
+            .filter(|p| p.0 <= fpr)
+            .map(|p| p.1)
+            .fold(0.0, f64::max)
+    }
+}
+
 /// AUC and the best balanced accuracy of "member when score >= t", over every t; ties in the
 /// score move together (so a constant score gives AUC 0.5 and accuracy 0.5).
-fn roc(scored: &mut [(f64, bool)]) -> (f64, f64) {
+fn roc(scored: &mut [(f64, bool)]) -> Roc {
     let pos = scored.iter().filter(|s| s.1).count() as f64;
     let neg = scored.len() as f64 - pos;
     scored.sort_by(|a, b| b.0.total_cmp(&a.0));
     let (mut tp, mut fp) = (0.0, 0.0);
     let (mut auc, mut best) = (0.0, 0.5f64);
+    let mut points = vec![(0.0, 0.0)];
     let mut i = 0;
     while i < scored.len() {
         let (tp0, fp0) = (tp, fp);
         let mut j = i;
-        while j < scored.len() && scored[j].0 == scored[i].0 {
+        // total_cmp: a NaN score forms its own group instead of stopping the walk.
+        while j < scored.len() && scored[j].0.total_cmp(&scored[i].0).is_eq() {
             if scored[j].1 {
                 tp += 1.0;
             } else {
@@ -393,9 +418,14 @@ fn roc(scored: &mut [(f64, bool)]) -> (f64, f64) {
         // Trapezoid between the two ROC points.
         auc += (fp - fp0) / neg * (tp + tp0) / (2.0 * pos);
         best = best.max(1.0 - (fp / neg + (1.0 - tp / pos)) / 2.0);
+        points.push((fp / neg, tp / pos));
         i = j;
     }
-    (auc, best)
+    Roc {
+        points,
+        auc,
+        accuracy: best,
+    }
 }
 
 #[cfg(test)]
@@ -430,6 +460,15 @@ mod tests {
         // Perfect separation: infinite, clipped to 50.
         assert_eq!(example_epsilon(&a, &b), EPSILON_CAP);
         assert_eq!(example_points(EPSILON_CAP, 64), 0.0);
+    }
+
+    #[test]
+    fn two_equal_constant_sides_discard_every_attack_and_give_zero() {
+        // Both ranges 0: 0/0 passes the guard, every attack has FPR or FNR 0 with the other
+        // not, so all are discarded (the scoring code stops here): epsilon 0, by our rule.
+        assert_eq!(example_epsilon(&[2.5; 8], &[2.5; 8]), 0.0);
+        // Two different constants: perfectly separated, the cap.
+        assert_eq!(example_epsilon(&[2.5; 8], &[3.5; 8]), EPSILON_CAP);
     }
 
     #[test]
@@ -613,6 +652,7 @@ mod tests {
             .collect();
         let far = ulira(&base, &shifted).unwrap();
         assert!(far.accuracy > 0.95 && far.auc > 0.95, "{far:?}");
+        assert!(far.tpr_at_fpr_1e2 > 0.9, "{far:?}");
         // Two independent draws of one distribution: no better than a coin.
         let means = vec![0.0; 30];
         let same = ulira(&runs_of(&means, runs, 3), &runs_of(&means, runs, 5)).unwrap();
@@ -621,7 +661,10 @@ mod tests {
             "{same:?}"
         );
         assert_eq!(far.guesses, 30 * 2 * runs);
+        assert!(same.tpr_at_fpr_1e2 < 0.2, "{same:?}");
         assert!(ulira(&base[..2], &shifted[..2]).is_none());
+        // No examples: nothing to attack.
+        assert!(ulira(&vec![vec![]; 4], &vec![vec![]; 4]).is_none());
     }
 
     #[test]
@@ -631,7 +674,10 @@ mod tests {
         let s: f64 = p.iter().sum();
         let want = (p[0] / s).ln() - ((p[1] + p[2]) / s).ln();
         assert!((logit_scaled_confidence(&logits, 0) - want).abs() < 1e-6);
-        // A saturated prediction stays finite.
-        assert!(logit_scaled_confidence(&[200.0, 0.0], 0).is_finite());
+        // A saturated prediction: exp(-200) underflows in f32, as in the scoring code, and the
+        // confidence stops at ln(1 + 1e-45) - ln(1e-45) = 103.616.
+        let top = logit_scaled_confidence(&[200.0, 0.0], 0);
+        assert!((top - 103.616_329).abs() < 1e-5, "{top}");
+        assert!((logit_scaled_confidence(&[0.0, 200.0], 0) + top).abs() < 1e-5);
     }
 }

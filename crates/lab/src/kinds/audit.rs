@@ -147,7 +147,8 @@ impl Kind for Audit {
     }
 }
 
-/// Orders stage names with their numbers compared as numbers (`run=2` before `run=10`).
+/// Orders stage names with their unsigned integers compared as numbers (`run=2` before
+/// `run=10`; signs and decimal points are ordinary characters).
 pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
     fn chunks(s: &str) -> Vec<(bool, &str)> {
         let mut out = Vec::new();

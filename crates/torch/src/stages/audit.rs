@@ -9,6 +9,7 @@ use camu_core::stage::io::{input_key, read_json, write_json, write_metrics};
 use camu_core::stage::{Runner, StageError, StageJob};
 use camu_lab::audit;
 use camu_lab::kinds::audit::{AuditParams, natural_cmp};
+use camu_lab::protocol::EvalOn;
 use serde_json::{Map, Value, json};
 use std::path::PathBuf;
 
@@ -37,6 +38,20 @@ impl Runner for Audit {
             Some(k) => split.forget.iter().copied().take(k).collect(),
             None => split.forget.clone(),
         };
+        if forget.is_empty() {
+            return Err("the split's forget set is empty: there is nothing to audit".into());
+        }
+        // The test part the evaluations report on (all of it unless the split holds some out).
+        let (t_x, t_y) = match split.test_indices(EvalOn::Test, data.meta.n_test)? {
+            Some(idx) => {
+                let t = idx_tensor(&idx);
+                (
+                    data.test_x.index_select(0, &t),
+                    data.test_y.index_select(0, &t),
+                )
+            }
+            None => (data.test_x.shallow_clone(), data.test_y.shallow_clone()),
+        };
         let (f_idx, r_idx) = (idx_tensor(&forget), idx_tensor(&split.remain));
         let f_x = data.train_x.index_select(0, &f_idx);
         let f_y: Vec<i64> =
@@ -56,27 +71,52 @@ impl Runner for Audit {
                 })
                 .collect();
             dirs.sort_by(|a, b| natural_cmp(a.0, b.0));
+            if let Some(n) = p.runs.filter(|&n| n > dirs.len()) {
+                return Err(format!(
+                    "`runs: {n}`, but only {} input(s) of `{base}` hold a model",
+                    dirs.len()
+                )
+                .into());
+            }
             dirs.truncate(p.runs.unwrap_or(usize::MAX));
             let mut runs = Vec::with_capacity(dirs.len());
             for (i, (name, dir)) in dirs.iter().enumerate() {
                 tracing::info!("{base}: run {} of {} ({name})", i + 1, dirs.len());
                 let model = Model::load(dir, rt.device).map_err(MlError::from)?;
                 let logits = infer(&model, &f_x, fam, batch).0;
-                if crate::metrics::nonfinite_rows(&logits) > 0 {
-                    return Err(format!(
-                        "{name}: the model has non-finite outputs on the forget set; its confidences are undefined"
-                    )
-                    .into());
+                let (r_logits, t_logits) = (
+                    infer(&model, &r_x, fam, batch).0,
+                    infer(&model, &t_x, fam, batch).0,
+                );
+                for (part, l) in [
+                    ("forget", &logits),
+                    ("retained", &r_logits),
+                    ("test", &t_logits),
+                ] {
+                    if crate::metrics::nonfinite_rows(l) > 0 {
+                        return Err(format!(
+                            "{name}: the model has non-finite outputs on the {part} set; the audit needs finite outputs from every run"
+                        )
+                        .into());
+                    }
                 }
                 let rows: Vec<Vec<f32>> =
                     Vec::<Vec<f32>>::try_from(&logits).map_err(MlError::from)?;
                 let confidences = rows
                     .iter()
                     .zip(&f_y)
-                    .map(|(l, &y)| audit::logit_scaled_confidence(l, y as usize))
-                    .collect();
-                let ra = accuracy(&infer(&model, &r_x, fam, batch).0, &r_y);
-                let ta = accuracy(&infer(&model, &data.test_x, fam, batch).0, &data.test_y);
+                    .map(
+                        |(l, &y)| match usize::try_from(y).ok().filter(|&y| y < l.len()) {
+                            Some(y) => Ok(audit::logit_scaled_confidence(l, y)),
+                            None => Err(format!(
+                                "{name}: label {y} is not one of the model's {} classes",
+                                l.len()
+                            )),
+                        },
+                    )
+                    .collect::<Result<Vec<f64>, String>>()?;
+                let ra = accuracy(&r_logits, &r_y);
+                let ta = accuracy(&t_logits, &t_y);
                 runs.push(RunOutputs {
                     stage: (*name).clone(),
                     key: input_key(dir).unwrap_or_default(),
@@ -92,8 +132,10 @@ impl Runner for Audit {
         let n = retrained.len();
         if n < camu_lab::kinds::audit::MIN_RUNS || n != unlearned.len() {
             return Err(format!(
-                "{n} retrained and {} unlearned runs among the inputs; the audit needs as many of each, at least {}",
+                "{n} runs of `{}` and {} of `{}` hold a model among the inputs; the audit needs as many of each, at least {}",
+                p.retrained,
                 unlearned.len(),
+                p.unlearned,
                 camu_lab::kinds::audit::MIN_RUNS
             )
             .into());
@@ -116,12 +158,25 @@ impl Runner for Audit {
         };
         let (ra_u, ra_r) = (mean(&unlearned, |r| r.ra), mean(&retrained, |r| r.ra));
         let (ta_u, ta_r) = (mean(&unlearned, |r| r.ta), mean(&retrained, |r| r.ta));
-        let produced: Map<String, Value> = job
-            .inputs
+        // Every unlearned run is one method with one setting: the label is theirs.
+        let label = |r: &RunOutputs| -> Map<String, Value> {
+            job.inputs
+                .get(&r.stage)
+                .and_then(|dir| read_json(&dir.join("metrics.json")).ok())
+                .unwrap_or_default()
+        };
+        let produced = label(&unlearned[0]);
+        let what = |m: &Map<String, Value>| (m.get("method").cloned(), m.get("selected").cloned());
+        if let Some(other) = unlearned[1..]
             .iter()
-            .find(|(name, _)| *name == &unlearned[0].stage)
-            .and_then(|(_, dir)| read_json(&dir.join("metrics.json")).ok())
-            .unwrap_or_default();
+            .find(|r| what(&label(r)) != what(&produced))
+        {
+            return Err(format!(
+                "`{}` and `{}` ran different methods or settings; an audit compares the runs of one (bind `method` in the audit's matrix too)",
+                unlearned[0].stage, other.stage
+            )
+            .into());
+        }
         let runs_of = |runs: &[RunOutputs]| -> Vec<Value> {
             runs.iter()
                 .map(|r| json!({"stage": r.stage, "key": r.key, "acc_remain_train": r.ra, "acc_test": r.ta}))
@@ -129,10 +184,14 @@ impl Runner for Audit {
         };
         let mut record = json!({
             // As `evaluate` names a model: its method, else retrain (trained on Dr) or original.
-            "method": produced.get("method").cloned().unwrap_or_else(|| match produced.get("on") {
-                Some(v) if v == "remain" => json!("retrain"),
-                _ => json!("original"),
-            }),
+            "method": match (produced.get("method").and_then(Value::as_str), produced.get("selected")) {
+                (Some(m), Some(_)) => json!(format!("{m} (tuned)")),
+                (Some(m), None) => json!(m),
+                (None, _) => match produced.get("on") {
+                    Some(v) if v == "remain" => json!("retrain"),
+                    _ => json!("original"),
+                },
+            },
             "unlearned_stage": p.unlearned,
             "scenario": split.scenario,
             "seed": split.seed,
@@ -148,6 +207,8 @@ impl Runner for Audit {
             "ulira_accuracy": ulira.as_ref().map(|u| u.accuracy),
             "ulira_auc": ulira.as_ref().map(|u| u.auc),
             "ulira_guesses": ulira.as_ref().map(|u| u.guesses),
+            "ulira_tpr_at_fpr_1e2": ulira.as_ref().map(|u| u.tpr_at_fpr_1e2),
+            "ulira_tpr_at_fpr_1e3": ulira.as_ref().map(|u| u.tpr_at_fpr_1e3),
             "acc_remain_train_unlearned": ra_u,
             "acc_remain_train_retrained": ra_r,
             "acc_test_unlearned": ta_u,
