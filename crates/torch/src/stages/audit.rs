@@ -184,14 +184,7 @@ impl Runner for Audit {
         };
         let mut record = json!({
             // As `evaluate` names a model: its method, else retrain (trained on Dr) or original.
-            "method": match (produced.get("method").and_then(Value::as_str), produced.get("selected")) {
-                (Some(m), Some(_)) => json!(format!("{m} (tuned)")),
-                (Some(m), None) => json!(m),
-                (None, _) => match produced.get("on") {
-                    Some(v) if v == "remain" => json!("retrain"),
-                    _ => json!("original"),
-                },
-            },
+            "method": super::model_label(&produced),
             "unlearned_stage": p.unlearned,
             "scenario": split.scenario,
             "seed": split.seed,

@@ -102,21 +102,10 @@ impl Runner for Evaluate {
         {
             m.insert("stopped_at_epoch".into(), e.clone());
         }
-        let method = produced
-            .get("method")
-            .cloned()
-            .unwrap_or_else(|| match produced.get("on") {
-                Some(v) if v == "remain" => json!("retrain"),
-                _ => json!("original"),
-            });
-        // A run with settings a `select` stage chose is its own row in the report.
-        let method = match (produced.get("selected"), method.as_str()) {
-            (Some(values), Some(name)) => {
-                m.insert("selected".into(), values.clone());
-                json!(format!("{name} (tuned)"))
-            }
-            _ => method,
-        };
+        let method = super::model_label(&produced);
+        if let Some(values) = produced.get("selected") {
+            m.insert("selected".into(), values.clone());
+        }
         m.insert("method".into(), method.clone());
         // Where every number came from: this record's key and each input's stage and key, with
         // the producing method's version.

@@ -29,6 +29,24 @@ pub static RUNNERS: &[&dyn Runner] = &[
     &audit::Audit,
 ];
 
+/// How a model is named in records and reports, from the metrics of the stage that produced it:
+/// its method (with " (tuned)" when a `select` stage chose its settings, so a tuned run is its
+/// own row), else retrain (trained on Dr) or original.
+pub fn model_label(produced: &serde_json::Map<String, serde_json::Value>) -> serde_json::Value {
+    use serde_json::json;
+    match (
+        produced.get("method").and_then(serde_json::Value::as_str),
+        produced.get("selected"),
+    ) {
+        (Some(m), Some(_)) => json!(format!("{m} (tuned)")),
+        (Some(m), None) => json!(m),
+        (None, _) => match produced.get("on") {
+            Some(v) if v == "remain" => json!("retrain"),
+            _ => json!("original"),
+        },
+    }
+}
+
 /// What every ML stage starts from: its thread count set, its device chosen, and its declared
 /// inputs loaded on demand.
 pub struct Runtime<'j> {
