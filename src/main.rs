@@ -112,7 +112,7 @@ enum Cmd {
         common: Common,
     },
     /// Compare methods: tables (printed, and written as Markdown, CSV, JSON) and plots (SVG, PNG)
-    /// from whatever evaluate stages have results so far.
+    /// from whatever evaluate and audit stages have results so far.
     Report {
         pipeline: PathBuf,
         /// Where to write the files (default: reports/PIPELINE_NAME).

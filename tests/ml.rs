@@ -614,6 +614,11 @@ stages:
     kind: audit
     needs: [data, split, retrain, original]
     with: {retrained: retrain, unlearned: original}
+  evaluate:
+    kind: evaluate
+    needs: [data, split, original]
+    matrix: {run: [0]}
+    with: {model: original}
 "#;
 
 #[test]
@@ -658,6 +663,28 @@ fn audit_scores_retrain_above_an_untouched_original_which_scores_zero() {
     assert!(num(&untouched, "ulira_accuracy") > 0.9, "{untouched}");
     assert!(num(&same, "forgetting_quality") > 0.05, "{same}");
     assert!(num(&same, "ulira_accuracy") < num(&untouched, "ulira_accuracy"));
+
+    // The report ranks the two audits with its bootstrap, draws their epsilons and puts the
+    // original's F beside its evaluation.
+    let out = f.run(&["report", "p.yaml", "--out", "rep"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let md = std::fs::read_to_string(f.path("rep/comparison.md")).unwrap();
+    assert!(
+        md.contains("- 4 runs a side (retrained: retrain): retrain (other) ")
+            && md.contains("> original (original) 0.000; this whole order holds in 100.0% of 1000"),
+        "{md}"
+    );
+    let row = md
+        .lines()
+        .find(|l| l.starts_with("| original |"))
+        .unwrap_or_else(|| panic!("{md}"));
+    let ulira = format!("{:.3} |", num(&untouched, "ulira_accuracy"));
+    assert!(row.ends_with(&format!(" 0.000 | 0.000 | {ulira}")), "{row}");
+    assert!(f.path("rep/epsilons-synthetic-class_0.svg").exists());
 
     // Too few runs, or unequal sides, are refused before anything runs.
     for (name, text, want) in [

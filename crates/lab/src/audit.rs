@@ -258,25 +258,103 @@ pub fn forgetting_quality_ci(
         .iter()
         .map(|&e| example_points(e, models))
         .collect();
-    let mut state = seed ^ 0x9e37_79b9_7f4a_7c15;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
     let n = points.len();
+    let mut draw = Draws::new(seed);
     let mut fs: Vec<f64> = (0..resamples)
-        .map(|_| {
-            (0..n)
-                .map(|_| points[(next() % n as u64) as usize])
-                .sum::<f64>()
-                / n as f64
-        })
+        .map(|_| (0..n).map(|_| points[draw.index(n)]).sum::<f64>() / n as f64)
         .collect();
     fs.sort_by(f64::total_cmp);
     let at = |q: f64| fs[((q * (resamples - 1) as f64).round() as usize).min(resamples - 1)];
     (at(0.025), at(0.975))
+}
+
+/// A fixed xorshift64 stream for the bootstraps: the same seed gives the same resamples on
+/// every platform, so a report's intervals do not move between runs of `report`.
+struct Draws(u64);
+
+impl Draws {
+    fn new(seed: u64) -> Draws {
+        Draws(seed ^ 0x9e37_79b9_7f4a_7c15)
+    }
+
+    /// An index below `n` (n > 0).
+    fn index(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n as u64) as usize
+    }
+}
+
+/// How stable the order of methods by F is over the forget examples.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RankingStability {
+    /// The methods by F on all examples, best first (ties: by name).
+    pub order: Vec<String>,
+    /// Each method's F on all examples, in `order`.
+    pub f: Vec<f64>,
+    /// The share of resamples whose whole order is `order`.
+    pub whole: f64,
+    /// `ranks[i][k]`: the share of resamples in which `order[i]` took rank k + 1.
+    pub ranks: Vec<Vec<f64>>,
+    pub resamples: usize,
+    pub examples: usize,
+}
+
+/// A paired bootstrap of the ranking by F: each resample draws the forget examples with
+/// replacement, the same draw for every method (they audit the same examples, so their scores
+/// are paired), and ranks the methods by their mean points on it. `points[m]` is method m's
+/// per-example points ([`example_points`]). None when fewer than two methods, no examples, or
+/// methods with different numbers of examples.
+pub fn ranking_stability(
+    points: &[(String, Vec<f64>)],
+    resamples: usize,
+    seed: u64,
+) -> Option<RankingStability> {
+    let n = points.first()?.1.len();
+    if points.len() < 2 || n == 0 || resamples == 0 || points.iter().any(|p| p.1.len() != n) {
+        return None;
+    }
+    let rank = |f: &[f64]| {
+        let mut idx: Vec<usize> = (0..points.len()).collect();
+        idx.sort_by(|&a, &b| f[b].total_cmp(&f[a]).then(points[a].0.cmp(&points[b].0)));
+        idx
+    };
+    let full: Vec<f64> = points
+        .iter()
+        .map(|p| p.1.iter().sum::<f64>() / n as f64)
+        .collect();
+    let order = rank(&full);
+    let mut counts = vec![vec![0usize; points.len()]; points.len()];
+    let mut whole = 0;
+    let mut draw = Draws::new(seed);
+    let mut f = vec![0.0; points.len()];
+    for _ in 0..resamples {
+        f.iter_mut().for_each(|x| *x = 0.0);
+        for _ in 0..n {
+            let i = draw.index(n);
+            for (m, p) in points.iter().enumerate() {
+                f[m] += p.1[i];
+            }
+        }
+        let drawn = rank(&f);
+        whole += usize::from(drawn == order);
+        for (k, &m) in drawn.iter().enumerate() {
+            counts[m][k] += 1;
+        }
+    }
+    let share = |c: usize| c as f64 / resamples as f64;
+    Some(RankingStability {
+        order: order.iter().map(|&m| points[m].0.clone()).collect(),
+        f: order.iter().map(|&m| full[m]).collect(),
+        whole: share(whole),
+        ranks: order
+            .iter()
+            .map(|&m| counts[m].iter().map(|&c| share(c)).collect())
+            .collect(),
+        resamples,
+        examples: n,
+    })
 }
 
 /// The competition's final score (`main.py`; the document's section 5): F scaled by the
@@ -665,6 +743,38 @@ mod tests {
         assert!(ulira(&base[..2], &shifted[..2]).is_none());
         // No examples: nothing to attack.
         assert!(ulira(&vec![vec![]; 4], &vec![vec![]; 4]).is_none());
+    }
+
+    #[test]
+    fn a_clear_ranking_holds_and_a_coin_toss_does_not() {
+        // Points in {0, 1}: "good" scores 1 on 90% of the examples, "bad" on 10%; "twin" and
+        // "tie" score 1 on alternate halves, so their order is a coin toss between resamples.
+        let n = 200;
+        let of = |f: &dyn Fn(usize) -> bool| -> Vec<f64> {
+            (0..n).map(|i| if f(i) { 1.0 } else { 0.0 }).collect()
+        };
+        let clear = [
+            ("bad".to_string(), of(&|i| i % 10 == 0)),
+            ("good".to_string(), of(&|i| i % 10 != 0)),
+        ];
+        let s = ranking_stability(&clear, 500, 1).unwrap();
+        assert_eq!(s.order, ["good", "bad"]);
+        assert!((s.f[0] - 0.9).abs() < 1e-12 && (s.f[1] - 0.1).abs() < 1e-12);
+        assert_eq!(s.whole, 1.0);
+        assert_eq!(s.ranks[0], [1.0, 0.0]);
+        let coin = [
+            ("tie".to_string(), of(&|i| i < n / 2)),
+            ("twin".to_string(), of(&|i| i >= n / 2)),
+        ];
+        let s = ranking_stability(&coin, 2000, 1).unwrap();
+        assert!(s.whole > 0.4 && s.whole < 0.6, "{}", s.whole);
+        for r in &s.ranks {
+            assert!((r.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+        }
+        // Unpaired or empty input has no ranking.
+        assert!(ranking_stability(&clear[..1], 10, 1).is_none());
+        let ragged = [clear[0].clone(), ("short".to_string(), vec![1.0])];
+        assert!(ranking_stability(&ragged, 10, 1).is_none());
     }
 
     #[test]

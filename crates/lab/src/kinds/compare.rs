@@ -1,5 +1,5 @@
-//! `compare`: the comparison tables and plots over the evaluate stages it needs (Markdown, CSV,
-//! JSON, SVG and PNG), the same as `camu-pipe report` prints.
+//! `compare`: the comparison tables and plots over the evaluate and audit stages it needs
+//! (Markdown, CSV, JSON, SVG and PNG), the same as `camu-pipe report` prints.
 
 use crate::report::{Results, Row, aggregate, write_all};
 use camu_core::params::{ParamError, check_keys};
@@ -29,11 +29,31 @@ impl Runner for Compare {
     }
     fn run(&self, job: &StageJob) -> Result<(), StageError> {
         let (mut rows, mut rejected) = (Vec::new(), Vec::new());
+        let (mut audits, mut audit_points) = (Vec::new(), std::collections::BTreeMap::new());
         for (name, dir) in &job.inputs {
             let p = dir.join("metrics.json");
             let Ok(mut metrics) = read_json::<Map<String, Value>>(&p) else {
                 continue;
             };
+            // An audit's record carries its forgetting quality and its number of runs.
+            if metrics.contains_key("forgetting_quality") && metrics.contains_key("runs") {
+                for why in crate::report::sanitise(&mut metrics) {
+                    rejected.push(format!("{name}: {why}"));
+                }
+                match crate::report::audit::points(dir) {
+                    Ok(p) => {
+                        audit_points.insert(name.clone(), p);
+                    }
+                    Err(why) => rejected.push(format!("{name}: {why}")),
+                }
+                audits.push(Row {
+                    stage: name.clone(),
+                    key: input_key(dir),
+                    metrics,
+                    tuned: None,
+                });
+                continue;
+            }
             // Only evaluation results carry both a method and a test accuracy.
             if metrics.contains_key("method") && metrics.contains_key("acc_test") {
                 for why in crate::report::sanitise(&mut metrics) {
@@ -48,15 +68,17 @@ impl Runner for Compare {
                 });
             }
         }
-        if rows.is_empty() {
+        if rows.is_empty() && audits.is_empty() {
             return Err(
-                "none of the inputs is an evaluate stage (no metrics with `method` and `acc_test`)"
+                "none of the inputs is an evaluate or audit stage (no metrics with `method` and `acc_test`, or `forgetting_quality` and `runs`)"
                     .into(),
             );
         }
         let comparison = aggregate(&Results {
             rows,
             rejected,
+            audits,
+            audit_points,
             ..Results::default()
         });
         let (files, skipped) =

@@ -43,6 +43,9 @@ pub struct Results {
     pub searches: Vec<search::Search>,
     /// The `audit` stages' results.
     pub audits: Vec<Row>,
+    /// Each audit stage's per-example points (`epsilons.json`), for the ranking bootstrap.
+    #[serde(skip)]
+    pub audit_points: BTreeMap<String, Vec<f64>>,
 }
 
 /// Collects the metrics of every evaluate stage that has a valid cache record, except those
@@ -64,6 +67,7 @@ pub fn collect(engine: &mut Engine<'_>) -> Result<Results, EngineError> {
     let mut missing = Vec::new();
     let mut rejected = Vec::new();
     let mut audits = Vec::new();
+    let mut audit_points = BTreeMap::new();
     for st in &statuses {
         let Some(stage) = engine.pipeline.stage(&st.stage) else {
             continue;
@@ -80,6 +84,13 @@ pub fn collect(engine: &mut Engine<'_>) -> Result<Results, EngineError> {
                 Some(mut metrics) => {
                     for why in sanitise(&mut metrics) {
                         rejected.push(format!("{}: {why}", st.stage));
+                    }
+                    let key = st.key.as_deref().unwrap_or_default();
+                    match audit::points(&engine.cache.out_dir(key)) {
+                        Ok(p) => {
+                            audit_points.insert(st.stage.clone(), p);
+                        }
+                        Err(why) => rejected.push(format!("{}: {why}", st.stage)),
                     }
                     audits.push(Row {
                         stage: st.stage.clone(),
@@ -138,6 +149,7 @@ pub fn collect(engine: &mut Engine<'_>) -> Result<Results, EngineError> {
         rejected,
         searches,
         audits,
+        audit_points,
     })
 }
 
@@ -283,6 +295,8 @@ pub struct Comparison {
     pub searches: Vec<search::Search>,
     /// Every `audit` stage's result.
     pub audits: Vec<audit::Audit>,
+    /// How stable the audits' order of methods is, per dataset, scenario and number of runs.
+    pub audit_rankings: Vec<audit::Ranking>,
 }
 
 /// "random 10%", "class 0", "per-class {...}".
@@ -514,6 +528,7 @@ pub fn aggregate(results: &Results) -> Comparison {
         missing: results.missing.clone(),
         rejected: results.rejected.clone(),
         searches: results.searches.clone(),
+        audit_rankings: audit::rankings(&results.audits, &results.audit_points),
         audits: results.audits.iter().filter_map(audit::of).collect(),
     }
 }
@@ -562,19 +577,40 @@ pub fn markdown(c: &Comparison) -> String {
             }
             None => String::new(),
         };
+        // Several models per seed (runs of a matrix over one split): say what a cell averages.
+        let most = g
+            .methods
+            .iter()
+            .map(|m| {
+                let distinct: std::collections::BTreeSet<_> = m.seeds.iter().collect();
+                m.sources.len().div_ceil(distinct.len().max(1))
+            })
+            .max()
+            .unwrap_or(1);
+        let per_seed = if most > 1 {
+            format!("; up to {most} evaluated models per seed, each cell their mean ± std")
+        } else {
+            String::new()
+        };
         out.push_str(&format!(
-            "### {} - {} (seeds: {}{test})\n\n",
+            "### {} - {} (seeds: {}{per_seed}{test})\n\n",
             g.dataset,
             g.scenario,
             seeds.join(", ")
         ));
         let cols = shown(g);
+        let audited = audit::beside(&c.audits, &g.dataset, &g.scenario);
         out.push_str("| method |");
         for c in &cols {
             out.push_str(&format!(" {} |", c.header));
         }
-        out.push_str(" speed-up | gap to retrain |\n|---|");
-        out.push_str(&"---:|".repeat(cols.len() + 2));
+        out.push_str(" speed-up | gap to retrain |");
+        if !audited.is_empty() {
+            out.push_str(" F | final | U-LiRA acc |");
+        }
+        out.push_str("\n|---|");
+        let extra = if audited.is_empty() { 0 } else { 3 };
+        out.push_str(&"---:|".repeat(cols.len() + 2 + extra));
         out.push('\n');
         for m in &g.methods {
             let name = if m.method == "retrain" {
@@ -604,7 +640,17 @@ pub fn markdown(c: &Comparison) -> String {
                 .gap_to_retrain
                 .map(|s| format!("{s:.2}"))
                 .unwrap_or("-".into());
-            out.push_str(&format!(" {sp} | {gap} |\n"));
+            out.push_str(&format!(" {sp} | {gap} |"));
+            if !audited.is_empty() {
+                out.push_str(&audit::cells(audited.get(m.method.as_str()).copied()));
+            }
+            out.push('\n');
+        }
+        if let Some(runs) = audited.values().map(|a| a.runs).max() {
+            out.push_str(&format!(
+                "\nF, final and U-LiRA acc: the per-example audit of each method's own runs (the \
+                 audit with the most runs, up to {runs} a side; see \"Per-example audit\").\n"
+            ));
         }
         if !g.notes.is_empty() {
             out.push('\n');
@@ -692,7 +738,7 @@ pub fn markdown(c: &Comparison) -> String {
             scripts.into_iter().collect::<Vec<_>>().join("; ")
         ));
     }
-    out.push_str(&audit::markdown(&c.audits));
+    out.push_str(&audit::markdown(&c.audits, &c.audit_rankings));
     if !c.rejected.is_empty() {
         out.push_str(&format!(
             "\nleft out as invalid ({}): {}\n",
@@ -845,6 +891,7 @@ mod tests {
             rejected: vec![],
             searches: vec![],
             audits: vec![],
+            audit_points: BTreeMap::new(),
         };
         let c = aggregate(&results);
         let g = &c.groups[0];

@@ -1,7 +1,8 @@
 //! Plots of a comparison, as SVG and PNG (plotters): grouped bars of RA/FA/TA/MIA per method,
 //! unlearning time against gap to retrain, relearn curves, and each search's criterion across its
-//! trials.
+//! trials, and each audit's per-example epsilons.
 
+use super::audit::{Audit, beside};
 use super::search::{Search, values_text};
 use super::{Comparison, Group, scenario_label, slug, slug_of};
 use crate::metrics::{Metric, gap_metrics};
@@ -392,6 +393,80 @@ fn searches<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, group: &[&Search])
     root.present().map_err(err)
 }
 
+/// One panel of the epsilon histogram: forget examples per bin of width 0.5, the last bar all
+/// beyond the scored bins (the cap of 50 included).
+fn epsilon_panel<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, a: &Audit, i: usize) -> Res {
+    let n = a.bins.len().max(1);
+    let top = a.bins.iter().copied().max().unwrap_or(0).max(1) as f64 * 1.1;
+    let mut chart = ChartBuilder::on(root)
+        .caption(
+            format!(
+                "{} ({} runs): F {:.3}",
+                a.method,
+                a.runs,
+                a.forgetting_quality.unwrap_or(f64::NAN)
+            ),
+            ("sans-serif", 16),
+        )
+        .margin(8)
+        .x_label_area_size(36)
+        .y_label_area_size(56)
+        .build_cartesian_2d(0f64..n as f64, 0f64..top)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(n * 2 + 1)
+        .x_label_formatter(&|x| {
+            let b = x.floor() as usize;
+            if (x - b as f64 - 0.5).abs() > 0.26 || b >= n {
+                String::new()
+            } else if b + 1 == n {
+                format!(">={}", b as f64 / 2.0)
+            } else {
+                format!("{}", b as f64 / 2.0)
+            }
+        })
+        .x_desc("epsilon (bin start)")
+        .y_label_formatter(&|y| format!("{y:.0}"))
+        .y_desc("examples")
+        .draw()
+        .map_err(err)?;
+    let c = colour(i);
+    chart
+        .draw_series(a.bins.iter().enumerate().map(|(b, &count)| {
+            Rectangle::new(
+                [(b as f64 + 0.1, 0.0), (b as f64 + 0.9, count as f64)],
+                c.filled(),
+            )
+        }))
+        .map_err(err)?;
+    Ok(())
+}
+
+/// The per-example epsilons of each method of one dataset and scenario, at its most runs.
+fn epsilons<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, group: &[&Audit]) -> Res {
+    root.fill(&WHITE).map_err(err)?;
+    let a0 = group.first().ok_or("no audits")?;
+    let root = root
+        .titled(
+            &format!("{} - {}: per-example epsilon", a0.dataset, a0.scenario),
+            ("sans-serif", 18),
+        )
+        .map_err(err)?;
+    let cols = group.len().clamp(1, 3);
+    let rows = group.len().div_ceil(cols);
+    for (i, (panel, a)) in root
+        .split_evenly((rows, cols))
+        .iter()
+        .zip(group)
+        .enumerate()
+    {
+        epsilon_panel(panel, a, i)?;
+    }
+    root.present().map_err(err)
+}
+
 /// Draws one plot function as `NAME.svg` and `NAME.png`, pushing the files written.
 macro_rules! render {
     ($dir:expr, $name:expr, $size:expr, $f:ident, $g:expr, $files:expr) => {{
@@ -406,6 +481,42 @@ macro_rules! render {
     }};
 }
 
+/// Draws a figure of one panel per item of a (dataset, scenario) as `PREFIX-SLUG`, unless the
+/// group is empty; a failure is pushed to the skipped plots.
+macro_rules! panels {
+    ($dir:expr, $prefix:literal, $at:expr, $group:expr, $per_row:expr, $panel:expr, $f:ident, $files:expr, $skipped:expr) => {{
+        if !$group.is_empty() {
+            let name = format!("{}-{}", $prefix, slug_of($at.0, $at.1));
+            let size = grid($group.len(), $per_row, $panel);
+            let group = $group.as_slice();
+            if let Err(e) = render!($dir, name, size, $f, group, $files) {
+                $skipped.push(format!("{name}: {e}"));
+            }
+        }
+    }};
+}
+
+/// The distinct (dataset, scenario) pairs of `items`, in first-seen order.
+fn scenarios<'a, T>(
+    items: &'a [T],
+    key: impl Fn(&'a T) -> (&'a String, &'a String),
+) -> Vec<(&'a str, &'a str)> {
+    let mut out: Vec<(&str, &str)> = Vec::new();
+    for (d, s) in items.iter().map(key) {
+        if !out.contains(&(d.as_str(), s.as_str())) {
+            out.push((d.as_str(), s.as_str()));
+        }
+    }
+    out
+}
+
+/// The size of a figure of `n` panels of `panel` pixels, `per_row` to a row, under a title.
+fn grid(n: usize, per_row: usize, panel: (u32, u32)) -> (u32, u32) {
+    let cols = n.clamp(1, per_row) as u32;
+    let rows = n.div_ceil(per_row).max(1) as u32;
+    ((panel.0 * cols + 40).max(640), 40 + panel.1 * rows)
+}
+
 /// Draws every plot of every group into `dir`; returns the files written and what was skipped.
 pub fn draw_all(c: &Comparison, dir: &Path) -> (Vec<PathBuf>, Vec<String>) {
     let mut files = Vec::new();
@@ -414,29 +525,40 @@ pub fn draw_all(c: &Comparison, dir: &Path) -> (Vec<PathBuf>, Vec<String>) {
         skipped.push(format!("plots: {e}"));
         return (files, skipped);
     }
-    let mut groups: Vec<(&str, &str)> = Vec::new();
-    for s in &c.searches {
-        if !groups.contains(&(s.dataset.as_str(), s.scenario.as_str())) {
-            groups.push((s.dataset.as_str(), s.scenario.as_str()));
-        }
-    }
-    for (dataset, scenario) in groups {
+    for at in scenarios(&c.searches, |s| (&s.dataset, &s.scenario)) {
         let group: Vec<&Search> = c
             .searches
             .iter()
-            .filter(|s| s.dataset == dataset && s.scenario == scenario && !s.trials.is_empty())
+            .filter(|s| (s.dataset.as_str(), s.scenario.as_str()) == at && !s.trials.is_empty())
             .collect();
-        if group.is_empty() {
-            continue;
-        }
-        let name = format!("search-{}", slug_of(dataset, scenario));
-        let cols = group.len().clamp(1, 2) as u32;
-        let rows = group.len().div_ceil(2) as u32;
-        let size = ((500 * cols).max(640), 40 + 340 * rows);
-        let group = group.as_slice();
-        if let Err(e) = render!(dir, name, size, searches, group, files) {
-            skipped.push(format!("{name}: {e}"));
-        }
+        panels!(
+            dir,
+            "search",
+            at,
+            group,
+            2,
+            (500, 340),
+            searches,
+            files,
+            skipped
+        );
+    }
+    for at in scenarios(&c.audits, |a| (&a.dataset, &a.scenario)) {
+        let group: Vec<&Audit> = beside(&c.audits, at.0, at.1)
+            .into_values()
+            .filter(|a| !a.bins.is_empty())
+            .collect();
+        panels!(
+            dir,
+            "epsilons",
+            at,
+            group,
+            3,
+            (360, 280),
+            epsilons,
+            files,
+            skipped
+        );
     }
     for g in &c.groups {
         let s = slug(g);

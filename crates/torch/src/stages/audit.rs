@@ -186,6 +186,7 @@ impl Runner for Audit {
             // As `evaluate` names a model: its method, else retrain (trained on Dr) or original.
             "method": super::model_label(&produced),
             "unlearned_stage": p.unlearned,
+            "retrained_stage": p.retrained,
             "scenario": split.scenario,
             "seed": split.seed,
             "dataset": data.meta.name,
