@@ -97,6 +97,12 @@ enum Cmd {
         /// Extra sbatch argument for `--executor slurm` (repeatable), e.g. `--sbatch-arg=--time=2:00:00`.
         #[arg(long = "sbatch-arg", allow_hyphen_values = true)]
         sbatch_args: Vec<String>,
+        /// Seconds between two SLURM status queries (each one `squeue` for all the run's jobs).
+        #[arg(long, default_value_t = 1.0, value_parser = positive_seconds)]
+        slurm_poll: f64,
+        /// At most this many `sbatch` submissions per second.
+        #[arg(long, default_value_t = 10.0, value_parser = positive_seconds)]
+        submit_rate: f64,
         /// At most this many stages at once (default: what the CPU/GPU budget allows; 64 on SLURM).
         #[arg(long)]
         jobs: Option<usize>,
@@ -432,6 +438,8 @@ fn main_inner(cli: Cli) -> Result<(), AppError> {
             executor,
             partition,
             sbatch_args,
+            slurm_poll,
+            submit_rate,
             jobs,
             common,
         } => {
@@ -470,12 +478,13 @@ fn main_inner(cli: Cli) -> Result<(), AppError> {
             let program = std::env::current_exe().map_err(AppError::Binary)?;
             let executor: Arc<dyn camu_core::executor::Executor> = match executor {
                 ExecutorKind::Local => Arc::new(LocalExecutor { program }),
-                ExecutorKind::Slurm => Arc::new(SlurmExecutor {
+                ExecutorKind::Slurm => Arc::new(SlurmExecutor::new(
                     program,
                     partition,
-                    extra: sbatch_args,
-                    poll: std::time::Duration::from_millis(500),
-                }),
+                    sbatch_args,
+                    std::time::Duration::from_secs_f64(slurm_poll),
+                    std::time::Duration::from_secs_f64(1.0 / submit_rate),
+                )),
             };
             let mut reporter = Reporter::new(common.json);
             let result = engine.run(executor, &mut reporter, interrupted);
@@ -635,5 +644,13 @@ fn main() -> ExitCode {
             }
             ExitCode::from(e.exit_code())
         }
+    }
+}
+
+/// A finite number above 0 (seconds, or a rate).
+fn positive_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if x.is_finite() && x > 0.0 && x < 1e6 => Ok(x),
+        _ => Err(format!("expected a number above 0, got `{s}`")),
     }
 }

@@ -602,3 +602,78 @@ fn interrupt_stops_children_and_exits_130() {
         0
     );
 }
+
+#[test]
+fn a_flaky_stage_is_retried_locally() {
+    common::flaky_stage_succeeds_only_with_enough_retries(&[]);
+}
+
+#[test]
+fn retries_and_limits_come_from_the_defaults_where_a_stage_leaves_them_unset() {
+    let f = Fixture::new();
+    let text = common::FLAKY
+        .replace(
+            "stages:",
+            "defaults:\n  resources: {retries: 2, time: 1h}\nstages:",
+        )
+        .replace("resources: {retries: RETRIES}", "resources: {cpus: 1}");
+    f.write("p.yaml", &text);
+    let (_, code, err) = f.run_json(&["run", "p.yaml"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(f.read("count").trim(), "3");
+}
+
+#[test]
+fn a_stage_past_its_time_limit_is_killed_with_its_process_group() {
+    let f = Fixture::new();
+    f.write(
+        "p.yaml",
+        "stages:\n  slow:\n    kind: command\n    resources: {time: 2s}\n    command: 'sleep 60 & echo $! > sleeper; wait'\n",
+    );
+    let started = std::time::Instant::now();
+    let out = f.run(&["run", "p.yaml"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("time limit 2s exceeded"), "{err}");
+    // TERM reaches the whole group at once: well before the sleep's 60 s.
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    // Gone, or a zombie where nobody reaps orphans (PID 1 of a container).
+    let pid = f.read("sleeper").trim().to_string();
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let state = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .next();
+    assert!(
+        matches!(state, None | Some("Z")),
+        "sleep {pid} survived: {stat}"
+    );
+}
+
+#[test]
+fn malformed_limits_are_refused_with_the_stage_named() {
+    let f = Fixture::new();
+    for (limits, want) in [
+        ("{time: 90}", "a number needs a unit"),
+        ("{time: 5x}", "expected a duration"),
+        ("{time: '12'}", "a number needs a unit"),
+        ("{time: 0s}", "at least 1s"),
+        ("{time: '1:75:00'}", "expected a duration"),
+        ("{mem: 16Q}", "expected a size"),
+        ("{retries: -1}", "retries"),
+        ("{retry: 2}", "unknown field `retry`"),
+    ] {
+        f.write(
+            "p.yaml",
+            &format!(
+                "stages:\n  s:\n    kind: command\n    resources: {limits}\n    command: 'true'\n"
+            ),
+        );
+        let out = f.run(&["status", "p.yaml"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{limits}: {err}");
+        assert!(err.contains(want), "{limits}: {err}");
+    }
+}

@@ -86,3 +86,81 @@ fn a_failed_job_fails_its_stage() {
     assert!(err.contains("from-slurm"), "log tail missing: {err}");
     assert!(!f.path("after").exists(), "a dependent of a failed job ran");
 }
+
+#[test]
+fn a_flaky_stage_is_retried_as_new_slurm_jobs() {
+    if !cluster_up() {
+        eprintln!("SKIPPED: no SLURM cluster answers `sinfo`");
+        return;
+    }
+    common::flaky_stage_succeeds_only_with_enough_retries(&["--executor", "slurm"]);
+}
+
+#[test]
+fn one_squeue_per_poll_answers_for_every_job() {
+    if !cluster_up() {
+        eprintln!("SKIPPED: no SLURM cluster answers `sinfo`");
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let f = Fixture::new();
+    // Wrappers that log each call of the SLURM commands, then run the real one.
+    std::fs::create_dir(f.path("bin")).unwrap();
+    let calls = f.path("calls.log");
+    for tool in ["squeue", "scontrol", "sbatch"] {
+        let real = std::process::Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .unwrap();
+        let real = String::from_utf8_lossy(&real.stdout).trim().to_string();
+        let w = f.write(
+            &format!("bin/{tool}"),
+            &format!(
+                "#!/bin/sh\necho {tool} >> '{}'\nexec {real} \"$@\"\n",
+                calls.display()
+            ),
+        );
+        std::fs::set_permissions(&w, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    f.write(
+        "p.yaml",
+        "stages:\n  s:\n    kind: command\n    matrix: {i: [1, 2, 3, 4, 5, 6]}\n    command: 'sleep 3; echo ${i} > ${out}/i.txt'\n",
+    );
+    let path = format!(
+        "{}:{}",
+        f.path("bin").display(),
+        std::env::var("PATH").unwrap()
+    );
+    let started = std::time::Instant::now();
+    let out = f
+        .cmd(&[
+            "run",
+            "p.yaml",
+            "--executor",
+            "slurm",
+            "--slurm-poll",
+            "1",
+            "--jobs",
+            "6",
+        ])
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    let wall = started.elapsed().as_secs_f64();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let calls = f.lines("calls.log");
+    let count = |t: &str| calls.iter().filter(|c| *c == t).count();
+    assert_eq!(count("sbatch"), 6, "{calls:?}");
+    // Per job, a poll every second would be 6 queries a second; batched it is one, and a job
+    // squeue lists never needs scontrol.
+    assert_eq!(count("scontrol"), 0, "{calls:?}");
+    assert!(
+        (count("squeue") as f64) <= wall + 2.0,
+        "{} squeue calls in {wall:.1}s",
+        count("squeue")
+    );
+}

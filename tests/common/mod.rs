@@ -85,3 +85,54 @@ pub fn stages_with(events: &[serde_json::Value], event: &str) -> Vec<String> {
     v.sort();
     v
 }
+
+/// A command stage that fails until its third attempt (it counts attempts in `count`, beside
+/// the pipeline), with `RETRIES` to be replaced by a number.
+pub const FLAKY: &str = r#"
+stages:
+  flaky:
+    kind: command
+    resources: {retries: RETRIES}
+    outputs: [ok.txt]
+    command: "n=$(cat count 2>/dev/null || echo 0); n=$((n + 1)); echo $n > count; echo attempt $n; test $n -ge 3 && echo $n > ${out}/ok.txt"
+"#;
+
+/// Runs [`FLAKY`] with 2 retries (it succeeds on its last attempt, after two kept logs) and
+/// with 1 (it fails after two attempts), with `extra` arguments to `run`.
+pub fn flaky_stage_succeeds_only_with_enough_retries(extra: &[&str]) {
+    let f = Fixture::new();
+    f.write("p.yaml", &FLAKY.replace("RETRIES", "2"));
+    let mut args = vec!["run", "p.yaml"];
+    args.extend(extra);
+    let (ev, code, err) = f.run_json(&args);
+    assert_eq!(code, 0, "{err}");
+    let retried: Vec<u64> = ev
+        .iter()
+        .filter(|e| e["event"] == "retrying")
+        .map(|e| e["attempt"].as_u64().unwrap())
+        .collect();
+    assert_eq!(retried, [1, 2], "{ev:?}");
+    assert_eq!(f.read("count").trim(), "3");
+    let key = ev.iter().find(|e| e["event"] == "finished").unwrap()["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let record: serde_json::Value =
+        serde_json::from_str(&f.read(&format!("cache/records/{key}.json"))).unwrap();
+    assert_eq!(record["attempts"], 3, "{record}");
+    for n in 1..=2 {
+        let log = f.read(&format!("cache/logs/{key}.attempt-{n}.log"));
+        assert!(log.contains(&format!("attempt {n}\n")), "{log}");
+    }
+    assert!(
+        f.read(&format!("cache/logs/{key}.log"))
+            .contains("attempt 3\n")
+    );
+
+    let f = Fixture::new();
+    f.write("p.yaml", &FLAKY.replace("RETRIES", "1"));
+    let (ev, code, _) = f.run_json(&args);
+    assert_eq!(code, 1);
+    assert_eq!(stages_with(&ev, "failed"), ["flaky"]);
+    assert_eq!(f.read("count").trim(), "2");
+}

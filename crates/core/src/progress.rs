@@ -40,6 +40,14 @@ pub enum Event {
         log: String,
         tail: String,
     },
+    /// An attempt failed and the stage runs again (`resources.retries`).
+    Retrying {
+        stage: String,
+        attempt: u32,
+        attempts: u32,
+        error: String,
+        log: String,
+    },
     Skipped {
         stage: String,
         because: String,
@@ -182,6 +190,9 @@ impl Reporter {
                 };
                 self.line(format!("FAILED   {stage}: {error}{log}\n{tail}"));
             }
+            Event::Retrying { stage, attempt, attempts, error, log } => self.line(format!(
+                "retry    {stage}: attempt {attempt} of {attempts} failed: {error} (its log: {log})"
+            )),
             Event::Skipped { stage, because } => {
                 self.tick();
                 self.line(format!("skipped  {stage}: {because}"));

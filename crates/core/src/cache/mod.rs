@@ -6,7 +6,8 @@
 //! - `records/KEY.json`: one record per stage key, written last and atomically, so a record
 //!   exists only for a complete entry (a run killed at any point leaves none);
 //! - `locks/KEY.lock`: one lock per key, held while the stage is checked or computed;
-//! - `logs/KEY.log`: the log of the last attempt; `tmp/`: staging, cleaned when unowned;
+//! - `logs/KEY.log`: the log of the last attempt (`logs/KEY.attempt-N.log`: failed attempts that
+//!   were retried); `tmp/`: staging, cleaned when unowned;
 //! - `runs/`, `pipelines/`: the runs alive now and the pipelines that have run (see `runs`).
 
 mod hash;
@@ -76,6 +77,14 @@ pub struct Record {
     pub camu_pipe_version: String,
     /// Relative to the cache directory.
     pub log: String,
+    /// How many attempts it took (`resources.retries`); the failed ones' logs are
+    /// `logs/KEY.attempt-N.log`.
+    #[serde(default = "one_attempt")]
+    pub attempts: u32,
+}
+
+fn one_attempt() -> u32 {
+    1
 }
 
 /// A cached output whose content no longer matches its hash.
@@ -135,6 +144,13 @@ impl Cache {
     }
     pub fn log_path(&self, key: &str) -> PathBuf {
         self.root.join("logs").join(format!("{key}.log"))
+    }
+
+    /// Where the log of a failed attempt that was retried is kept (`logs/KEY.attempt-N.log`).
+    pub fn attempt_log_path(&self, key: &str, attempt: u32) -> PathBuf {
+        self.root
+            .join("logs")
+            .join(format!("{key}.attempt-{attempt}.log"))
     }
     fn record_path(&self, key: &str) -> PathBuf {
         self.root.join("records").join(format!("{key}.json"))
@@ -384,6 +400,11 @@ impl Cache {
                     report.bytes += m.len();
                 }
                 let _ = fs::remove_file(self.log_path(&key));
+                for attempt in 1.. {
+                    if fs::remove_file(self.attempt_log_path(&key, attempt)).is_err() {
+                        break;
+                    }
+                }
             }
         }
         let objects = self.root.join("objects");

@@ -286,6 +286,7 @@ impl<'e> Dispatch<'e> {
                 input_hashes: q.material.files.clone(),
             },
             gpu_count: s.resources.gpus.touched(),
+            resources: s.resources,
             worker: s.worker,
             material: q.material,
             reasons: q.reasons,

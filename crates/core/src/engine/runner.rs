@@ -16,6 +16,8 @@ pub struct Work {
     pub job: StageJob,
     /// GPUs requested (the executor may allocate them itself).
     pub gpu_count: usize,
+    /// The stage's limits and retries.
+    pub resources: crate::spec::Resources,
     pub worker: Option<&'static str>,
     pub material: KeyMaterial,
     pub reasons: Vec<String>,
@@ -230,6 +232,7 @@ fn execute(
     let Work {
         mut job,
         gpu_count,
+        resources,
         worker,
         material,
         reasons,
@@ -266,10 +269,48 @@ fn execute(
         threads: job.threads,
         gpus: &job.gpus,
         gpu_count,
+        time: resources.time,
+        mem: resources.mem,
     };
-    let ran = executor.execute(&launch, cancel);
-    cap_log(&log);
-    ran?;
+    // A failed attempt is retried up to `retries` times, each from a fresh output directory;
+    // its log is kept beside the key's.
+    let attempts = resources.retries.unwrap_or(0).saturating_add(1);
+    let mut attempt = 1;
+    loop {
+        let ran = executor.execute(&launch, cancel);
+        cap_log(&log);
+        match ran {
+            Err(e)
+                if attempt < attempts
+                    && !matches!(e, ExecError::Cancelled)
+                    && !cancel.load(Ordering::Relaxed) =>
+            {
+                let kept = cache.attempt_log_path(&key, attempt);
+                std::fs::rename(&log, &kept).map_err(|source| RunError::Write {
+                    path: kept.clone(),
+                    source,
+                })?;
+                reporter.emit(Event::Retrying {
+                    stage: job.stage.clone(),
+                    attempt,
+                    attempts,
+                    error: e.to_string(),
+                    log: kept.display().to_string(),
+                });
+                attempt += 1;
+                let _ = crate::cache::remove_dir_writable(&job.out_dir);
+                std::fs::create_dir_all(&job.out_dir).map_err(|source| RunError::Write {
+                    path: job.out_dir.clone(),
+                    source,
+                })?;
+                write(
+                    &log,
+                    format!("{header}# attempt {attempt} of {attempts}\n").as_bytes(),
+                )?;
+            }
+            r => break r?,
+        }
+    }
     // The inputs must still be what their records say: cache files are hard links, so a stage
     // that makes one writable and changes it changes the cached object for everyone. Checked
     // after the stage (which also catches a change made beside it) and before anything of it
@@ -301,6 +342,7 @@ fn execute(
         },
         camu_pipe_version: env!("CARGO_PKG_VERSION").to_string(),
         log: format!("logs/{key}.log"),
+        attempts: attempt,
     };
     Ok(cache.commit(&staging, &job.outputs, record)?)
 }

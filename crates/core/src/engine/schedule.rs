@@ -144,6 +144,7 @@ mod tests {
         Resources {
             cpus,
             gpus: Gpus::parse(gpus).unwrap(),
+            ..Resources::default()
         }
     }
 

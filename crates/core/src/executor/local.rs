@@ -42,9 +42,14 @@ impl Executor for LocalExecutor {
         let mut child = cmd.spawn().map_err(ExecError::Spawn)?;
         let pgid = child.id() as i32;
         let exited = crate::process::ExitWatch::new(&child);
+        let started = Instant::now();
         let mut term_sent: Option<Instant> = None;
+        let mut timed_out = false;
         loop {
             match child.try_wait().map_err(ExecError::Spawn)? {
+                Some(_) if timed_out => {
+                    return Err(ExecError::TimeLimit(l.time.expect("set when timed out")));
+                }
                 Some(status) if status.success() => return Ok(()),
                 Some(_) if term_sent.is_some() => return Err(ExecError::Cancelled),
                 Some(status) => {
@@ -52,7 +57,24 @@ impl Executor for LocalExecutor {
                 }
                 None => {}
             }
-            if cancel.load(Ordering::Relaxed) {
+            if !timed_out
+                && let Some(t) = l.time
+                && started.elapsed() >= Duration::from_secs(t.secs())
+            {
+                // Past its time: the whole process group goes, as on a cancel.
+                timed_out = true;
+                let _ = std::fs::OpenOptions::new()
+                    .append(true)
+                    .open(l.log)
+                    .and_then(|mut f| {
+                        use std::io::Write;
+                        writeln!(
+                            f,
+                            "[camu-pipe: time limit {t} exceeded; stopping the stage]"
+                        )
+                    });
+            }
+            if cancel.load(Ordering::Relaxed) || timed_out {
                 match term_sent {
                     None => {
                         // SAFETY: signalling our own child's process group.

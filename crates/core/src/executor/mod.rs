@@ -19,6 +19,9 @@ pub enum ExecError {
     /// A cluster command (sbatch, scontrol) could not run or refused.
     #[error("{program} failed: {detail}")]
     Cluster { program: String, detail: String },
+    /// The attempt ran past its `resources.time` and was killed.
+    #[error("time limit {0} exceeded")]
+    TimeLimit(crate::spec::TimeLimit),
     #[error("interrupted")]
     Cancelled,
 }
@@ -37,6 +40,10 @@ pub struct Launch<'a> {
     pub gpus: &'a [String],
     /// How many GPUs the stage asked for.
     pub gpu_count: usize,
+    /// The attempt's wall-clock limit (`resources.time`).
+    pub time: Option<crate::spec::TimeLimit>,
+    /// Memory to request where the executor can (`resources.mem`; SLURM's `--mem`).
+    pub mem: Option<crate::spec::Memory>,
 }
 
 pub trait Executor: Send + Sync {

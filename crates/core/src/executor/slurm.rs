@@ -2,12 +2,18 @@
 //! stage's CPUs and GPUs as the job's request. camu-pipe keeps the DAG itself and submits a stage
 //! when its inputs are ready, so a failed parent never leaves dependents pending forever (as
 //! `--dependency=afterok` would). The cache directory must be on a filesystem the nodes share.
+//!
+//! Load on the controller stays flat in the number of jobs: one `squeue` call per poll answers
+//! for every job of the run (a job it no longer lists is looked up once with `scontrol`), and
+//! submissions are spaced by a rate limit.
 
 use super::{ExecError, Executor, Launch};
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 pub struct SlurmExecutor {
     /// The camu-pipe binary the nodes run (same path on every node).
@@ -15,7 +21,153 @@ pub struct SlurmExecutor {
     pub partition: Option<String>,
     /// Extra sbatch arguments, e.g. `--account=lab --time=04:00:00`.
     pub extra: Vec<String>,
+    /// Time between two status queries (each one call for all jobs).
     pub poll: Duration,
+    /// Least time between two submissions.
+    pub submit_interval: Duration,
+    monitor: Arc<Monitor>,
+}
+
+/// The jobs being watched and their last known states, shared by the stage threads and the
+/// one poller thread.
+#[derive(Default)]
+struct Monitor {
+    state: Mutex<Watch>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct Watch {
+    /// Job id -> its last state ("" until the first poll sees it).
+    jobs: HashMap<String, String>,
+    polling: bool,
+    last_submit: Option<Instant>,
+}
+
+impl SlurmExecutor {
+    pub fn new(
+        program: PathBuf,
+        partition: Option<String>,
+        extra: Vec<String>,
+        poll: Duration,
+        submit_interval: Duration,
+    ) -> SlurmExecutor {
+        SlurmExecutor {
+            program,
+            partition,
+            extra,
+            poll,
+            submit_interval,
+            monitor: Arc::default(),
+        }
+    }
+}
+
+/// `squeue` lines "ID STATE" for this user's jobs (finished ones too, while SLURM keeps them).
+fn parse_squeue(text: &str) -> HashMap<String, String> {
+    text.lines()
+        .filter_map(|l| {
+            let mut p = l.split_whitespace();
+            Some((p.next()?.to_string(), p.next()?.to_string()))
+        })
+        .collect()
+}
+
+/// One poll: every watched job's state from one `squeue`; jobs it does not list (gone from
+/// its view) from `scontrol`, one each, or "UNKNOWN" when SLURM has forgotten them.
+fn poll_once(ids: &HashSet<String>) -> HashMap<String, String> {
+    let mut seen = match run(Command::new("squeue").args([
+        "--me",
+        "--noheader",
+        "-t",
+        "all",
+        "-o",
+        "%i %T",
+    ])) {
+        Ok(text) => parse_squeue(&text),
+        Err(e) => {
+            tracing::warn!("polling SLURM: {e}");
+            return HashMap::new();
+        }
+    };
+    seen.retain(|id, _| ids.contains(id));
+    let missing: Vec<&String> = ids.iter().filter(|id| !seen.contains_key(*id)).collect();
+    for id in missing {
+        let state = match run(Command::new("scontrol").args(["show", "job", id])) {
+            Ok(text) => field(&text, "JobState").unwrap_or("UNKNOWN").to_string(),
+            Err(_) => "UNKNOWN".into(),
+        };
+        seen.insert(id.clone(), state);
+    }
+    seen
+}
+
+impl Monitor {
+    /// Watches `id` until it finishes (its state) or `cancel` is set (None); starts the poller
+    /// thread when none runs.
+    fn wait(self: &Arc<Monitor>, id: &str, poll: Duration, cancel: &AtomicBool) -> Option<String> {
+        let mut w = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        w.jobs.insert(id.to_string(), String::new());
+        if !w.polling {
+            w.polling = true;
+            let m = Arc::clone(self);
+            std::thread::spawn(move || m.poll_loop(poll));
+        }
+        loop {
+            let state = w.jobs.get(id).cloned().unwrap_or_default();
+            if finished(&state) {
+                w.jobs.remove(id);
+                return Some(state);
+            }
+            if cancel.load(Ordering::Relaxed) {
+                w.jobs.remove(id);
+                return None;
+            }
+            w = self
+                .changed
+                .wait_timeout(w, Duration::from_millis(200))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    fn poll_loop(&self, poll: Duration) {
+        loop {
+            std::thread::sleep(poll);
+            let ids: HashSet<String> = {
+                let mut w = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                if w.jobs.is_empty() {
+                    w.polling = false;
+                    return;
+                }
+                w.jobs.keys().cloned().collect()
+            };
+            let states = poll_once(&ids);
+            let mut w = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            for (id, state) in states {
+                if let Some(s) = w.jobs.get_mut(&id) {
+                    *s = state;
+                }
+            }
+            self.changed.notify_all();
+        }
+    }
+
+    /// Waits until a submission is allowed by the rate limit, and claims it.
+    fn pace(&self, interval: Duration) {
+        let mut w = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(last) = w.last_submit {
+            let due = last + interval;
+            let now = Instant::now();
+            if due > now {
+                w.last_submit = Some(due);
+                drop(w);
+                std::thread::sleep(due - now);
+                return;
+            }
+        }
+        w.last_submit = Some(Instant::now());
+    }
 }
 
 /// Job states after which a job will not run again.
@@ -75,6 +227,12 @@ impl SlurmExecutor {
         if l.gpu_count > 0 {
             a.push(format!("--gres=gpu:{}", l.gpu_count));
         }
+        if let Some(t) = l.time {
+            a.push(format!("--time={}", t.slurm()));
+        }
+        if let Some(m) = l.mem {
+            a.push(format!("--mem={}M", m.mib()));
+        }
         if let Some(p) = &self.partition {
             a.push(format!("--partition={p}"));
         }
@@ -110,6 +268,7 @@ impl Executor for SlurmExecutor {
     }
 
     fn execute(&self, l: &Launch<'_>, cancel: &AtomicBool) -> Result<(), ExecError> {
+        self.monitor.pace(self.submit_interval);
         let out = run(Command::new("sbatch").args(self.sbatch_args(l)))?;
         // --parsable prints "ID" or "ID;cluster".
         let id = out.split(';').next().unwrap_or_default().trim().to_string();
@@ -119,25 +278,24 @@ impl Executor for SlurmExecutor {
             )));
         }
         tracing::info!(stage = l.stage, job = %id, "submitted to SLURM");
-        loop {
-            if cancel.load(Ordering::Relaxed) {
-                let _ = Command::new("scancel").arg(&id).status();
-                return Err(ExecError::Cancelled);
+        let Some(state) = self.monitor.wait(&id, self.poll, cancel) else {
+            let _ = Command::new("scancel").arg(&id).status();
+            return Err(ExecError::Cancelled);
+        };
+        match state.as_str() {
+            // SLURM marks a job COMPLETED only when its script exited 0.
+            "COMPLETED" => Ok(()),
+            "TIMEOUT" if l.time.is_some() => Err(ExecError::TimeLimit(l.time.expect("checked"))),
+            _ => {
+                // The exit code, for the message: one lookup per failed job.
+                let code = self
+                    .state(&id)
+                    .map(|(_, c)| format!(" (exit code {c})"))
+                    .unwrap_or_default();
+                Err(ExecError::Failed(format!(
+                    "SLURM job {id} ended {state}{code}"
+                )))
             }
-            match self.state(&id) {
-                Ok((state, code)) if finished(&state) => {
-                    return if state == "COMPLETED" && code.starts_with("0:") {
-                        Ok(())
-                    } else {
-                        Err(ExecError::Failed(format!(
-                            "SLURM job {id} ended {state} (exit code {code})"
-                        )))
-                    };
-                }
-                Ok(_) => {}
-                Err(e) => tracing::warn!("polling SLURM job {id}: {e}"),
-            }
-            std::thread::sleep(self.poll);
         }
     }
 }
@@ -149,12 +307,13 @@ mod tests {
 
     #[test]
     fn sbatch_request_matches_the_stage() {
-        let ex = SlurmExecutor {
-            program: PathBuf::from("/opt/camu pipe/camu-pipe"),
-            partition: Some("gpu".into()),
-            extra: vec!["--time=01:00:00".into()],
-            poll: Duration::from_secs(1),
-        };
+        let ex = SlurmExecutor::new(
+            PathBuf::from("/opt/camu pipe/camu-pipe"),
+            Some("gpu".into()),
+            vec!["--account=lab".into()],
+            Duration::from_secs(1),
+            Duration::ZERO,
+        );
         let args = ex.sbatch_args(&Launch {
             stage: "train@dataset=mnist",
             worker: Some("camu-worker"),
@@ -163,7 +322,11 @@ mod tests {
             threads: 4,
             gpus: &[],
             gpu_count: 2,
+            time: Some(crate::spec::TimeLimit::parse("1h30m").unwrap()),
+            mem: Some(crate::spec::Memory::parse("16G").unwrap()),
         });
+        assert!(args.contains(&"--time=0-01:30:00".to_string()));
+        assert!(args.contains(&"--mem=16384M".to_string()));
         assert!(args.contains(&"--cpus-per-task=4".to_string()));
         assert!(args.contains(&"--gres=gpu:2".to_string()));
         assert!(args.contains(&"--partition=gpu".to_string()));
@@ -180,5 +343,10 @@ mod tests {
         assert_eq!(field(text, "JobState"), Some("FAILED"));
         assert_eq!(field(text, "ExitCode"), Some("1:0"));
         assert!(finished("FAILED") && finished("COMPLETED") && !finished("PENDING"));
+        assert!(finished("UNKNOWN") && !finished(""));
+        let q = parse_squeue("12 RUNNING\n13 COMPLETED\n\n");
+        assert_eq!(q["12"], "RUNNING");
+        assert_eq!(q["13"], "COMPLETED");
+        assert_eq!(q.len(), 2);
     }
 }

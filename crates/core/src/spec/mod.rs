@@ -10,7 +10,7 @@ mod raw;
 
 pub use error::{Pos, SpecError, SpecIssue};
 pub use kind::{Kind, Registry, Requirement};
-pub use raw::{Gpus, RawCommand, Resources};
+pub use raw::{Gpus, Memory, RawCommand, Resources, TimeLimit};
 
 use indexmap::IndexMap;
 use raw::{RawPipeline, RawStage};
@@ -664,7 +664,7 @@ fn expand(raw: &RawPipeline, kinds: &Registry, issues: &mut Vec<SpecIssue>) -> V
             if let Err(e) = kind_info.validate(&params) {
                 err(e.to_string(), with_pos);
             }
-            let resources = rs.resources.unwrap_or(default_resources);
+            let resources = Resources::with_defaults(rs.resources, default_resources);
             if resources.cpus == 0 {
                 err("`resources.cpus` must be at least 1".into(), stage_pos);
             }
