@@ -164,3 +164,91 @@ fn one_squeue_per_poll_answers_for_every_job() {
         count("squeue")
     );
 }
+
+#[test]
+fn a_new_run_adopts_the_jobs_of_a_killed_one_and_runs_nothing_twice() {
+    if !cluster_up() {
+        eprintln!("SKIPPED: no SLURM cluster answers `sinfo`");
+        return;
+    }
+    let f = Fixture::new();
+    // Five 8-second stages on a 2-CPU node: when the first run dies, two run and three wait;
+    // by the second run two have finished unwatched, two run and one waits.
+    f.write(
+        "p.yaml",
+        "stages:\n  s:\n    kind: command\n    matrix: {i: [1, 2, 3, 4, 5]}\n    command: 'echo ${i} >> execs.log; sleep 8; echo ${i} > ${out}/i.txt'\n",
+    );
+    let mut head = f
+        .cmd(&[
+            "run",
+            "p.yaml",
+            "--executor",
+            "slurm",
+            "--slurm-poll",
+            "0.5",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let submissions = f.path("cache/submissions");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let recorded = || {
+        std::fs::read_dir(&submissions)
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| {
+                        std::fs::read_to_string(e.path()).is_ok_and(|t| t.contains("\"job\": \""))
+                    })
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    while (recorded() < 5 || f.read("execs.log").lines().count() < 1)
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(recorded(), 5, "not every job was recorded in time");
+    head.kill().unwrap(); // SIGKILL: no scancel, the jobs go on
+    head.wait().unwrap();
+    let status = f.run(&["status", "p.yaml"]);
+    let status = String::from_utf8_lossy(&status.stdout);
+    assert_eq!(
+        status.matches("the next `run` adopts it").count(),
+        5,
+        "{status}"
+    );
+    std::thread::sleep(std::time::Duration::from_secs(9));
+
+    let (ev, code, err) = f.run_json(&["run", "p.yaml", "--executor", "slurm"]);
+    assert_eq!(code, 0, "{err}");
+    let adopted = ev
+        .iter()
+        .filter(|e| e["event"] == "started")
+        .filter(|e| {
+            e["reasons"][0]
+                .as_str()
+                .is_some_and(|r| r.starts_with("adopted batch job"))
+        })
+        .count();
+    assert_eq!(adopted, 5, "{ev:?}");
+    let mut execs = f.lines("execs.log");
+    execs.sort();
+    assert_eq!(
+        execs,
+        ["1", "2", "3", "4", "5"],
+        "a stage ran twice or not at all"
+    );
+    assert_eq!(std::fs::read_dir(&submissions).unwrap().count(), 0);
+    for i in 1..=5 {
+        let out = f.run(&["path", "p.yaml", &format!("s@i={i}")]);
+        let dir = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        assert_eq!(
+            std::fs::read_to_string(format!("{dir}/i.txt"))
+                .unwrap()
+                .trim(),
+            i.to_string()
+        );
+    }
+}

@@ -8,6 +8,7 @@
 //! - `locks/KEY.lock`: one lock per key, held while the stage is checked or computed;
 //! - `logs/KEY.log`: the log of the last attempt (`logs/KEY.attempt-N.log`: failed attempts that
 //!   were retried); `tmp/`: staging, cleaned when unowned;
+//! - `submissions/KEY.json`: a batch job submitted and not yet collected (see [`Submission`]);
 //! - `runs/`, `pipelines/`: the runs alive now and the pipelines that have run (see `runs`).
 
 mod hash;
@@ -87,6 +88,20 @@ fn one_attempt() -> u32 {
     1
 }
 
+/// A stage submitted to a batch system (`submissions/KEY.json`): written before the submission
+/// and again with the job's id, removed once the job's outcome is collected. A run that finds
+/// one (its submitter died) adopts the job instead of submitting the stage again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Submission {
+    pub key: String,
+    pub stage: String,
+    /// The staging directory the job writes into (its `job.json`, `out/`, `exit`).
+    pub staging: PathBuf,
+    /// The job id; None between the submission and its answer.
+    pub job: Option<String>,
+    pub submitted_at: f64,
+}
+
 /// A cached output whose content no longer matches its hash.
 #[derive(Debug)]
 pub struct Corruption {
@@ -121,7 +136,15 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 
 impl Cache {
     pub fn open(root: &Path) -> Result<Cache, CacheError> {
-        for sub in ["objects", "out", "records", "locks", "logs", "tmp"] {
+        for sub in [
+            "objects",
+            "out",
+            "records",
+            "locks",
+            "logs",
+            "tmp",
+            "submissions",
+        ] {
             let p = root.join(sub);
             fs::create_dir_all(&p).map_err(io_err(&p, "create directory"))?;
         }
@@ -257,7 +280,30 @@ impl Cache {
         Ok(p)
     }
 
-    /// Removes staging directories left by killed runs (those whose key lock nobody holds).
+    fn submission_path(&self, key: &str) -> PathBuf {
+        self.root.join("submissions").join(format!("{key}.json"))
+    }
+
+    /// The batch job a run submitted for this key and has not collected yet (its process may
+    /// have died since).
+    pub fn submission(&self, key: &str) -> Option<Submission> {
+        serde_json::from_slice(&fs::read(self.submission_path(key)).ok()?).ok()
+    }
+
+    /// Records (atomically) a submission, before and again after its job id is known.
+    pub fn record_submission(&self, s: &Submission) -> Result<(), CacheError> {
+        let p = self.submission_path(&s.key);
+        let bytes = serde_json::to_vec_pretty(s).expect("a submission serializes");
+        write_atomic(&p, &bytes).map_err(io_err(&p, "write"))
+    }
+
+    /// Drops a submission once its job is collected or abandoned.
+    pub fn forget_submission(&self, key: &str) {
+        let _ = fs::remove_file(self.submission_path(key));
+    }
+
+    /// Removes staging directories left by killed runs (those whose key lock nobody holds),
+    /// except one a recorded batch job still writes into (the next run adopts it).
     pub fn clean_stale_staging(&self) {
         let Ok(entries) = fs::read_dir(self.root.join("tmp")) else {
             return;
@@ -266,6 +312,9 @@ impl Cache {
             let name = e.file_name().to_string_lossy().to_string();
             let key = name.split('.').next().unwrap_or_default().to_string();
             if key.len() != 64 {
+                continue;
+            }
+            if self.submission(&key).is_some_and(|s| s.staging == e.path()) {
                 continue;
             }
             if let Ok(Some(_lock)) = self.try_lock(&key) {

@@ -163,13 +163,24 @@ impl<'a> Engine<'a> {
                         reasons: vec![],
                     }
                 }
-                Decision::Run { key, reasons, .. } => StageStatus {
-                    stage,
-                    state: "run",
-                    key: Some(key),
-                    out: None,
-                    reasons,
-                },
+                Decision::Run {
+                    key, mut reasons, ..
+                } => {
+                    if let Some(s) = self.cache.submission(&key) {
+                        let job = s.job.as_deref().unwrap_or("(id not recorded)");
+                        reasons.insert(
+                            0,
+                            format!("batch job {job} was submitted for it by an earlier run; the next `run` adopts it"),
+                        );
+                    }
+                    StageStatus {
+                        stage,
+                        state: "run",
+                        key: Some(key),
+                        out: None,
+                        reasons,
+                    }
+                }
                 Decision::Pending { reasons } => StageStatus {
                     stage,
                     state: "run",

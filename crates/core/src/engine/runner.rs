@@ -239,20 +239,43 @@ fn execute(
         ..
     } = work;
     let key = job.key.clone();
-    let staging = cache.staging(&key)?;
-    job.out_dir = staging.join("out");
-    let job_file = staging.join("job.json");
-    let bytes = serde_json::to_vec_pretty(&job).expect("a stage description serializes");
     let write = |path: &Path, bytes: &[u8]| {
         std::fs::write(path, bytes).map_err(|source| RunError::Write {
             path: path.to_path_buf(),
             source,
         })
     };
-    write(&job_file, &bytes)?;
     let log = cache.log_path(&key);
     let header = format!("# camu-pipe: stage {} key {key}\n", job.stage);
-    write(&log, header.as_bytes())?;
+    let detached = executor.detached();
+    // A batch job that an earlier run submitted for this key and never collected (it died):
+    // adopted, not submitted again. The key's lock, held here, makes one run its only owner.
+    let mut adopting = detached
+        .then(|| cache.submission(&key))
+        .flatten()
+        .filter(|s| s.staging.join("job.json").is_file());
+    if detached && adopting.is_none() {
+        cache.forget_submission(&key);
+    }
+    let staging = match &adopting {
+        Some(s) => s.staging.clone(),
+        None => cache.staging(&key)?,
+    };
+    job.out_dir = staging.join("out");
+    let job_file = staging.join("job.json");
+    if adopting.is_none() {
+        let bytes = serde_json::to_vec_pretty(&job).expect("a stage description serializes");
+        write(&job_file, &bytes)?;
+        write(&log, header.as_bytes())?;
+    }
+    let mut reasons = reasons;
+    if let Some(s) = &adopting {
+        let job = s.job.as_deref().unwrap_or("(id not recorded)");
+        reasons.insert(
+            0,
+            format!("adopted batch job {job}, submitted by an earlier run"),
+        );
+    }
     reporter.emit(Event::Started {
         stage: job.stage.clone(),
         key: key.clone(),
@@ -261,6 +284,18 @@ fn execute(
         reasons,
     });
     let started = now();
+    let submission = |id: Option<&str>| crate::cache::Submission {
+        key: key.clone(),
+        stage: job.stage.clone(),
+        staging: staging.clone(),
+        job: id.map(str::to_string),
+        submitted_at: now(),
+    };
+    let record_job = |id: &str| {
+        if let Err(e) = cache.record_submission(&submission(Some(id))) {
+            tracing::warn!("cannot record batch job {id}: {e}");
+        }
+    };
     let launch = Launch {
         stage: &job.stage,
         worker,
@@ -271,13 +306,24 @@ fn execute(
         gpu_count,
         time: resources.time,
         mem: resources.mem,
+        submitted: &record_job,
     };
     // A failed attempt is retried up to `retries` times, each from a fresh output directory;
     // its log is kept beside the key's.
     let attempts = resources.retries.unwrap_or(0).saturating_add(1);
     let mut attempt = 1;
-    loop {
-        let ran = executor.execute(&launch, cancel);
+    let outcome = loop {
+        let ran = match adopting.take() {
+            Some(s) => executor.adopt(&launch, s.job.as_deref(), cancel),
+            None => {
+                // Recorded before the submission, so a run that dies while submitting still
+                // leaves the next one a trail (the job is found by its comment).
+                if detached {
+                    cache.record_submission(&submission(None))?;
+                }
+                executor.execute(&launch, cancel)
+            }
+        };
         cap_log(&log);
         match ran {
             Err(e)
@@ -298,6 +344,7 @@ fn execute(
                     log: kept.display().to_string(),
                 });
                 attempt += 1;
+                let _ = std::fs::remove_file(crate::executor::exit_file(&job_file));
                 let _ = crate::cache::remove_dir_writable(&job.out_dir);
                 std::fs::create_dir_all(&job.out_dir).map_err(|source| RunError::Write {
                     path: job.out_dir.clone(),
@@ -308,9 +355,13 @@ fn execute(
                     format!("{header}# attempt {attempt} of {attempts}\n").as_bytes(),
                 )?;
             }
-            r => break r?,
+            r => break r,
         }
+    };
+    if detached {
+        cache.forget_submission(&key);
     }
+    outcome?;
     // The inputs must still be what their records say: cache files are hard links, so a stage
     // that makes one writable and changes it changes the cached object for everyone. Checked
     // after the stage (which also catches a change made beside it) and before anything of it

@@ -44,6 +44,8 @@ pub struct Launch<'a> {
     pub time: Option<crate::spec::TimeLimit>,
     /// Memory to request where the executor can (`resources.mem`; SLURM's `--mem`).
     pub mem: Option<crate::spec::Memory>,
+    /// Called with a batch job's id as soon as the submission returns, to record it.
+    pub submitted: &'a (dyn Fn(&str) + Sync),
 }
 
 pub trait Executor: Send + Sync {
@@ -54,6 +56,28 @@ pub trait Executor: Send + Sync {
     }
     /// Runs the stage to completion; returns early with `Cancelled` once `cancel` is set.
     fn execute(&self, launch: &Launch<'_>, cancel: &AtomicBool) -> Result<(), ExecError>;
+    /// True when a stage's job outlives this process (a batch system): its submission is
+    /// recorded in the cache, and a later run can [`Executor::adopt`] it.
+    fn detached(&self) -> bool {
+        false
+    }
+    /// Follows a job an earlier run submitted for this launch to its end, as `execute` would
+    /// have; `job` is its id, or None when the submitter died before learning it.
+    fn adopt(
+        &self,
+        launch: &Launch<'_>,
+        job: Option<&str>,
+        cancel: &AtomicBool,
+    ) -> Result<(), ExecError> {
+        let _ = (launch, job, cancel);
+        Err(ExecError::Failed("this executor cannot adopt jobs".into()))
+    }
+}
+
+/// The file a batch job writes its stage process's exit status into when it ends, beside its
+/// `job.json`: how a run collects a job that finished while nobody watched it.
+pub fn exit_file(job_file: &Path) -> std::path::PathBuf {
+    job_file.with_file_name("exit")
 }
 
 /// The program that runs a stage: `worker` next to `program`, or `program` itself.

@@ -9,7 +9,7 @@
 
 use super::{ExecError, Executor, Launch};
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -237,16 +237,63 @@ impl SlurmExecutor {
             a.push(format!("--partition={p}"));
         }
         a.extend(self.extra.iter().cloned());
+        // The comment names the job file, so a run can find the job by it; the exit status
+        // goes beside the job file, so a run can collect the job after SLURM has forgotten it.
+        a.push(format!("--comment={}", l.job_file.display()));
         a.push(format!(
-            "--wrap={} exec-stage {}",
+            "--wrap={} exec-stage {}; s=$?; echo $s > {}; exit $s",
             shell_quote(
                 &super::program(&self.program, l.worker)
                     .display()
                     .to_string()
             ),
-            shell_quote(&l.job_file.display().to_string())
+            shell_quote(&l.job_file.display().to_string()),
+            shell_quote(&super::exit_file(l.job_file).display().to_string())
         ));
         a
+    }
+
+    /// The job whose comment is this job file, among this user's jobs SLURM still lists.
+    fn find_by_comment(&self, job_file: &Path) -> Option<String> {
+        let text =
+            run(Command::new("squeue").args(["--me", "--noheader", "-t", "all", "-o", "%i|%k"]))
+                .ok()?;
+        let want = job_file.display().to_string();
+        text.lines().find_map(|l| {
+            let (id, comment) = l.split_once('|')?;
+            (comment.trim() == want).then(|| id.trim().to_string())
+        })
+    }
+
+    /// Waits for job `id` of launch `l` to end and turns its end into the stage's result.
+    fn follow(&self, l: &Launch<'_>, id: &str, cancel: &AtomicBool) -> Result<(), ExecError> {
+        let Some(state) = self.monitor.wait(id, self.poll, cancel) else {
+            let _ = Command::new("scancel").arg(id).status();
+            return Err(ExecError::Cancelled);
+        };
+        match state.as_str() {
+            // SLURM marks a job COMPLETED only when its script exited 0.
+            "COMPLETED" => Ok(()),
+            "TIMEOUT" if l.time.is_some() => Err(ExecError::TimeLimit(l.time.expect("checked"))),
+            // Forgotten by SLURM: its exit file says how it ended, if it got that far.
+            "UNKNOWN" => match exit_status(l) {
+                Some(0) => Ok(()),
+                Some(code) => Err(ExecError::Failed(format!("SLURM job {id} exited {code}"))),
+                None => Err(ExecError::Failed(format!(
+                    "SLURM job {id} is no longer known to SLURM and left no exit status"
+                ))),
+            },
+            _ => {
+                // The exit code, for the message: one lookup per failed job.
+                let code = self
+                    .state(id)
+                    .map(|(_, c)| format!(" (exit code {c})"))
+                    .unwrap_or_default();
+                Err(ExecError::Failed(format!(
+                    "SLURM job {id} ended {state}{code}"
+                )))
+            }
+        }
     }
 
     /// (state, exit code) of a job, from scontrol (sacct needs an accounting daemon).
@@ -277,27 +324,49 @@ impl Executor for SlurmExecutor {
                 "sbatch printed no job id: {out:?}"
             )));
         }
+        (l.submitted)(&id);
         tracing::info!(stage = l.stage, job = %id, "submitted to SLURM");
-        let Some(state) = self.monitor.wait(&id, self.poll, cancel) else {
-            let _ = Command::new("scancel").arg(&id).status();
-            return Err(ExecError::Cancelled);
-        };
-        match state.as_str() {
-            // SLURM marks a job COMPLETED only when its script exited 0.
-            "COMPLETED" => Ok(()),
-            "TIMEOUT" if l.time.is_some() => Err(ExecError::TimeLimit(l.time.expect("checked"))),
-            _ => {
-                // The exit code, for the message: one lookup per failed job.
-                let code = self
-                    .state(&id)
-                    .map(|(_, c)| format!(" (exit code {c})"))
-                    .unwrap_or_default();
-                Err(ExecError::Failed(format!(
-                    "SLURM job {id} ended {state}{code}"
-                )))
-            }
-        }
+        self.follow(l, &id, cancel)
     }
+
+    fn detached(&self) -> bool {
+        true
+    }
+
+    fn adopt(
+        &self,
+        l: &Launch<'_>,
+        job: Option<&str>,
+        cancel: &AtomicBool,
+    ) -> Result<(), ExecError> {
+        // Finished while nobody watched: its exit file has the outcome.
+        if let Some(code) = exit_status(l) {
+            return match code {
+                0 => Ok(()),
+                c => Err(ExecError::Failed(format!(
+                    "the adopted job's stage exited {c}"
+                ))),
+            };
+        }
+        let id = match job {
+            Some(id) => id.to_string(),
+            None => self.find_by_comment(l.job_file).ok_or_else(|| {
+                ExecError::Failed("no SLURM job found for the interrupted submission".into())
+            })?,
+        };
+        (l.submitted)(&id);
+        tracing::info!(stage = l.stage, job = %id, "adopted SLURM job");
+        self.follow(l, &id, cancel)
+    }
+}
+
+/// The exit status a job wrote beside its job file, once its stage process ended.
+fn exit_status(l: &Launch<'_>) -> Option<i32> {
+    std::fs::read_to_string(super::exit_file(l.job_file))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 #[cfg(test)]
@@ -324,6 +393,7 @@ mod tests {
             gpu_count: 2,
             time: Some(crate::spec::TimeLimit::parse("1h30m").unwrap()),
             mem: Some(crate::spec::Memory::parse("16G").unwrap()),
+            submitted: &|_| {},
         });
         assert!(args.contains(&"--time=0-01:30:00".to_string()));
         assert!(args.contains(&"--mem=16384M".to_string()));
@@ -333,8 +403,9 @@ mod tests {
         assert!(args.contains(&"--output=/c/logs/k.log".to_string()));
         assert_eq!(
             args.last().unwrap(),
-            "--wrap='/opt/camu pipe/camu-worker' exec-stage '/c/tmp/k.1/job.json'"
+            "--wrap='/opt/camu pipe/camu-worker' exec-stage '/c/tmp/k.1/job.json'; s=$?; echo $s > '/c/tmp/k.1/exit'; exit $s"
         );
+        assert!(args.contains(&"--comment=/c/tmp/k.1/job.json".to_string()));
     }
 
     #[test]
