@@ -20,6 +20,13 @@ pub enum AppError {
     /// gc cannot tell what a registered pipeline needs, so it deletes nothing.
     #[error("{0}")]
     GcRefused(String),
+    /// A SLURM packing agent could not manage its directory.
+    #[error("packing agent in {dir}: {source}")]
+    Agent {
+        dir: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl AppError {
@@ -39,7 +46,8 @@ impl AppError {
             AppError::Cache(_)
             | AppError::Report(_)
             | AppError::Binary(_)
-            | AppError::GcRefused(_) => 3,
+            | AppError::GcRefused(_)
+            | AppError::Agent { .. } => 3,
         }
     }
 }

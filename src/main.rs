@@ -103,6 +103,10 @@ enum Cmd {
         /// At most this many `sbatch` submissions per second.
         #[arg(long, default_value_t = 10.0, value_parser = positive_seconds)]
         submit_rate: f64,
+        /// CPUs a SLURM packing agent requests for the fractional-GPU stages it runs (default:
+        /// a stage's threads times the stages of its share that fit in one GPU).
+        #[arg(long)]
+        agent_cpus: Option<usize>,
         /// At most this many stages at once (default: what the CPU/GPU budget allows; 64 on SLURM).
         #[arg(long)]
         jobs: Option<usize>,
@@ -165,6 +169,15 @@ enum Cmd {
     /// Run one stage from its description (used by executors).
     #[command(hide = true)]
     ExecStage { job: PathBuf },
+    /// Run the fractional-GPU stages placed in DIR, inside one SLURM job (used by the SLURM
+    /// executor).
+    #[command(hide = true)]
+    SlurmAgent {
+        dir: PathBuf,
+        /// Seconds with nothing to run before the agent ends.
+        #[arg(long, default_value_t = 30.0, value_parser = positive_seconds)]
+        idle: f64,
+    },
 }
 
 fn parse_select(items: &[String]) -> Result<Vec<(String, String)>, AppError> {
@@ -355,6 +368,10 @@ fn main_inner(cli: Cli) -> Result<(), AppError> {
             }
             Ok(())
         }
+        Cmd::SlurmAgent { dir, idle } => {
+            camu_core::executor::agent::run(&dir, std::time::Duration::from_secs_f64(idle))
+                .map_err(|source| AppError::Agent { dir, source })
+        }
         Cmd::Status {
             pipeline,
             sel,
@@ -440,6 +457,7 @@ fn main_inner(cli: Cli) -> Result<(), AppError> {
             sbatch_args,
             slurm_poll,
             submit_rate,
+            agent_cpus,
             jobs,
             common,
         } => {
@@ -478,13 +496,17 @@ fn main_inner(cli: Cli) -> Result<(), AppError> {
             let program = std::env::current_exe().map_err(AppError::Binary)?;
             let executor: Arc<dyn camu_core::executor::Executor> = match executor {
                 ExecutorKind::Local => Arc::new(LocalExecutor { program }),
-                ExecutorKind::Slurm => Arc::new(SlurmExecutor::new(
-                    program,
-                    partition,
-                    sbatch_args,
-                    std::time::Duration::from_secs_f64(slurm_poll),
-                    std::time::Duration::from_secs_f64(1.0 / submit_rate),
-                )),
+                ExecutorKind::Slurm => {
+                    let mut ex = SlurmExecutor::new(
+                        program,
+                        partition,
+                        sbatch_args,
+                        std::time::Duration::from_secs_f64(slurm_poll),
+                        std::time::Duration::from_secs_f64(1.0 / submit_rate),
+                    );
+                    ex.agent_cpus = agent_cpus;
+                    Arc::new(ex)
+                }
             };
             let mut reporter = Reporter::new(common.json);
             let result = engine.run(executor, &mut reporter, interrupted);

@@ -252,3 +252,46 @@ fn a_new_run_adopts_the_jobs_of_a_killed_one_and_runs_nothing_twice() {
         );
     }
 }
+
+#[test]
+fn four_quarter_gpu_stages_share_one_job_on_one_gpu() {
+    if !cluster_up() {
+        eprintln!("SKIPPED: no SLURM cluster answers `sinfo`");
+        return;
+    }
+    let f = Fixture::new();
+    f.write(
+        "p.yaml",
+        "stages:\n  q:\n    kind: command\n    matrix: {i: [1, 2, 3, 4]}\n    resources: {gpus: 0.25}\n    command: 'echo \"${i} $SLURM_JOB_ID $(date +%s.%N)\" >> starts.log; sleep 4; echo \"${i} $(date +%s.%N)\" >> ends.log; echo ${i} > ${out}/i.txt'\n",
+    );
+    // The test node has 2 CPUs: the agent asks for 2, not 4 x 1.
+    let (ev, code, err) =
+        f.run_json(&["run", "p.yaml", "--executor", "slurm", "--agent-cpus", "2"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        stages_with(&ev, "finished"),
+        ["q@i=1", "q@i=2", "q@i=3", "q@i=4"]
+    );
+    let starts = f.lines("starts.log");
+    let jobs: std::collections::BTreeSet<&str> = starts
+        .iter()
+        .map(|l| l.split_whitespace().nth(1).unwrap())
+        .collect();
+    assert_eq!(jobs.len(), 1, "one SLURM job for the four: {starts:?}");
+    let time = |l: &String, k: usize| l.split_whitespace().nth(k).unwrap().parse::<f64>().unwrap();
+    let last_start = starts.iter().map(|l| time(l, 2)).fold(f64::MIN, f64::max);
+    let first_end = f
+        .lines("ends.log")
+        .iter()
+        .map(|l| time(l, 1))
+        .fold(f64::MAX, f64::min);
+    assert!(last_start < first_end, "the four did not run at once");
+    // Each stage keeps a log of its own.
+    for e in ev.iter().filter(|e| e["event"] == "finished") {
+        let log = f.read(&format!("cache/logs/{}.log", e["key"].as_str().unwrap()));
+        assert!(
+            log.contains(&format!("stage={}", e["stage"].as_str().unwrap())),
+            "{log}"
+        );
+    }
+}

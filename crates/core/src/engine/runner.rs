@@ -304,6 +304,7 @@ fn execute(
         threads: job.threads,
         gpus: &job.gpus,
         gpu_count,
+        gpu_share: resources.gpus.is_fraction().then(|| resources.gpus.milli()),
         time: resources.time,
         mem: resources.mem,
         submitted: &record_job,

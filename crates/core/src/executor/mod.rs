@@ -1,6 +1,7 @@
 //! Executors: where a stage process runs. The engine hands each one the same self-contained
 //! stage description; `local` runs it as a child process, a cluster executor would submit it.
 
+pub mod agent;
 mod local;
 mod slurm;
 
@@ -40,6 +41,8 @@ pub struct Launch<'a> {
     pub gpus: &'a [String],
     /// How many GPUs the stage asked for.
     pub gpu_count: usize,
+    /// Thousandths of one GPU, for a stage that asked for a fraction (`gpus: 0.25`: 250).
+    pub gpu_share: Option<u32>,
     /// The attempt's wall-clock limit (`resources.time`).
     pub time: Option<crate::spec::TimeLimit>,
     /// Memory to request where the executor can (`resources.mem`; SLURM's `--mem`).

@@ -7,7 +7,7 @@
 //! for every job of the run (a job it no longer lists is looked up once with `scontrol`), and
 //! submissions are spaced by a rate limit.
 
-use super::{ExecError, Executor, Launch};
+use super::{ExecError, Executor, Launch, agent};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -25,7 +25,21 @@ pub struct SlurmExecutor {
     pub poll: Duration,
     /// Least time between two submissions.
     pub submit_interval: Duration,
+    /// CPUs a packing agent requests (None: the first stage's threads times the stages of its
+    /// share that fit in one GPU).
+    pub agent_cpus: Option<usize>,
+    /// How long an agent with nothing to run waits for more before it ends.
+    pub agent_idle: Duration,
     monitor: Arc<Monitor>,
+    agents: Mutex<Vec<AgentSlot>>,
+}
+
+/// A packing agent this run submitted: its directory, job and the GPU share placed in it.
+struct AgentSlot {
+    dir: PathBuf,
+    job: String,
+    load: u32,
+    open: bool,
 }
 
 /// The jobs being watched and their last known states, shared by the stage threads and the
@@ -58,7 +72,155 @@ impl SlurmExecutor {
             extra,
             poll,
             submit_interval,
+            agent_cpus: None,
+            agent_idle: Duration::from_secs(30),
             monitor: Arc::default(),
+            agents: Mutex::default(),
+        }
+    }
+
+    /// An agent with room for `share`, submitting a new one where none has; its share is
+    /// taken. Returns its directory and job id.
+    fn agent_with_room(&self, l: &Launch<'_>, share: u32) -> Result<(PathBuf, String), ExecError> {
+        let mut agents = self.agents.lock().unwrap_or_else(|e| e.into_inner());
+        for a in agents.iter_mut().filter(|a| a.open) {
+            let alive = self.monitor.peek(&a.job).is_none_or(|s| !finished(&s));
+            if alive && a.load + share <= crate::spec::Gpus::WHOLE {
+                a.load += share;
+                return Ok((a.dir.clone(), a.job.clone()));
+            }
+            a.open &= alive;
+        }
+        // Beside the stages' staging directories (the cache's tmp/, on the shared filesystem).
+        let tmp = l
+            .job_file
+            .parent()
+            .and_then(Path::parent)
+            .ok_or_else(|| ExecError::Failed("the job file has no staging directory".into()))?;
+        let dir = tmp.join(format!("agent-{}-{}", std::process::id(), agents.len()));
+        std::fs::create_dir_all(dir.join("inbox")).map_err(ExecError::Spawn)?;
+        let slots = (crate::spec::Gpus::WHOLE / share.max(1)).max(1) as usize;
+        let cpus = self.agent_cpus.unwrap_or(l.threads.max(1) * slots);
+        let mut a = vec![
+            "--parsable".to_string(),
+            "--job-name=camu-agent".into(),
+            format!("--output={}", dir.join("agent.log").display()),
+            format!("--cpus-per-task={cpus}"),
+            "--gres=gpu:1".into(),
+        ];
+        if let Some(p) = &self.partition {
+            a.push(format!("--partition={p}"));
+        }
+        a.extend(self.extra.iter().cloned());
+        a.push(format!(
+            "--wrap={} slurm-agent {} --idle {}",
+            shell_quote(&self.program.display().to_string()),
+            shell_quote(&dir.display().to_string()),
+            self.agent_idle.as_secs_f64()
+        ));
+        self.monitor.pace(self.submit_interval);
+        let out = run(Command::new("sbatch").args(a))?;
+        let job = out.split(';').next().unwrap_or_default().trim().to_string();
+        tracing::info!(job = %job, dir = %dir.display(), "submitted a packing agent");
+        self.monitor.watch(&job, self.poll);
+        agents.push(AgentSlot {
+            dir: dir.clone(),
+            job: job.clone(),
+            load: share,
+            open: true,
+        });
+        Ok((dir, job))
+    }
+
+    /// Gives an agent's share back; `close` when the agent refused the placement.
+    fn release(&self, dir: &Path, share: u32, close: bool) {
+        let mut agents = self.agents.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(a) = agents.iter_mut().find(|a| a.dir == dir) {
+            a.load = a.load.saturating_sub(share);
+            a.open &= !close;
+        }
+    }
+
+    /// Runs a fractional-GPU stage in a packing agent (see `agent`).
+    fn execute_packed(
+        &self,
+        l: &Launch<'_>,
+        share: u32,
+        cancel: &AtomicBool,
+    ) -> Result<(), ExecError> {
+        let placement = agent::Placement {
+            program: super::program(&self.program, l.worker),
+            job_file: l.job_file.to_path_buf(),
+            log: l.log.to_path_buf(),
+            threads: l.threads,
+            share,
+            time_s: l.time.map(|t| t.secs()),
+        };
+        let name = l
+            .job_file
+            .parent()
+            .and_then(Path::file_name)
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_else(|| "stage".into());
+        let (dir, job) = loop {
+            let (dir, job) = self.agent_with_room(l, share)?;
+            match agent::place(&dir, &name, &placement) {
+                Ok(()) => break (dir, job),
+                // Closed since: the next agent takes it.
+                Err(_) => self.release(&dir, share, true),
+            }
+        };
+        (l.submitted)(&job);
+        tracing::info!(stage = l.stage, agent = %job, "placed in a packing agent");
+        let r = self.wait_packed(l, &job, cancel);
+        self.release(&dir, share, false);
+        r
+    }
+
+    /// Waits for a packed stage's exit status, or for its agent's end.
+    fn wait_packed(
+        &self,
+        l: &Launch<'_>,
+        agent_job: &str,
+        cancel: &AtomicBool,
+    ) -> Result<(), ExecError> {
+        self.monitor.watch(agent_job, self.poll);
+        loop {
+            if let Some(code) = exit_status(l) {
+                return match code {
+                    0 => Ok(()),
+                    agent::TIMED_OUT if l.time.is_some() => {
+                        Err(ExecError::TimeLimit(l.time.expect("checked")))
+                    }
+                    c => Err(ExecError::Failed(format!(
+                        "exit status {c} (in packing agent job {agent_job})"
+                    ))),
+                };
+            }
+            if cancel.load(Ordering::Relaxed) {
+                let _ = std::fs::write(agent::cancel_file(l.job_file), b"");
+                return Err(ExecError::Cancelled);
+            }
+            if let Some(state) = self.monitor.peek(agent_job).filter(|s| finished(s)) {
+                // It may have written the status just before it ended.
+                if exit_status(l).is_none() {
+                    return Err(ExecError::Failed(format!(
+                        "packing agent job {agent_job} ended {state} before the stage finished"
+                    )));
+                }
+                continue;
+            }
+            std::thread::sleep(self.poll.min(Duration::from_millis(500)));
+        }
+    }
+}
+
+impl Drop for SlurmExecutor {
+    /// The run is over: its agents end as soon as they have nothing left to run.
+    fn drop(&mut self) {
+        let agents = self.agents.lock().unwrap_or_else(|e| e.into_inner());
+        for a in agents.iter() {
+            let _ = std::fs::write(a.dir.join("stop"), b"");
         }
     }
 }
@@ -106,13 +268,8 @@ impl Monitor {
     /// Watches `id` until it finishes (its state) or `cancel` is set (None); starts the poller
     /// thread when none runs.
     fn wait(self: &Arc<Monitor>, id: &str, poll: Duration, cancel: &AtomicBool) -> Option<String> {
+        self.watch(id, poll);
         let mut w = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        w.jobs.insert(id.to_string(), String::new());
-        if !w.polling {
-            w.polling = true;
-            let m = Arc::clone(self);
-            std::thread::spawn(move || m.poll_loop(poll));
-        }
         loop {
             let state = w.jobs.get(id).cloned().unwrap_or_default();
             if finished(&state) {
@@ -131,16 +288,40 @@ impl Monitor {
         }
     }
 
+    /// Watches `id` without waiting (a packing agent's job), starting the poller if needed.
+    fn watch(self: &Arc<Monitor>, id: &str, poll: Duration) {
+        let mut w = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        w.jobs.entry(id.to_string()).or_default();
+        if !w.polling {
+            w.polling = true;
+            let m = Arc::clone(self);
+            std::thread::spawn(move || m.poll_loop(poll));
+        }
+    }
+
+    /// A watched job's last known state ("" before the first poll).
+    fn peek(&self, id: &str) -> Option<String> {
+        let w = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        w.jobs.get(id).cloned()
+    }
+
     fn poll_loop(&self, poll: Duration) {
         loop {
             std::thread::sleep(poll);
+            // Jobs known to have ended keep their state for `peek`, and are not asked again.
             let ids: HashSet<String> = {
                 let mut w = self.state.lock().unwrap_or_else(|e| e.into_inner());
-                if w.jobs.is_empty() {
+                let ids: HashSet<String> = w
+                    .jobs
+                    .iter()
+                    .filter(|(_, s)| !finished(s))
+                    .map(|(id, _)| id.clone())
+                    .collect();
+                if ids.is_empty() {
                     w.polling = false;
                     return;
                 }
-                w.jobs.keys().cloned().collect()
+                ids
             };
             let states = poll_once(&ids);
             let mut w = self.state.lock().unwrap_or_else(|e| e.into_inner());
@@ -315,6 +496,9 @@ impl Executor for SlurmExecutor {
     }
 
     fn execute(&self, l: &Launch<'_>, cancel: &AtomicBool) -> Result<(), ExecError> {
+        if let Some(share) = l.gpu_share {
+            return self.execute_packed(l, share, cancel);
+        }
         self.monitor.pace(self.submit_interval);
         let out = run(Command::new("sbatch").args(self.sbatch_args(l)))?;
         // --parsable prints "ID" or "ID;cluster".
@@ -347,6 +531,10 @@ impl Executor for SlurmExecutor {
                     "the adopted job's stage exited {c}"
                 ))),
             };
+        }
+        // A packed stage's job is its agent's: follow its exit status, not the job.
+        if let (Some(agent_job), Some(_)) = (job, l.gpu_share) {
+            return self.wait_packed(l, agent_job, cancel);
         }
         let id = match job {
             Some(id) => id.to_string(),
@@ -391,6 +579,7 @@ mod tests {
             threads: 4,
             gpus: &[],
             gpu_count: 2,
+            gpu_share: None,
             time: Some(crate::spec::TimeLimit::parse("1h30m").unwrap()),
             mem: Some(crate::spec::Memory::parse("16G").unwrap()),
             submitted: &|_| {},
