@@ -97,8 +97,9 @@ enum Cmd {
         /// Extra sbatch argument for `--executor slurm` (repeatable), e.g. `--sbatch-arg=--time=2:00:00`.
         #[arg(long = "sbatch-arg", allow_hyphen_values = true)]
         sbatch_args: Vec<String>,
-        /// Seconds between two SLURM status queries (each one `squeue` for all the run's jobs).
-        #[arg(long, default_value_t = 1.0, value_parser = positive_seconds)]
+        /// Seconds between two SLURM status queries (each one `squeue` for all the run's jobs;
+        /// Nextflow's default poll interval is 5 s too).
+        #[arg(long, default_value_t = 5.0, value_parser = positive_seconds)]
         slurm_poll: f64,
         /// At most this many `sbatch` submissions per second.
         #[arg(long, default_value_t = 10.0, value_parser = positive_seconds)]

@@ -36,7 +36,8 @@ fn stages_run_as_slurm_jobs_within_gres_limits() {
     }
     let f = Fixture::new();
     f.write("p.yaml", PIPELINE);
-    let (ev, code, err) = f.run_json(&["run", "p.yaml", "--executor", "slurm"]);
+    let (ev, code, err) =
+        f.run_json(&["run", "p.yaml", "--executor", "slurm", "--slurm-poll", "1"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(
         stages_with(&ev, "finished"),
@@ -79,7 +80,7 @@ fn a_failed_job_fails_its_stage() {
     }
     let f = Fixture::new();
     f.write("p.yaml", "stages:\n  bad:\n    kind: command\n    command: 'echo from-slurm; exit 3'\n  after:\n    kind: command\n    needs: [bad]\n    command: 'touch after'\n");
-    let out = f.run(&["run", "p.yaml", "--executor", "slurm"]);
+    let out = f.run(&["run", "p.yaml", "--executor", "slurm", "--slurm-poll", "1"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("SLURM job") && err.contains("FAILED"), "{err}");
@@ -93,7 +94,12 @@ fn a_flaky_stage_is_retried_as_new_slurm_jobs() {
         eprintln!("SKIPPED: no SLURM cluster answers `sinfo`");
         return;
     }
-    common::flaky_stage_succeeds_only_with_enough_retries(&["--executor", "slurm"]);
+    common::flaky_stage_succeeds_only_with_enough_retries(&[
+        "--executor",
+        "slurm",
+        "--slurm-poll",
+        "1",
+    ]);
 }
 
 #[test]
@@ -221,7 +227,8 @@ fn a_new_run_adopts_the_jobs_of_a_killed_one_and_runs_nothing_twice() {
     );
     std::thread::sleep(std::time::Duration::from_secs(9));
 
-    let (ev, code, err) = f.run_json(&["run", "p.yaml", "--executor", "slurm"]);
+    let (ev, code, err) =
+        f.run_json(&["run", "p.yaml", "--executor", "slurm", "--slurm-poll", "1"]);
     assert_eq!(code, 0, "{err}");
     let adopted = ev
         .iter()
@@ -265,8 +272,16 @@ fn four_quarter_gpu_stages_share_one_job_on_one_gpu() {
         "stages:\n  q:\n    kind: command\n    matrix: {i: [1, 2, 3, 4]}\n    resources: {gpus: 0.25}\n    command: 'echo \"${i} $SLURM_JOB_ID $(date +%s.%N)\" >> starts.log; sleep 4; echo \"${i} $(date +%s.%N)\" >> ends.log; echo ${i} > ${out}/i.txt'\n",
     );
     // The test node has 2 CPUs: the agent asks for 2, not 4 x 1.
-    let (ev, code, err) =
-        f.run_json(&["run", "p.yaml", "--executor", "slurm", "--agent-cpus", "2"]);
+    let (ev, code, err) = f.run_json(&[
+        "run",
+        "p.yaml",
+        "--executor",
+        "slurm",
+        "--agent-cpus",
+        "2",
+        "--slurm-poll",
+        "1",
+    ]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(
         stages_with(&ev, "finished"),

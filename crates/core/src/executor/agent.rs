@@ -10,7 +10,7 @@
 //!   single-stage job's script does), then deletes the placement;
 //! - after `idle` seconds with nothing running and nothing placed (or once the run has written
 //!   `stop`), it renames `inbox` to `closed` (from then on a placement fails, and the run starts
-//!   another agent), runs whatever was placed just before, and exits.
+//!   another agent), runs whatever was placed just before, removes its directory and exits.
 
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -185,6 +185,8 @@ pub fn run(dir: &Path, idle: Duration) -> std::io::Result<()> {
         if !running.is_empty() || waiting > 0 {
             idle_since = Instant::now();
         } else if closing {
+            // Nothing refers to the directory any more (runs place only into `inbox`).
+            let _ = std::fs::remove_dir_all(dir);
             return Ok(());
         } else if idle_since.elapsed() >= idle || dir.join("stop").exists() {
             // From here a placement fails; what was placed before the rename still runs.
@@ -204,14 +206,16 @@ mod tests {
     #[test]
     fn runs_what_fits_in_the_gpu_records_exits_and_stops_stages_past_their_time() {
         let d = tempfile::tempdir().unwrap();
-        let dir = d.path();
-        std::fs::create_dir(dir.join("inbox")).unwrap();
-        // The "stage program": its job file's first line is a shell command to run.
-        let prog = dir.join("prog");
+        let root = d.path();
+        let agent_dir = root.join("agent");
+        let dir = agent_dir.as_path();
+        std::fs::create_dir_all(dir.join("inbox")).unwrap();
+        // The "stage program": runs its job file as a shell script.
+        let prog = root.join("prog");
         std::fs::write(&prog, "#!/bin/sh\nsh \"$2\"\n").unwrap();
         std::fs::set_permissions(&prog, std::fs::Permissions::from_mode(0o755)).unwrap();
         let stage = |name: &str, script: &str, share: u32, time_s: Option<u64>| {
-            let sdir = dir.join(name);
+            let sdir = root.join(name);
             std::fs::create_dir(&sdir).unwrap();
             let job_file = sdir.join("job.json");
             std::fs::write(&job_file, script).unwrap();
@@ -226,7 +230,7 @@ mod tests {
             place(dir, name, &p).unwrap();
             job_file
         };
-        let spans = dir.join("spans");
+        let spans = root.join("spans");
         let span = |n: &str| {
             format!(
                 "echo \"{n} $(date +%s.%N) start\" >> {s}; sleep 1; echo \"{n} $(date +%s.%N) end\" >> {s}",
@@ -263,12 +267,12 @@ mod tests {
             t("c", "start") >= t("a", "end").min(t("b", "end")),
             "{lines}"
         );
-        // Closed: a later placement is refused.
-        assert!(!dir.join("inbox").exists());
+        // Gone when done: a later placement is refused.
+        assert!(!dir.join("inbox").exists() && !dir.join("closed").exists());
         let late = Placement {
             program: prog.clone(),
             job_file: a.clone(),
-            log: dir.join("late.log"),
+            log: root.join("late.log"),
             threads: 1,
             share: 1,
             time_s: None,
