@@ -101,12 +101,15 @@ PY
   log "libtorch ready at $dest"
 }
 
-# Debian packages: real Fashion-MNIST (tests, quickstart) and a font for the report plots.
+# Debian packages: real Fashion-MNIST (tests, quickstart), a font for the report plots, and on CI
+# a browser for the report page's test.
 install_packages() {
   [[ "${CAMU_SKIP_APT:-0}" == 1 ]] && return
   local want=()
   [[ -d /usr/share/datasets/fashion-mnist ]] || want+=(dataset-fashion-mnist)
   [[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]] || want+=(fonts-dejavu-core)
+  # The report page's browser test (tests/report_html.rs); about 270 MB, so on CI only.
+  [[ "${CI:-}" == true ]] && ! command -v chromium >/dev/null && want+=(chromium)
   [[ ${#want[@]} -eq 0 ]] && return
   if command -v apt-get >/dev/null; then
     local sudo=""
@@ -115,7 +118,7 @@ install_packages() {
     if ! { $sudo apt-get install -y --no-install-recommends "${want[@]}" >/dev/null 2>&1 ||
         { $sudo apt-get update >/dev/null 2>&1 &&
           $sudo apt-get install -y --no-install-recommends "${want[@]}" >/dev/null 2>&1; }; }; then
-      log "could not install ${want[*]}; Fashion-MNIST tests are skipped without the dataset, plots without the font"
+      log "could not install ${want[*]}; Fashion-MNIST tests are skipped without the dataset, plots without the font, the browser test without chromium"
     fi
   fi
 }

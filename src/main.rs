@@ -432,8 +432,13 @@ fn main_inner(cli: Cli) -> Result<(), AppError> {
                 .map(|s| s.to_string_lossy().to_string())
                 .filter(|s| !s.is_empty() && s != "." && s != "..")
                 .unwrap_or("report".into());
-            let dir = out.unwrap_or_else(|| PathBuf::from("reports").join(stem));
-            let (files, skipped) = camu_lab::report::write_all(&comparison, &dir)?;
+            let dir = out.unwrap_or_else(|| PathBuf::from("reports").join(&stem));
+            let title = p
+                .description
+                .as_deref()
+                .map(|d| format!("{stem}: {d}"))
+                .unwrap_or(stem);
+            let (files, skipped) = camu_lab::report::write_all(&comparison, &dir, &title)?;
             if common.json {
                 let v = serde_json::json!({"comparison": comparison, "files": files, "skipped": skipped});
                 say!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());

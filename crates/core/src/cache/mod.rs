@@ -82,6 +82,11 @@ pub struct Record {
     /// `logs/KEY.attempt-N.log`.
     #[serde(default = "one_attempt")]
     pub attempts: u32,
+    /// The CPU threads it ran with, and its share of a GPU when it had a fraction of one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threads: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu_share: Option<f64>,
 }
 
 fn one_attempt() -> u32 {

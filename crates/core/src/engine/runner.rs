@@ -395,6 +395,8 @@ fn execute(
         camu_pipe_version: env!("CARGO_PKG_VERSION").to_string(),
         log: format!("logs/{key}.log"),
         attempts: attempt,
+        threads: Some(job.threads),
+        gpu_share: job.gpu_share,
     };
     Ok(cache.commit(&staging, &job.outputs, record)?)
 }

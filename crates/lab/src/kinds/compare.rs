@@ -82,7 +82,7 @@ impl Runner for Compare {
             ..Results::default()
         });
         let (files, skipped) =
-            write_all(&comparison, &job.out_dir).map_err(|e| StageError::Io {
+            write_all(&comparison, &job.out_dir, &job.stage).map_err(|e| StageError::Io {
                 action: "write",
                 path: e.path,
                 source: e.source,

@@ -4,6 +4,7 @@
 //! missing.
 
 pub mod audit;
+pub mod html;
 mod plots;
 pub mod search;
 
@@ -46,6 +47,8 @@ pub struct Results {
     /// Each audit stage's per-example points (`epsilons.json`), for the ranking bootstrap.
     #[serde(skip)]
     pub audit_points: BTreeMap<String, Vec<f64>>,
+    /// Every stage with a cached result, as it ran.
+    pub timeline: Vec<html::Span>,
 }
 
 /// Collects the metrics of every evaluate stage that has a valid cache record, except those
@@ -68,10 +71,31 @@ pub fn collect(engine: &mut Engine<'_>) -> Result<Results, EngineError> {
     let mut rejected = Vec::new();
     let mut audits = Vec::new();
     let mut audit_points = BTreeMap::new();
+    let mut timeline = Vec::new();
     for st in &statuses {
         let Some(stage) = engine.pipeline.stage(&st.stage) else {
             continue;
         };
+        if let Some(r) = cached
+            .get(st.stage.as_str())
+            .and_then(|k| engine.cache.record(k))
+        {
+            timeline.push(html::Span {
+                stage: st.stage.clone(),
+                kind: stage.kind.clone(),
+                method: stage
+                    .params
+                    .get("method")
+                    .and_then(Value::as_str)
+                    .map(clean_label),
+                started_at: r.started_at,
+                duration_s: r.duration_s,
+                threads: r.threads,
+                gpu_share: r.gpu_share,
+                device: r.device.clone(),
+                attempts: r.attempts,
+            });
+        }
         if stage.kind == "audit" {
             let record = st
                 .key
@@ -150,6 +174,7 @@ pub fn collect(engine: &mut Engine<'_>) -> Result<Results, EngineError> {
         searches,
         audits,
         audit_points,
+        timeline,
     })
 }
 
@@ -297,6 +322,8 @@ pub struct Comparison {
     pub audits: Vec<audit::Audit>,
     /// How stable the audits' order of methods is, per dataset, scenario and number of runs.
     pub audit_rankings: Vec<audit::Ranking>,
+    /// Every stage with a cached result, as it ran (the report page's timeline).
+    pub timeline: Vec<html::Span>,
 }
 
 /// "random 10%", "class 0", "per-class {...}".
@@ -529,6 +556,7 @@ pub fn aggregate(results: &Results) -> Comparison {
         rejected: results.rejected.clone(),
         searches: results.searches.clone(),
         audit_rankings: audit::rankings(&results.audits, &results.audit_points),
+        timeline: results.timeline.clone(),
         audits: results.audits.iter().filter_map(audit::of).collect(),
     }
 }
@@ -832,9 +860,14 @@ pub struct ReportError {
     pub source: std::io::Error,
 }
 
-/// Writes comparison.md, comparison.csv, comparison.json and the plots into `dir`.
-/// Returns the files written and any plots that could not be drawn (with why).
-pub fn write_all(c: &Comparison, dir: &Path) -> Result<(Vec<PathBuf>, Vec<String>), ReportError> {
+/// Writes comparison.md, comparison.csv, comparison.json, report.html (its title: `title`) and
+/// the plots into `dir`. Returns the files written and any plots that could not be drawn (with
+/// why).
+pub fn write_all(
+    c: &Comparison,
+    dir: &Path,
+    title: &str,
+) -> Result<(Vec<PathBuf>, Vec<String>), ReportError> {
     std::fs::create_dir_all(dir).map_err(|source| ReportError {
         path: dir.to_path_buf(),
         source,
@@ -845,6 +878,7 @@ pub fn write_all(c: &Comparison, dir: &Path) -> Result<(Vec<PathBuf>, Vec<String
         ("comparison.md", markdown(c).into_bytes()),
         ("comparison.csv", csv(c).into_bytes()),
         ("comparison.json", json),
+        ("report.html", html::page(c, title).into_bytes()),
     ] {
         let p = dir.join(name);
         camu_core::cache::write_atomic(&p, &bytes).map_err(|source| ReportError {
@@ -892,6 +926,7 @@ mod tests {
             searches: vec![],
             audits: vec![],
             audit_points: BTreeMap::new(),
+            timeline: vec![],
         };
         let c = aggregate(&results);
         let g = &c.groups[0];

@@ -134,6 +134,22 @@ fn bars<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, g: &Group) -> Res {
             .map_err(err)?
             .label(label)
             .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], c.filled()));
+        // Error bars: the std over seeds, where there is more than one.
+        let whiskers: Vec<PathElement<(f64, f64)>> = g
+            .methods
+            .iter()
+            .enumerate()
+            .filter_map(|(i, m)| {
+                let st = m.metrics.get(key).filter(|st| st.n > 1)?;
+                let xc = i as f64 + 0.1 + s as f64 * w + w * 0.475;
+                let (lo, hi) = ((st.mean - st.std) * 100.0, (st.mean + st.std) * 100.0);
+                Some(PathElement::new(
+                    vec![(xc, lo.max(0.0)), (xc, hi.min(100.0))],
+                    BLACK.stroke_width(1),
+                ))
+            })
+            .collect();
+        chart.draw_series(whiskers).map_err(err)?;
     }
     chart
         .configure_series_labels()
@@ -147,15 +163,13 @@ fn bars<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, g: &Group) -> Res {
 
 fn tradeoff<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, g: &Group) -> Res {
     root.fill(&WHITE).map_err(err)?;
-    let pts: Vec<(String, f64, f64)> = g
+    // (method, mean time, gap, std of the time over seeds)
+    let pts: Vec<(String, f64, f64, f64)> = g
         .methods
         .iter()
         .filter_map(|m| {
-            Some((
-                m.method.clone(),
-                m.metrics.get("unlearn_time_s")?.mean.max(1e-3),
-                m.gap_to_retrain?,
-            ))
+            let t = m.metrics.get("unlearn_time_s")?;
+            Some((m.method.clone(), t.mean.max(1e-3), m.gap_to_retrain?, t.std))
         })
         .collect();
     let tmax = pts.iter().map(|p| p.1).fold(1.0f64, f64::max) * 2.0;
@@ -184,14 +198,41 @@ fn tradeoff<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, g: &Group) -> Res 
         .configure_mesh()
         .x_desc("unlearning time (s, log)")
         .y_desc("gap to retrain (points)")
+        .x_labels(6)
+        .x_label_formatter(&|x| {
+            if *x >= 10.0 {
+                format!("{x:.0}")
+            } else if *x >= 1.0 {
+                format!("{x:.1}")
+            } else {
+                format!("{x:.2}")
+            }
+        })
         .draw()
         .map_err(err)?;
+    // A legend, not labels beside the points: neighbouring points' labels overlapped.
+    for (i, (name, t, gap, sd)) in pts.iter().enumerate() {
+        let c = colour(i);
+        if *sd > 0.0 {
+            chart
+                .draw_series(std::iter::once(PathElement::new(
+                    vec![((t - sd).max(tmin), *gap), ((t + sd).min(tmax), *gap)],
+                    c.stroke_width(1),
+                )))
+                .map_err(err)?;
+        }
+        chart
+            .draw_series(std::iter::once(Circle::new((*t, *gap), 5, c.filled())))
+            .map_err(err)?
+            .label(name.clone())
+            .legend(move |(x, y)| Circle::new((x + 5, y), 5, c.filled()));
+    }
     chart
-        .draw_series(pts.iter().enumerate().map(|(i, (name, t, gap))| {
-            EmptyElement::at((*t, *gap))
-                + Circle::new((0, 0), 5, colour(i).filled())
-                + Text::new(name.clone(), (7, -7), ("sans-serif", 14))
-        }))
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::UpperRight)
+        .draw()
         .map_err(err)?;
     root.present().map_err(err)
 }
@@ -494,6 +535,60 @@ macro_rules! panels {
             }
         }
     }};
+}
+
+// The closures passed to `svg_string` are not redundant: a plot function named directly fixes
+// the backend's lifetime, where `svg_string` needs it for any.
+/// Draws a plot into an SVG string (for the report page).
+fn svg_string<T: ?Sized>(
+    size: (u32, u32),
+    arg: &T,
+    f: impl FnOnce(DrawingArea<SVGBackend<'_>, Shift>, &T) -> Res,
+) -> Result<String, String> {
+    font()?;
+    let mut out = String::new();
+    f(
+        SVGBackend::with_string(&mut out, size).into_drawing_area(),
+        arg,
+    )?;
+    Ok(out)
+}
+
+#[allow(clippy::redundant_closure)]
+pub(super) fn svg_bars(g: &Group) -> Result<String, String> {
+    let w = (220 + 110 * g.methods.len() as u32).max(640);
+    svg_string((w, 480), g, |a, g| bars(a, g))
+}
+
+#[allow(clippy::redundant_closure)]
+pub(super) fn svg_tradeoff(g: &Group) -> Result<String, String> {
+    svg_string((720, 480), g, |a, g| tradeoff(a, g))
+}
+
+#[allow(clippy::redundant_closure)]
+pub(super) fn svg_relearn(g: &Group) -> Result<String, String> {
+    svg_string((720, 480), g, |a, g| relearn(a, g))
+}
+
+/// The epsilon histograms, one figure per dataset and scenario.
+#[allow(clippy::redundant_closure)]
+pub(super) fn svg_epsilons(audits: &[Audit]) -> Vec<Result<String, String>> {
+    scenarios(audits, |a| (&a.dataset, &a.scenario))
+        .into_iter()
+        .filter_map(|at| {
+            let group: Vec<&Audit> = beside(audits, at.0, at.1)
+                .into_values()
+                .filter(|a| !a.bins.is_empty())
+                .collect();
+            (!group.is_empty()).then(|| {
+                svg_string(
+                    grid(group.len(), 3, (360, 280)),
+                    group.as_slice(),
+                    |a, g| epsilons(a, g),
+                )
+            })
+        })
+        .collect()
 }
 
 /// The distinct (dataset, scenario) pairs of `items`, in first-seen order.
