@@ -637,17 +637,28 @@ fn a_stage_past_its_time_limit_is_killed_with_its_process_group() {
     assert!(err.contains("time limit 2s exceeded"), "{err}");
     // TERM reaches the whole group at once: well before the sleep's 60 s.
     assert!(started.elapsed() < std::time::Duration::from_secs(30));
-    // Gone, or a zombie where nobody reaps orphans (PID 1 of a container).
+    // Gone, or a zombie where nobody reaps orphans (PID 1 of a container); the signal may take
+    // a moment to land after the stage's shell is gone.
     let pid = f.read("sleeper").trim().to_string();
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let state = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .next();
+    let state = || {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let s = stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .next()
+            .map(String::from);
+        (s, stat)
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !matches!(state().0.as_deref(), None | Some("Z")) && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let (s, stat) = state();
     assert!(
-        matches!(state, None | Some("Z")),
+        matches!(s.as_deref(), None | Some("Z")),
         "sleep {pid} survived: {stat}"
     );
 }

@@ -15,8 +15,8 @@ impl Kind for Compare {
         "compare"
     }
     fn version(&self) -> u32 {
-        // 2: diverged methods, sources per seed.
-        2
+        // 2: diverged methods, sources per seed. 3: audits among the inputs, report.html.
+        3
     }
     fn validate(&self, params: &Map<String, Value>) -> Result<(), ParamError> {
         check_keys(params, &[])
