@@ -105,6 +105,7 @@ fn metrics(lab: &Lab, model: &Model, split: &Split) -> Map<String, Value> {
         batch: 512,
         seed: 0,
         mia_export: None,
+        per_class: false,
     };
     evaluate(model, None, &lab.data, split, &opts).unwrap()
 }
@@ -696,6 +697,7 @@ fn a_nan_model_evaluates_as_diverged_with_null_metrics() {
         batch: 512,
         seed: 0,
         mia_export: None,
+        per_class: false,
     };
     let m = evaluate(
         &nan,

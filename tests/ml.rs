@@ -169,6 +169,7 @@ fn camu_forgets_a_class_and_keeps_the_rest() {
         batch: 512,
         seed: 0,
         mia_export: None,
+        per_class: false,
     };
     let before = evaluate(&original, None, &ds, &sp, &opts).unwrap();
     let params = Map::new();
@@ -255,6 +256,7 @@ fn metrics_on_models_with_known_answers() {
         batch: 256,
         seed: 0,
         mia_export: None,
+        per_class: false,
     };
     // Always predicts class 3: accuracy = share of class 3; perfect on the forgotten class.
     let m3 = constant_model(3);
@@ -618,7 +620,7 @@ stages:
     kind: evaluate
     needs: [data, split, original]
     matrix: {run: [0]}
-    with: {model: original}
+    with: {model: original, per_class: true}
 "#;
 
 #[test]
@@ -685,6 +687,35 @@ fn audit_scores_retrain_above_an_untouched_original_which_scores_zero() {
     let ulira = format!("{:.3} |", num(&untouched, "ulira_accuracy"));
     assert!(row.ends_with(&format!(" 0.000 | 0.000 | {ulira}")), "{row}");
     assert!(f.path("rep/epsilons-synthetic-class_0.svg").exists());
+
+    // Per-class accuracies, against what they must be: Df is class 0 alone, Dr has none of it,
+    // and the test accuracy lies among the classes' accuracies.
+    let ev = read("evaluate@run=0", "metrics.json");
+    let list = |k: &str| -> Vec<Option<f64>> { serde_json::from_value(ev[k].clone()).unwrap() };
+    let (test, forget, remain) = (
+        list("acc_test_per_class"),
+        list("acc_forget_per_class"),
+        list("acc_remain_per_class"),
+    );
+    assert!(test.len() >= 2 && test.len() == forget.len() && forget.len() == remain.len());
+    assert_eq!(forget[0], Some(num(&ev, "acc_forget_train")));
+    assert!(forget[1..].iter().all(Option::is_none), "{forget:?}");
+    assert_eq!(remain[0], None);
+    let present: Vec<f64> = test.iter().flatten().copied().collect();
+    let acc = num(&ev, "acc_test");
+    let (lo, hi) = present
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(l, h), &x| (l.min(x), h.max(x)));
+    assert!(
+        lo - 1e-12 <= acc && acc <= hi + 1e-12,
+        "{acc} outside {present:?}"
+    );
+    // The report page shows them as a heatmap.
+    let page = std::fs::read_to_string(f.path("rep/report.html")).unwrap();
+    assert!(
+        page.contains("Per-class accuracy (%) on forget (train)"),
+        "no heatmap"
+    );
 
     // Too few runs, or unequal sides, are refused before anything runs.
     for (name, text, want) in [

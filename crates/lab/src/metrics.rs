@@ -107,6 +107,32 @@ pub fn reported() -> impl Iterator<Item = &'static Metric> {
     METRICS.iter().filter(|m| m.reported)
 }
 
+/// The per-class accuracies `evaluate` records with `per_class: true`: the key of each list of
+/// accuracies (one per class, null for a class with no samples there), and its label.
+pub const PER_CLASS: [(&str, &str); 3] = [
+    ("acc_test_per_class", "test"),
+    ("acc_forget_per_class", "forget (train)"),
+    ("acc_remain_per_class", "remain (train)"),
+];
+
+/// The accuracy on each class's samples (None where a class has none).
+pub fn per_class_accuracy(preds: &[i64], labels: &[i64], classes: usize) -> Vec<Option<f64>> {
+    let mut hit = vec![0usize; classes];
+    let mut all = vec![0usize; classes];
+    for (&p, &y) in preds.iter().zip(labels) {
+        if let Ok(c) = usize::try_from(y)
+            && c < classes
+        {
+            all[c] += 1;
+            hit[c] += usize::from(p == y);
+        }
+    }
+    all.iter()
+        .zip(&hit)
+        .map(|(&n, &h)| (n > 0).then(|| h as f64 / n as f64))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,5 +153,17 @@ mod tests {
                 "mia_camu"
             ]
         );
+    }
+
+    #[test]
+    fn per_class_accuracy_counts_each_class_on_its_own() {
+        let labels = [0, 0, 0, 1, 1, 2];
+        let preds = [0, 1, 0, 1, 1, 0];
+        let acc = super::per_class_accuracy(&preds, &labels, 4);
+        assert_eq!(acc, [Some(2.0 / 3.0), Some(1.0), Some(0.0), None]);
+        // The overall accuracy is the class accuracies weighted by the class counts.
+        let overall = (2.0 + 2.0 + 0.0) / 6.0;
+        let weighted = (acc[0].unwrap() * 3.0 + acc[1].unwrap() * 2.0 + acc[2].unwrap()) / 6.0;
+        assert!((overall - weighted).abs() < 1e-12);
     }
 }

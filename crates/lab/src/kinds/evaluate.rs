@@ -24,6 +24,10 @@ pub struct EvaluateParams {
     /// Write the attack's fit and evaluation sets (`mia_fit.csv`, `mia_eval.csv`).
     #[serde(default)]
     pub mia_export: bool,
+    /// Also record the accuracy per class on the test set, Df and Dr (`acc_*_per_class`), for
+    /// the report's per-class view. Off by default, so existing evaluations keep their keys.
+    #[serde(default)]
+    pub per_class: bool,
     #[serde(default = "batch_size")]
     pub batch_size: usize,
     #[serde(default = "auto")]

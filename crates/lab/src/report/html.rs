@@ -200,6 +200,86 @@ fn group_table(out: &mut String, gi: usize, g: &Group, audits: &[Audit]) {
     out.push_str("</details>");
 }
 
+/// A cell of the per-class heatmap: an accuracy (green when high) or a difference to retrain
+/// in points (red below, blue above).
+fn heat_cell(v: Option<f64>, diff: bool) -> String {
+    let Some(v) = v else {
+        return "<td class=\"miss\" data-v=\"NaN\">-</td>".into();
+    };
+    let (text, style) = if diff {
+        let p = v * 100.0;
+        let a = (p.abs() / 20.0).min(1.0) * 0.8;
+        let rgb = if p < 0.0 { "214,39,40" } else { "31,119,180" };
+        (format!("{p:+.1}"), format!("background:rgba({rgb},{a:.2})"))
+    } else {
+        (
+            format!("{:.1}", v * 100.0),
+            format!("background:hsl({:.0},65%,80%)", 120.0 * v),
+        )
+    };
+    format!("<td data-v=\"{v}\" style=\"{style}\">{text}</td>")
+}
+
+/// Per-class accuracy, method x class, for each part the evaluations recorded, and each
+/// method's difference to retrain; or a note where no evaluation recorded them.
+fn per_class_html(out: &mut String, g: &Group) {
+    let mut any = false;
+    for (key, label) in crate::metrics::PER_CLASS {
+        let rows: Vec<(&str, &Vec<Option<f64>>)> = g
+            .methods
+            .iter()
+            .filter_map(|m| Some((m.method.as_str(), m.per_class.get(key)?)))
+            .collect();
+        let Some(classes) = rows.iter().map(|r| r.1.len()).max() else {
+            continue;
+        };
+        any = true;
+        let retrain = rows.iter().find(|r| r.0 == "retrain").map(|r| r.1);
+        for diff in [false, true] {
+            if diff && retrain.is_none() {
+                continue;
+            }
+            let what = if diff {
+                "difference to retrain (points)"
+            } else {
+                "accuracy (%)"
+            };
+            let _ = write!(
+                out,
+                "<p class=\"meta\">Per-class {what} on {}, mean over seeds:</p><div class=\"wrap\"><table class=\"sortable heat\"><thead><tr><th>method</th>",
+                esc(label)
+            );
+            for c in 0..classes {
+                let _ = write!(out, "<th>{c}</th>");
+            }
+            out.push_str("</tr></thead><tbody>");
+            for (method, accs) in &rows {
+                let class = if *method == "retrain" {
+                    " class=\"ref\""
+                } else {
+                    ""
+                };
+                let _ = write!(out, "<tr{class}><td>{}</td>", esc(method));
+                for c in 0..classes {
+                    let v = accs.get(c).copied().flatten();
+                    let v = if diff {
+                        v.zip(retrain.and_then(|r| r.get(c).copied().flatten()))
+                            .map(|(a, b)| a - b)
+                    } else {
+                        v
+                    };
+                    out.push_str(&heat_cell(v, diff));
+                }
+                out.push_str("</tr>");
+            }
+            out.push_str("</tbody></table></div>");
+        }
+    }
+    if !any {
+        out.push_str("<p class=\"note\">Per-class accuracy: not recorded (evaluate with <code>per_class: true</code>). Layer-wise similarity to retrain: not recorded by any evaluation yet.</p>");
+    }
+}
+
 fn figure(out: &mut String, svg: Result<String, String>, what: &str) {
     match svg {
         Ok(s) => {
@@ -508,9 +588,7 @@ pub fn page(c: &Comparison, title: &str) -> String {
         if g.methods.iter().any(|m| m.relearn_curve.is_some()) {
             figure(&mut out, plots::svg_relearn(g), "relearning curves");
         }
-        out.push_str(
-            "<p class=\"note\">Per-class accuracy and layer-wise similarity to retrain: not recorded by the evaluate stages these results come from.</p>",
-        );
+        per_class_html(&mut out, g);
     }
     out.push_str("</section>");
     if !c.searches.is_empty() {

@@ -296,6 +296,31 @@ pub struct MethodSummary {
     /// The choices tuned runs used (one, unless seeds used different selections).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tuned: Vec<Tuned>,
+    /// Per `acc_*_per_class` key, each class's accuracy averaged over the seeds that recorded
+    /// it (None: no seed has samples of that class there).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub per_class: BTreeMap<String, Vec<Option<f64>>>,
+}
+
+/// Each class's mean over the runs' per-class lists (nulls left out).
+fn per_class_means(runs: &[&Map<String, Value>], key: &str) -> Option<Vec<Option<f64>>> {
+    let lists: Vec<&Vec<Value>> = runs
+        .iter()
+        .filter_map(|m| m.get(key).and_then(Value::as_array))
+        .collect();
+    let classes = lists.iter().map(|l| l.len()).max()?;
+    Some(
+        (0..classes)
+            .map(|c| {
+                let v: Vec<f64> = lists
+                    .iter()
+                    .filter_map(|l| l.get(c).and_then(Value::as_f64))
+                    .filter(|x| (0.0..=1.0).contains(x))
+                    .collect();
+                (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+            })
+            .collect(),
+    )
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -457,7 +482,12 @@ pub fn aggregate(results: &Results) -> Comparison {
                         tuned.push(t.clone());
                     }
                 }
+                let per_class = crate::metrics::PER_CLASS
+                    .iter()
+                    .filter_map(|(k, _)| Some((k.to_string(), per_class_means(&runs, k)?)))
+                    .collect();
                 MethodSummary {
+                    per_class,
                     method: method.clone(),
                     seeds,
                     diverged_seeds,
@@ -1052,5 +1082,44 @@ mod tests {
         let c = aggregate(&results);
         assert!(c.groups[0].notes[0].contains("no retrain results yet"));
         assert_eq!(c.groups[0].methods[0].gap_to_retrain, None);
+    }
+
+    #[test]
+    fn per_class_accuracies_are_averaged_over_seeds_and_shown_against_retrain() {
+        let with = |method: &str, seed: i64, accs: serde_json::Value| {
+            let mut r = row(method, seed, 0.9, 0.1, 10.0);
+            r.metrics.insert("acc_test_per_class".into(), accs);
+            r
+        };
+        let results = Results {
+            rows: vec![
+                with("retrain", 0, json!([0.9, 0.8, null])),
+                with("retrain", 1, json!([0.7, 0.8, null])),
+                with("collapse", 0, json!([0.0, 0.9, null])),
+                // Out of range: left out of the mean.
+                with("collapse", 1, json!([0.2, 1.5, null])),
+            ],
+            ..Results::default()
+        };
+        let c = aggregate(&results);
+        let m = |name: &str| {
+            c.groups[0]
+                .methods
+                .iter()
+                .find(|m| m.method == name)
+                .unwrap()
+                .per_class["acc_test_per_class"]
+                .clone()
+        };
+        assert_eq!(m("retrain"), [Some(0.8), Some(0.8), None]);
+        let collapse = m("collapse");
+        assert!((collapse[0].unwrap() - 0.1).abs() < 1e-12 && collapse[1] == Some(0.9));
+        let page = html::page(&c, "t");
+        // Class 0: collapse 10.0% against retrain's 80.0%, 70 points below.
+        assert!(
+            page.contains(">10.0</td>") && page.contains(">-70.0</td>"),
+            "{page}"
+        );
+        assert!(page.contains("Per-class difference to retrain (points) on test"));
     }
 }

@@ -65,6 +65,8 @@ pub struct EvalOptions {
     /// Where to write the reference attack's fit and evaluation sets (`mia_fit.csv`,
     /// `mia_eval.csv`) for a cross-check with another learner; none: not written.
     pub mia_export: Option<std::path::PathBuf>,
+    /// Record the accuracy per class on the test set, Df and Dr.
+    pub per_class: bool,
 }
 
 /// Rows of a logit matrix with any non-finite entry.
@@ -142,6 +144,25 @@ pub fn evaluate(
     );
     m.insert("acc_forget_train".into(), num(accuracy(&lf, &y_f)));
     m.insert("acc_test".into(), num(accuracy(&test_logits, &data.test_y)));
+    if opts.per_class {
+        let classes = usize::try_from(data.meta.classes).unwrap_or(0);
+        let ints = |t: &Tensor| Vec::<i64>::try_from(t).unwrap_or_default();
+        for ((key, _), (logits, labels)) in camu_lab::metrics::PER_CLASS.iter().zip([
+            (test_logits.shallow_clone(), data.test_y.shallow_clone()),
+            (lf.shallow_clone(), y_f.shallow_clone()),
+            (
+                train_logits.index_select(0, &r_idx),
+                data.train_y.index_select(0, &r_idx),
+            ),
+        ]) {
+            let acc = camu_lab::metrics::per_class_accuracy(
+                &ints(&logits.argmax(1, false)),
+                &ints(&labels),
+                classes,
+            );
+            m.insert((*key).into(), json!(acc));
+        }
+    }
     let forgotten = split.scenario.forgotten_classes();
     let test_y: Vec<i64> = Vec::<i64>::try_from(&data.test_y).unwrap_or_default();
     if !forgotten.is_empty() {

@@ -38,6 +38,7 @@ impl Runner for Evaluate {
             batch: p.batch_size as i64,
             seed: p.seed as u64,
             mia_export: p.mia_export.then(|| job.out_dir.clone()),
+            per_class: p.per_class,
         };
         let mut m = evaluate(&model, reference.as_ref(), &data, &split, &opts)?;
         if subset.is_some() {
