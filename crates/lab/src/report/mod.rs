@@ -76,10 +76,12 @@ pub fn collect(engine: &mut Engine<'_>) -> Result<Results, EngineError> {
         let Some(stage) = engine.pipeline.stage(&st.stage) else {
             continue;
         };
-        if let Some(r) = cached
+        // Each stage's record is read once: for the timeline, and for an evaluation's or an
+        // audit's metrics.
+        let record = cached
             .get(st.stage.as_str())
-            .and_then(|k| engine.cache.record(k))
-        {
+            .and_then(|k| engine.cache.record(k));
+        if let Some(r) = &record {
             timeline.push(html::Span {
                 stage: st.stage.clone(),
                 kind: stage.kind.clone(),
@@ -96,15 +98,11 @@ pub fn collect(engine: &mut Engine<'_>) -> Result<Results, EngineError> {
                 attempts: r.attempts,
             });
         }
+        let metrics = record
+            .and_then(|r| r.metrics)
+            .and_then(|m| m.as_object().cloned());
         if stage.kind == "audit" {
-            let record = st
-                .key
-                .as_ref()
-                .filter(|_| st.state == "cached")
-                .and_then(|k| engine.cache.record(k))
-                .and_then(|r| r.metrics)
-                .and_then(|m| m.as_object().cloned());
-            match record {
+            match metrics {
                 Some(mut metrics) => {
                     for why in sanitise(&mut metrics) {
                         rejected.push(format!("{}: {why}", st.stage));
@@ -133,15 +131,7 @@ pub fn collect(engine: &mut Engine<'_>) -> Result<Results, EngineError> {
         {
             continue;
         }
-        let record = st
-            .key
-            .as_ref()
-            .filter(|_| st.state == "cached")
-            .and_then(|k| engine.cache.record(k));
-        match record
-            .and_then(|r| r.metrics)
-            .and_then(|m| m.as_object().cloned())
-        {
+        match metrics {
             Some(mut metrics) => {
                 for why in sanitise(&mut metrics) {
                     rejected.push(format!("{}: {why}", st.stage));
