@@ -12,6 +12,17 @@ fn cluster_up() -> bool {
         .is_ok_and(|o| o.status.success() && !String::from_utf8_lossy(&o.stdout).trim().is_empty())
 }
 
+/// True, after saying so, where no cluster answers: the test is skipped.
+fn no_cluster() -> bool {
+    let none = !cluster_up();
+    if none {
+        eprintln!(
+            "SKIPPED: no SLURM cluster answers `sinfo` (scripts/slurm-localhost.sh starts one)"
+        );
+    }
+    none
+}
+
 const PIPELINE: &str = r#"
 stages:
   first:
@@ -28,10 +39,7 @@ stages:
 
 #[test]
 fn stages_run_as_slurm_jobs_within_gres_limits() {
-    if !cluster_up() {
-        eprintln!(
-            "SKIPPED: no SLURM cluster answers `sinfo` (scripts/slurm-localhost.sh starts one)"
-        );
+    if no_cluster() {
         return;
     }
     let f = Fixture::new();
@@ -74,8 +82,7 @@ fn stages_run_as_slurm_jobs_within_gres_limits() {
 
 #[test]
 fn a_failed_job_fails_its_stage() {
-    if !cluster_up() {
-        eprintln!("SKIPPED: no SLURM cluster answers `sinfo`");
+    if no_cluster() {
         return;
     }
     let f = Fixture::new();
@@ -90,8 +97,7 @@ fn a_failed_job_fails_its_stage() {
 
 #[test]
 fn a_flaky_stage_is_retried_as_new_slurm_jobs() {
-    if !cluster_up() {
-        eprintln!("SKIPPED: no SLURM cluster answers `sinfo`");
+    if no_cluster() {
         return;
     }
     common::flaky_stage_succeeds_only_with_enough_retries(&[
@@ -104,8 +110,7 @@ fn a_flaky_stage_is_retried_as_new_slurm_jobs() {
 
 #[test]
 fn one_squeue_per_poll_answers_for_every_job() {
-    if !cluster_up() {
-        eprintln!("SKIPPED: no SLURM cluster answers `sinfo`");
+    if no_cluster() {
         return;
     }
     use std::os::unix::fs::PermissionsExt;
@@ -173,8 +178,7 @@ fn one_squeue_per_poll_answers_for_every_job() {
 
 #[test]
 fn a_new_run_adopts_the_jobs_of_a_killed_one_and_runs_nothing_twice() {
-    if !cluster_up() {
-        eprintln!("SKIPPED: no SLURM cluster answers `sinfo`");
+    if no_cluster() {
         return;
     }
     let f = Fixture::new();
@@ -262,8 +266,7 @@ fn a_new_run_adopts_the_jobs_of_a_killed_one_and_runs_nothing_twice() {
 
 #[test]
 fn four_quarter_gpu_stages_share_one_job_on_one_gpu() {
-    if !cluster_up() {
-        eprintln!("SKIPPED: no SLURM cluster answers `sinfo`");
+    if no_cluster() {
         return;
     }
     let f = Fixture::new();
