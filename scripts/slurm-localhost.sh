@@ -2,6 +2,9 @@
 # Starts a real single-node SLURM cluster on localhost (Debian packages, no systemd), with two
 # fake GPUs for GRES scheduling, so the SLURM executor can be tested. Idempotent; needs root.
 # Used by scripts/test.sh when CAMU_TEST_SLURM=1 (CI sets it); `sinfo` shows the node when ready.
+# CAMU_SLURM_CPUS=N declares N CPUs instead of nproc (slurmd takes the declared count): for
+# workloads that sleep rather than compute, such as benches/slurm-scale. A cluster already up is
+# left as it is.
 set -euo pipefail
 log() { printf '[slurm] %s\n' "$*" >&2; }
 [[ "$(id -u)" == 0 ]] || { log "needs root; skipping"; exit 1; }
@@ -26,7 +29,9 @@ chown slurm:slurm /var/spool/slurmctld /var/spool/slurmd /var/log/slurm 2>/dev/n
 pgrep -x munged >/dev/null || su -s /bin/sh munge -c /usr/sbin/munged
 touch /var/lib/camu-fakegpu/fakegpu0 /var/lib/camu-fakegpu/fakegpu1
 
-cpus=$(nproc)
+cpus=${CAMU_SLURM_CPUS:-$(nproc)}
+overrides=
+[[ "$cpus" == "$(nproc)" ]] || overrides=SlurmdParameters=config_overrides
 cat >/etc/slurm/slurm.conf <<CONF
 ClusterName=localcluster
 SlurmctldHost=localhost
@@ -42,6 +47,7 @@ MinJobAge=300
 GresTypes=gpu
 AccountingStorageType=accounting_storage/none
 JobAcctGatherType=jobacct_gather/none
+${overrides}
 SlurmctldLogFile=/var/log/slurm/slurmctld.log
 SlurmdLogFile=/var/log/slurm/slurmd.log
 StateSaveLocation=/var/spool/slurmctld

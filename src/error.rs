@@ -20,6 +20,9 @@ pub enum AppError {
     /// gc cannot tell what a registered pipeline needs, so it deletes nothing.
     #[error("{0}")]
     GcRefused(String),
+    /// The stage process (`exec-stage`) failed: its stage fails.
+    #[error(transparent)]
+    Stage(#[from] camu_core::stage::StageError),
     /// A SLURM packing agent could not manage its directory.
     #[error("packing agent in {dir}: {source}")]
     Agent {
@@ -30,7 +33,8 @@ pub enum AppError {
 }
 
 impl AppError {
-    /// 2: bad pipeline or arguments; 3: cache, report or other I/O trouble; 1: a stage failed;
+    /// 2: bad pipeline or arguments; 3: cache, report or other I/O trouble; 1: a stage failed
+    /// (or, in a stage process, its stage);
     /// 130: interrupted. (0: success.)
     pub fn exit_code(&self) -> u8 {
         match self {
@@ -43,6 +47,7 @@ impl AppError {
                 EngineError::StagesFailed { .. } => 1,
                 EngineError::Interrupted => 130,
             },
+            AppError::Stage(_) => 1,
             AppError::Cache(_)
             | AppError::Report(_)
             | AppError::Binary(_)

@@ -363,11 +363,7 @@ fn main_inner(cli: Cli) -> Result<(), AppError> {
                 .with_ansi(colour())
                 .with_writer(std::io::stderr)
                 .try_init();
-            if let Err(e) = camu_core::stage::exec_job(&job, camu_lab::kinds::RUNNERS) {
-                eprintln!("error: {e}");
-                std::process::exit(1);
-            }
-            Ok(())
+            Ok(camu_core::stage::exec_job(&job, camu_lab::kinds::RUNNERS)?)
         }
         Cmd::SlurmAgent { dir, idle } => {
             camu_core::executor::agent::run(&dir, std::time::Duration::from_secs_f64(idle))

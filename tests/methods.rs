@@ -106,6 +106,7 @@ fn metrics(lab: &Lab, model: &Model, split: &Split) -> Map<String, Value> {
         seed: 0,
         mia_export: None,
         per_class: false,
+        cka_samples: None,
     };
     evaluate(model, None, &lab.data, split, &opts).unwrap()
 }
@@ -698,6 +699,7 @@ fn a_nan_model_evaluates_as_diverged_with_null_metrics() {
         seed: 0,
         mia_export: None,
         per_class: false,
+        cka_samples: None,
     };
     let m = evaluate(
         &nan,

@@ -170,6 +170,7 @@ fn camu_forgets_a_class_and_keeps_the_rest() {
         seed: 0,
         mia_export: None,
         per_class: false,
+        cka_samples: None,
     };
     let before = evaluate(&original, None, &ds, &sp, &opts).unwrap();
     let params = Map::new();
@@ -257,6 +258,7 @@ fn metrics_on_models_with_known_answers() {
         seed: 0,
         mia_export: None,
         per_class: false,
+        cka_samples: None,
     };
     // Always predicts class 3: accuracy = share of class 3; perfect on the forgotten class.
     let m3 = constant_model(3);
@@ -618,9 +620,9 @@ stages:
     with: {retrained: retrain, unlearned: original}
   evaluate:
     kind: evaluate
-    needs: [data, split, original]
+    needs: [data, split, original, retrain]
     matrix: {run: [0]}
-    with: {model: original, per_class: true}
+    with: {model: original, reference: retrain, per_class: true, cka: true, cka_samples: 200}
 "#;
 
 #[test]
@@ -710,8 +712,21 @@ fn audit_scores_retrain_above_an_untouched_original_which_scores_zero() {
         lo - 1e-12 <= acc && acc <= hi + 1e-12,
         "{acc} outside {present:?}"
     );
-    // The report page shows them as a heatmap.
+    // Layer-wise similarity to retrain: every CNN layer, each in (0, 1]; the original and
+    // retrain (other data, other seed) differ most in their last layer.
+    assert_eq!(ev["cka_samples"], 200);
+    let cka = ev["cka_to_retrain"].as_array().unwrap();
+    let layers: Vec<&str> = cka.iter().map(|l| l["layer"].as_str().unwrap()).collect();
+    assert_eq!(layers, ["conv1", "conv2", "fc1", "fc2", "fc3"]);
+    let v: Vec<f64> = cka.iter().map(|l| l["cka"].as_f64().unwrap()).collect();
+    assert!(v.iter().all(|&x| x > 0.0 && x <= 1.0 + 1e-9), "{v:?}");
+    assert!(v[4] < 0.999 && v[4] < v[0], "{v:?}");
+    // The report page shows them as heatmaps.
     let page = std::fs::read_to_string(f.path("rep/report.html")).unwrap();
+    assert!(
+        page.contains("Layer-wise similarity to retrain: linear CKA"),
+        "no CKA table"
+    );
     assert!(
         page.contains("Per-class accuracy (%) on forget (train)"),
         "no heatmap"

@@ -23,6 +23,41 @@ fn no_cluster() -> bool {
     none
 }
 
+/// The run the kill tests start and kill.
+const HEAD: [&str; 6] = [
+    "run",
+    "p.yaml",
+    "--executor",
+    "slurm",
+    "--slurm-poll",
+    "0.5",
+];
+
+/// Puts `bin/TOOL` in the fixture: a script that runs `before`, then the real TOOL.
+fn wrap(f: &Fixture, tool: &str, before: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let real = std::process::Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .unwrap();
+    let real = String::from_utf8_lossy(&real.stdout).trim().to_string();
+    std::fs::create_dir_all(f.path("bin")).unwrap();
+    let w = f.write(
+        &format!("bin/{tool}"),
+        &format!("#!/bin/sh\n{before}\nexec {real} \"$@\"\n"),
+    );
+    std::fs::set_permissions(&w, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// PATH with the fixture's wrappers first.
+fn wrapped_path(f: &Fixture) -> String {
+    format!(
+        "{}:{}",
+        f.path("bin").display(),
+        std::env::var("PATH").unwrap()
+    )
+}
+
 const PIPELINE: &str = r#"
 stages:
   first:
@@ -113,34 +148,15 @@ fn one_squeue_per_poll_answers_for_every_job() {
     if no_cluster() {
         return;
     }
-    use std::os::unix::fs::PermissionsExt;
     let f = Fixture::new();
     // Wrappers that log each call of the SLURM commands, then run the real one.
-    std::fs::create_dir(f.path("bin")).unwrap();
     let calls = f.path("calls.log");
     for tool in ["squeue", "scontrol", "sbatch"] {
-        let real = std::process::Command::new("sh")
-            .args(["-c", &format!("command -v {tool}")])
-            .output()
-            .unwrap();
-        let real = String::from_utf8_lossy(&real.stdout).trim().to_string();
-        let w = f.write(
-            &format!("bin/{tool}"),
-            &format!(
-                "#!/bin/sh\necho {tool} >> '{}'\nexec {real} \"$@\"\n",
-                calls.display()
-            ),
-        );
-        std::fs::set_permissions(&w, std::fs::Permissions::from_mode(0o755)).unwrap();
+        wrap(&f, tool, &format!("echo {tool} >> '{}'", calls.display()));
     }
     f.write(
         "p.yaml",
         "stages:\n  s:\n    kind: command\n    matrix: {i: [1, 2, 3, 4, 5, 6]}\n    command: 'sleep 3; echo ${i} > ${out}/i.txt'\n",
-    );
-    let path = format!(
-        "{}:{}",
-        f.path("bin").display(),
-        std::env::var("PATH").unwrap()
     );
     let started = std::time::Instant::now();
     let out = f
@@ -154,7 +170,7 @@ fn one_squeue_per_poll_answers_for_every_job() {
             "--jobs",
             "6",
         ])
-        .env("PATH", path)
+        .env("PATH", wrapped_path(&f))
         .output()
         .unwrap();
     let wall = started.elapsed().as_secs_f64();
@@ -189,14 +205,7 @@ fn a_new_run_adopts_the_jobs_of_a_killed_one_and_runs_nothing_twice() {
         "stages:\n  s:\n    kind: command\n    matrix: {i: [1, 2, 3, 4, 5]}\n    command: 'echo ${i} >> execs.log; sleep 8; echo ${i} > ${out}/i.txt'\n",
     );
     let mut head = f
-        .cmd(&[
-            "run",
-            "p.yaml",
-            "--executor",
-            "slurm",
-            "--slurm-poll",
-            "0.5",
-        ])
+        .cmd(&HEAD)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -312,4 +321,48 @@ fn four_quarter_gpu_stages_share_one_job_on_one_gpu() {
             "{log}"
         );
     }
+}
+
+#[test]
+fn a_submission_cut_off_before_sbatch_answered_is_submitted_by_the_next_run() {
+    if no_cluster() {
+        return;
+    }
+    let f = Fixture::new();
+    // While `hang` exists, sbatch never answers (and submits nothing): the head is killed with
+    // three submissions recorded and no job id in any.
+    wrap(&f, "sbatch", "[ -e hang ] && { sleep 20; exit 1; }");
+    f.write("hang", "");
+    f.write(
+        "p.yaml",
+        "stages:\n  s:\n    kind: command\n    matrix: {i: [1, 2, 3]}\n    command: 'echo ${i} >> execs.log; echo ${i} > ${out}/i.txt'\n",
+    );
+    let mut head = f
+        .cmd(&HEAD)
+        .env("PATH", wrapped_path(&f))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let submissions = f.path("cache/submissions");
+    let recorded = || std::fs::read_dir(&submissions).map_or(0, |d| d.count());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while recorded() < 3 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(recorded(), 3, "the submissions were not recorded in time");
+    head.kill().unwrap();
+    head.wait().unwrap();
+    std::fs::remove_file(f.path("hang")).unwrap();
+
+    let out = f.cmd(&HEAD).env("PATH", wrapped_path(&f)).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut execs = f.lines("execs.log");
+    execs.sort();
+    assert_eq!(execs, ["1", "2", "3"], "a stage ran twice or not at all");
+    assert_eq!(recorded(), 0);
 }

@@ -1,23 +1,27 @@
 #!/usr/bin/env bash
-# camu-pipe and Snakemake (with snakemake-executor-plugin-slurm) on the same SLURM workload:
-# N independent command stages that each sleep 0.5 s, submitted to the cluster that answers
-# `sinfo` (scripts/slurm-localhost.sh starts one). For each tool: wall time, stages per minute,
-# sbatch and squeue/scontrol/sacct calls per minute (counted through wrappers on PATH), and the
-# head process's peak memory (/usr/bin/time -v). Then camu-pipe alone, killed with SIGKILL once
-# half the stages have run, and run again: how many stages ran twice and how many never ran.
+# camu-pipe and Snakemake (with snakemake-executor-plugin-slurm) on the same SLURM workload of
+# command stages that each sleep 0.5 s, submitted to the cluster that answers `sinfo`
+# (scripts/slurm-localhost.sh starts one; CAMU_SLURM_CPUS=32 gives it 32 slots for sleeping
+# stages). For each tool: wall time, stages per minute, sbatch and squeue/scontrol/sacct calls
+# per minute (counted through wrappers on PATH), and the head process's peak memory
+# (/usr/bin/time -v). Then camu-pipe alone, killed with SIGKILL once half the stages have run, and
+# run again: how many stages ran twice and how many never ran (SLURM_SCALE_KILL=0 leaves that out).
 #
-#   benches/slurm-scale/run.sh [N] [SNAKEMAKE] [POLL]
+#   benches/slurm-scale/run.sh [N|paper] [SNAKEMAKE] [POLL]
 #
-# N defaults to 400. SNAKEMAKE is a snakemake binary with the SLURM plugin installed (default:
-# `snakemake` on PATH); without one its rows are left out. POLL is camu-pipe's --slurm-poll
-# (default 5, its default). Build first: cargo build --release.
+# N independent stages (default 400), or `paper`: the DAG of pipelines/paper.yaml (4,166 stages,
+# each with the needs of its stage there, read from `camu-pipe status --json`). Every stage asks
+# for 1 CPU, 100 MB and 5 minutes in both tools. SNAKEMAKE is a snakemake binary with the SLURM
+# plugin installed (default: `snakemake` on PATH); without one its rows are left out. POLL is
+# camu-pipe's --slurm-poll (default 5, its default). Build first: cargo build --release
+# (or set CAMU_PIPE to a camu-pipe binary).
 # Output: one Markdown table on stdout; the work directory is printed on stderr.
 set -euo pipefail
-n=${1:-400}
+shape=${1:-400}
 snakemake=${2:-snakemake}
 poll=${3:-5}
 root=$(cd "$(dirname "$0")/../.." && pwd)
-camu=$root/target/release/camu-pipe
+camu=${CAMU_PIPE:-$root/target/release/camu-pipe}
 [ -x "$camu" ] || { echo "build first: cargo build --release" >&2; exit 2; }
 sinfo -h -o %T >/dev/null 2>&1 || { echo "no SLURM cluster answers sinfo" >&2; exit 2; }
 work=$(mktemp -d /tmp/slurm-scale.XXXXXX)
@@ -33,21 +37,41 @@ for tool in sbatch squeue scontrol sacct; do
 done
 export PATH="$work/bin:$PATH"
 
-# The same workload for both tools.
-{
-  echo "stages:"
-  echo "  s:"
-  echo "    kind: command"
-  echo "    matrix: {i: [$(seq -s, 0 $((n - 1)))]}"
-  echo "    command: 'sleep 0.5; echo \${i} >> $work/execs.log; echo \${i} > \${out}/i.txt'"
-} > "$work/p.yaml"
+# The same workload for both tools: deps.json maps each stage to the stages it needs.
+if [ "$shape" = paper ]; then
+  (cd "$root" && "$camu" status pipelines/paper.yaml --json --cache "$work/empty") |
+    python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+ids = {s["stage"]: "s%04d" % i for i, s in enumerate(d)}
+json.dump({ids[s["stage"]]: [ids[n] for n in s["needs"]] for s in d}, sys.stdout)' > "$work/deps.json"
+else
+  python3 -c 'import json, sys; json.dump({"s%04d" % i: [] for i in range(int(sys.argv[1]))}, sys.stdout)' \
+    "$shape" > "$work/deps.json"
+fi
+n=$(python3 -c 'import json, sys; print(len(json.load(open(sys.argv[1]))))' "$work/deps.json")
+python3 - "$work" <<'PY'
+import json, sys
+work = sys.argv[1]
+deps = json.load(open(f"{work}/deps.json"))
+with open(f"{work}/p.yaml", "w") as f:
+    f.write("defaults: {resources: {cpus: 1, mem: 100M, time: 5m}}\nstages:\n")
+    for s, needs in deps.items():
+        f.write(f"  {s}:\n    kind: command\n")
+        if needs:
+            f.write(f"    needs: [{', '.join(needs)}]\n")
+        f.write(f"    command: 'sleep 0.5; echo {s} >> {work}/execs.log; echo {s} > ${{out}}/done.txt'\n")
+PY
 cat > "$work/Snakefile" <<EOF
+import json
+DEPS = json.load(open("$work/deps.json"))
 rule all:
-    input: expand("out/{i}.txt", i=range($n))
+    input: expand("out/{s}.txt", s=DEPS)
 rule s:
-    output: "out/{i}.txt"
+    input: lambda w: expand("out/{d}.txt", d=DEPS[w.s])
+    output: "out/{s}.txt"
     resources: cpus_per_task=1, mem_mb=100, runtime=5
-    shell: "sleep 0.5; echo {wildcards.i} >> $work/execs-smk.log; echo {wildcards.i} > {output}"
+    shell: "sleep 0.5; echo {wildcards.s} >> $work/execs-smk.log; echo {wildcards.s} > {output}"
 EOF
 
 row() { # tool, calls file, time -v file, wall seconds, stages
@@ -87,18 +111,23 @@ if command -v "$snakemake" >/dev/null 2>&1; then
   row snakemake "$CALLS" "$work/time-smk.txt" "$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}')" "$(ls out 2>/dev/null | wc -l)"
 fi
 
+[ "${SLURM_SCALE_KILL:-1}" = 0 ] && exit 0
+
 # camu-pipe killed at half, then run again, on a fresh cache.
 export CALLS=$work/calls-kill.log CAMU_CACHE_DIR=$work/cache-kill
 : > "$CALLS"
 : > "$work/execs.log"
 "$camu" run p.yaml --executor slurm --jobs 64 --slurm-poll "$poll" >/dev/null 2>"$work/kill1.err" &
 pid=$!
-while [ "$(wc -l < "$work/execs.log")" -lt $((n / 2)) ]; do sleep 0.2; done
+while [ "$(wc -l < "$work/execs.log")" -lt $((n / 2)) ]; do
+  kill -0 $pid 2>/dev/null || { echo "camu-pipe ended before half the stages ran: $work/kill1.err" >&2; exit 1; }
+  sleep 0.2
+done
 kill -9 $pid
 wait $pid 2>/dev/null || true
 "$camu" run p.yaml --executor slurm --jobs 64 --slurm-poll "$poll" --json > "$work/kill2.json" 2>"$work/kill2.err"
-twice=$(sort -n "$work/execs.log" | uniq -d | wc -l)
-ran=$(sort -n "$work/execs.log" | uniq | wc -l)
+twice=$(sort "$work/execs.log" | uniq -d | wc -l)
+ran=$(sort "$work/execs.log" | uniq | wc -l)
 adopted=$(grep -c '"adopted batch job' "$work/kill2.json" || true)
 echo
 echo "kill -9 once $((n / 2)) of $n stages had run, then run again: $adopted jobs adopted, $twice stages executed twice, $((n - ran)) never executed."

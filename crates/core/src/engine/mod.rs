@@ -94,6 +94,8 @@ pub struct StageStatus {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub out: Option<std::path::PathBuf>,
     pub reasons: Vec<String>,
+    /// The stages it reads (expanded names), so that tools can rebuild the DAG from `--json`.
+    pub needs: Vec<String>,
 }
 
 /// The outcome of a run.
@@ -150,6 +152,7 @@ impl<'a> Engine<'a> {
         let mut out = Vec::new();
         for &i in self.dag.order.iter().filter(|&&i| mask[i]) {
             let stage = self.pipeline.stages[i].name.clone();
+            let needs = self.pipeline.stages[i].needs.clone();
             out.push(match resolver.resolve(i, &records)? {
                 Decision::Cached(r) => {
                     let key = Some(r.key.clone());
@@ -161,6 +164,7 @@ impl<'a> Engine<'a> {
                         key,
                         out,
                         reasons: vec![],
+                        needs,
                     }
                 }
                 Decision::Run {
@@ -179,6 +183,7 @@ impl<'a> Engine<'a> {
                         key: Some(key),
                         out: None,
                         reasons,
+                        needs,
                     }
                 }
                 Decision::Pending { reasons } => StageStatus {
@@ -187,6 +192,7 @@ impl<'a> Engine<'a> {
                     key: None,
                     out: None,
                     reasons,
+                    needs,
                 },
             });
         }

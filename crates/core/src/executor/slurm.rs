@@ -32,6 +32,9 @@ pub struct SlurmExecutor {
     pub agent_idle: Duration,
     monitor: Arc<Monitor>,
     agents: Mutex<Vec<AgentSlot>>,
+    /// This user's jobs by comment (job file), from one `squeue` call: the interrupted
+    /// submissions a new run adopts are looked up in it together.
+    by_comment: Mutex<Option<HashMap<String, String>>>,
 }
 
 /// A packing agent this run submitted: its directory, job and the GPU share placed in it.
@@ -76,6 +79,7 @@ impl SlurmExecutor {
             agent_idle: Duration::from_secs(30),
             monitor: Arc::default(),
             agents: Mutex::default(),
+            by_comment: Mutex::default(),
         }
     }
 
@@ -164,13 +168,16 @@ impl SlurmExecutor {
             .unwrap_or_else(|| "stage".into());
         let (dir, job) = loop {
             let (dir, job) = self.agent_with_room(l, share)?;
+            // Recorded before the placement: a run killed in between leaves a record that a
+            // new run follows (and finds unplaced, a failure), never an unrecorded placement
+            // that it would place again.
+            (l.submitted)(&job);
             match agent::place(&dir, &name, &placement) {
                 Ok(()) => break (dir, job),
                 // Closed since: the next agent takes it.
                 Err(_) => self.release(&dir, share, true),
             }
         };
-        (l.submitted)(&job);
         tracing::info!(stage = l.stage, agent = %job, "placed in a packing agent");
         let r = self.wait_packed(l, &job, cancel);
         self.release(&dir, share, false);
@@ -434,16 +441,32 @@ impl SlurmExecutor {
         a
     }
 
-    /// The job whose comment is this job file, among this user's jobs SLURM still lists.
-    fn find_by_comment(&self, job_file: &Path) -> Option<String> {
-        let text =
-            run(Command::new("squeue").args(["--me", "--noheader", "-t", "all", "-o", "%i|%k"]))
-                .ok()?;
-        let want = job_file.display().to_string();
-        text.lines().find_map(|l| {
-            let (id, comment) = l.split_once('|')?;
-            (comment.trim() == want).then(|| id.trim().to_string())
-        })
+    /// The job whose comment is this job file, among this user's jobs SLURM still lists. The
+    /// listing is taken once, at the first lookup: the jobs looked up are those of a run that
+    /// has ended, so none appears later.
+    fn find_by_comment(&self, job_file: &Path) -> Result<Option<String>, ExecError> {
+        let mut jobs = self.by_comment.lock().unwrap_or_else(|e| e.into_inner());
+        if jobs.is_none() {
+            let text = run(Command::new("squeue").args([
+                "--me",
+                "--noheader",
+                "-t",
+                "all",
+                "-o",
+                "%i|%k",
+            ]))?;
+            *jobs = Some(
+                text.lines()
+                    .filter_map(|l| {
+                        let (id, comment) = l.split_once('|')?;
+                        Some((comment.trim().to_string(), id.trim().to_string()))
+                    })
+                    .collect(),
+            );
+        }
+        Ok(jobs
+            .as_ref()
+            .and_then(|j| j.get(&job_file.display().to_string()).cloned()))
     }
 
     /// Waits for job `id` of launch `l` to end and turns its end into the stage's result.
@@ -538,9 +561,18 @@ impl Executor for SlurmExecutor {
         }
         let id = match job {
             Some(id) => id.to_string(),
-            None => self.find_by_comment(l.job_file).ok_or_else(|| {
-                ExecError::Failed("no SLURM job found for the interrupted submission".into())
-            })?,
+            None => match self.find_by_comment(l.job_file)? {
+                Some(id) => id,
+                // The earlier run ended before sbatch answered and SLURM has no job for this
+                // job file, nor did one leave an exit status: nothing was submitted.
+                None => {
+                    tracing::info!(
+                        stage = l.stage,
+                        "interrupted submission never reached SLURM; submitting"
+                    );
+                    return self.execute(l, cancel);
+                }
+            },
         };
         (l.submitted)(&id);
         tracing::info!(stage = l.stage, job = %id, "adopted SLURM job");

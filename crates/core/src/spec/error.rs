@@ -94,6 +94,43 @@ mod tests {
         assert_eq!(shorten(many).chars().count(), 1001);
         assert_eq!(shorten("fine as it is".into()), "fine as it is");
     }
+
+    #[test]
+    fn one_problem_in_every_instance_of_a_matrix_is_reported_once() {
+        let at = |line| Some(Pos { line, column: 3 });
+        let issue = |m: &str, pos| SpecIssue::new(m, pos);
+        let issues = vec![
+            issue(
+                "stage `e@seed=0,method=camu`: unknown parameter `cka`",
+                at(5),
+            ),
+            issue(
+                "stage `e@seed=1,method=scrub`: unknown parameter `cka`",
+                at(5),
+            ),
+            issue(
+                "stage `e@seed=2,method=ssd`: unknown parameter `cka`",
+                at(5),
+            ),
+            // Another problem, another place, or no place: kept apart.
+            issue("stage `e@seed=0,method=camu`: unknown parameter `x`", at(5)),
+            issue("stage `f@seed=0`: unknown parameter `cka`", at(9)),
+            issue("no stages", None),
+            issue("no stages", None),
+        ];
+        let got: Vec<String> = collapse(issues).into_iter().map(|i| i.message).collect();
+        assert_eq!(
+            got,
+            [
+                "stage `e@seed=0,method=camu`: unknown parameter `cka` (and the same in 2 more instances of this stage)",
+                "stage `e@seed=0,method=camu`: unknown parameter `x`",
+                "stage `f@seed=0`: unknown parameter `cka`",
+                "no stages",
+                "no stages",
+            ]
+        );
+        assert_eq!(instance_free("a `b@c=1` d `e` f `g"), "a `b` d `e` f `g");
+    }
 }
 
 /// Every problem found in one pipeline file; nothing runs while any exist.
@@ -109,7 +146,7 @@ impl SpecError {
         SpecError {
             path: path.to_path_buf(),
             source_text,
-            issues,
+            issues: collapse(issues),
         }
     }
 
@@ -198,6 +235,52 @@ impl SourceCode for Excerpt {
             c.line_count(),
         )))
     }
+}
+
+/// The message with every stage instance name (`` `base@bindings` ``) cut to its base: the
+/// same problem in each instance of a matrix reads the same.
+fn instance_free(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(open) = rest.find('`') {
+        out.push_str(&rest[..=open]);
+        rest = &rest[open + 1..];
+        let Some(close) = rest.find('`') else { break };
+        let quoted = &rest[..close];
+        out.push_str(quoted.split_once('@').map_or(quoted, |(base, _)| base));
+        out.push('`');
+        rest = &rest[close + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// One issue per problem and position: the same problem in N instances of a matrix stage is
+/// reported once, with the others counted, instead of N times.
+fn collapse(issues: Vec<SpecIssue>) -> Vec<SpecIssue> {
+    let mut out: Vec<(SpecIssue, String, usize)> = Vec::new();
+    for issue in issues {
+        let key = instance_free(&issue.message);
+        match out
+            .iter_mut()
+            .find(|(o, k, _)| o.pos == issue.pos && *k == key && issue.pos.is_some())
+        {
+            Some(o) => o.2 += 1,
+            None => out.push((issue, key, 0)),
+        }
+    }
+    out.into_iter()
+        .map(|(mut issue, _, more)| {
+            if more > 0 {
+                issue.message = format!(
+                    "{} (and the same in {more} more instance{} of this stage)",
+                    issue.message,
+                    if more == 1 { "" } else { "s" }
+                );
+            }
+            issue
+        })
+        .collect()
 }
 
 impl fmt::Display for SpecError {

@@ -28,6 +28,13 @@ pub struct EvaluateParams {
     /// the report's per-class view. Off by default, so existing evaluations keep their keys.
     #[serde(default)]
     pub per_class: bool,
+    /// Also record each layer's linear CKA between the model and `reference` on the first
+    /// `cka_samples` test images (`cka_to_retrain`), for the report's layer-wise view. Off by
+    /// default, so existing evaluations keep their keys.
+    #[serde(default)]
+    pub cka: bool,
+    #[serde(default = "cka_samples")]
+    pub cka_samples: usize,
     #[serde(default = "batch_size")]
     pub batch_size: usize,
     #[serde(default = "auto")]
@@ -62,6 +69,10 @@ fn yes() -> bool {
 fn mia_samples() -> usize {
     4000
 }
+/// 512 probe images: the Gram matrices stay 512 x 512 whatever the width of the layer.
+fn cka_samples() -> usize {
+    512
+}
 fn batch_size() -> usize {
     512
 }
@@ -87,6 +98,15 @@ impl EvaluateParams {
         let e: EvaluateParams = parse(params)?;
         if e.relearn && e.original.is_none() {
             return Err("`relearn: true` needs `original: STAGE` (the original model's Df loss is the target)".into());
+        }
+        if e.cka && e.reference.is_none() {
+            return Err("`cka: true` needs `reference: STAGE` (the retrained model each layer is compared with)".into());
+        }
+        if e.cka_samples < 2 {
+            return Err(ParamError::Range {
+                key: "cka_samples".into(),
+                rule: "be at least 2",
+            });
         }
         for (key, v) in [
             ("batch_size", e.batch_size),

@@ -5,7 +5,7 @@
 
 use super::audit::{Audit, Ranking, beside};
 use super::search::{Search, values_text};
-use super::{Comparison, Group, fmt_stat, plots, shown};
+use super::{Comparison, Group, MethodSummary, fmt_stat, plots, shown};
 use crate::metrics::Metric;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -276,8 +276,33 @@ fn per_class_html(out: &mut String, g: &Group) {
         }
     }
     if !any {
-        out.push_str("<p class=\"note\">Per-class accuracy: not recorded (evaluate with <code>per_class: true</code>). Layer-wise similarity to retrain: not recorded by any evaluation yet.</p>");
+        out.push_str("<p class=\"note\">Per-class accuracy: not recorded (evaluate with <code>per_class: true</code>).</p>");
     }
+}
+
+/// Layer-wise similarity to retrain: method x layer, linear CKA averaged over seeds; or a note
+/// where no evaluation recorded it.
+fn cka_html(out: &mut String, g: &Group) {
+    let rows: Vec<&MethodSummary> = g.methods.iter().filter(|m| !m.cka.is_empty()).collect();
+    let Some(widest) = rows.iter().max_by_key(|m| m.cka.len()) else {
+        out.push_str("<p class=\"note\">Layer-wise similarity to retrain: not recorded (evaluate with <code>cka: true</code> and a <code>reference</code>).</p>");
+        return;
+    };
+    let layers: Vec<&str> = widest.cka.iter().map(|l| l.0.as_str()).collect();
+    out.push_str("<p class=\"meta\">Layer-wise similarity to retrain: linear CKA of each layer's outputs on the same test images, mean over seeds (100 = the layer represents them as retrain's does, up to rotation and scale):</p><div class=\"wrap\"><table class=\"sortable heat\"><thead><tr><th>method</th>");
+    for l in &layers {
+        let _ = write!(out, "<th>{}</th>", esc(l));
+    }
+    out.push_str("</tr></thead><tbody>");
+    for m in rows {
+        let _ = write!(out, "<tr><td>{}</td>", esc(&m.method));
+        for l in &layers {
+            let v = m.cka.iter().find(|c| c.0 == *l).and_then(|c| c.1);
+            out.push_str(&heat_cell(v, false));
+        }
+        out.push_str("</tr>");
+    }
+    out.push_str("</tbody></table></div>");
 }
 
 fn figure(out: &mut String, svg: Result<String, String>, what: &str) {
@@ -589,6 +614,7 @@ pub fn page(c: &Comparison, title: &str) -> String {
             figure(&mut out, plots::svg_relearn(g), "relearning curves");
         }
         per_class_html(&mut out, g);
+        cka_html(&mut out, g);
     }
     out.push_str("</section>");
     if !c.searches.is_empty() {

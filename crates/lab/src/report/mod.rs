@@ -290,6 +290,41 @@ pub struct MethodSummary {
     /// it (None: no seed has samples of that class there).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub per_class: BTreeMap<String, Vec<Option<f64>>>,
+    /// Each layer's linear CKA to retrain (`cka_to_retrain`), in the model's layer order,
+    /// averaged over the seeds that recorded it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cka: Vec<(String, Option<f64>)>,
+}
+
+/// Each layer's mean CKA over the runs that recorded `cka_to_retrain` (nulls left out).
+fn cka_means(runs: &[&Map<String, Value>]) -> Vec<(String, Option<f64>)> {
+    let mut layers: Vec<(String, Vec<f64>)> = Vec::new();
+    for entry in runs
+        .iter()
+        .filter_map(|m| m.get("cka_to_retrain").and_then(Value::as_array))
+        .flatten()
+    {
+        let Some(layer) = entry.get("layer").and_then(Value::as_str) else {
+            continue;
+        };
+        let i = match layers.iter().position(|l| l.0 == layer) {
+            Some(i) => i,
+            None => {
+                layers.push((layer.to_string(), Vec::new()));
+                layers.len() - 1
+            }
+        };
+        if let Some(v) = entry.get("cka").and_then(Value::as_f64) {
+            layers[i].1.push(v);
+        }
+    }
+    layers
+        .into_iter()
+        .map(|(l, v)| {
+            let mean = (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
+            (l, mean)
+        })
+        .collect()
 }
 
 /// Each class's mean over the runs' per-class lists (nulls left out).
@@ -478,6 +513,7 @@ pub fn aggregate(results: &Results) -> Comparison {
                     .collect();
                 MethodSummary {
                     per_class,
+                    cka: cka_means(&runs),
                     method: method.clone(),
                     seeds,
                     diverged_seeds,
@@ -1074,6 +1110,15 @@ mod tests {
         assert_eq!(c.groups[0].methods[0].gap_to_retrain, None);
     }
 
+    /// The first group's summary of `method`.
+    fn summary<'a>(c: &'a Comparison, method: &str) -> &'a MethodSummary {
+        c.groups[0]
+            .methods
+            .iter()
+            .find(|m| m.method == method)
+            .unwrap()
+    }
+
     #[test]
     fn per_class_accuracies_are_averaged_over_seeds_and_shown_against_retrain() {
         let with = |method: &str, seed: i64, accs: serde_json::Value| {
@@ -1092,15 +1137,7 @@ mod tests {
             ..Results::default()
         };
         let c = aggregate(&results);
-        let m = |name: &str| {
-            c.groups[0]
-                .methods
-                .iter()
-                .find(|m| m.method == name)
-                .unwrap()
-                .per_class["acc_test_per_class"]
-                .clone()
-        };
+        let m = |name: &str| summary(&c, name).per_class["acc_test_per_class"].clone();
         assert_eq!(m("retrain"), [Some(0.8), Some(0.8), None]);
         let collapse = m("collapse");
         assert!((collapse[0].unwrap() - 0.1).abs() < 1e-12 && collapse[1] == Some(0.9));
@@ -1111,5 +1148,53 @@ mod tests {
             "{page}"
         );
         assert!(page.contains("Per-class difference to retrain (points) on test"));
+    }
+
+    #[test]
+    fn layer_similarity_is_averaged_per_layer_in_the_model_order() {
+        let with = |method: &str, seed: i64, cka: serde_json::Value| {
+            let mut r = row(method, seed, 0.9, 0.1, 10.0);
+            if !cka.is_null() {
+                r.metrics.insert("cka_to_retrain".into(), cka);
+            }
+            r
+        };
+        let layer = |l: &str, v: serde_json::Value| json!({"layer": l, "cka": v});
+        let results = Results {
+            rows: vec![
+                with(
+                    "camu",
+                    0,
+                    json!([layer("stem", json!(0.9)), layer("fc", json!(0.5))]),
+                ),
+                with(
+                    "camu",
+                    1,
+                    json!([layer("stem", json!(0.7)), layer("fc", json!(null))]),
+                ),
+                // An evaluation from before CKA was recorded.
+                with("finetune", 0, json!(null)),
+            ],
+            ..Results::default()
+        };
+        let c = aggregate(&results);
+        let m = |name: &str| summary(&c, name).cka.clone();
+        let camu = m("camu");
+        assert_eq!(camu.len(), 2);
+        assert_eq!(camu[0].0, "stem");
+        assert!((camu[0].1.unwrap() - 0.8).abs() < 1e-12);
+        assert_eq!(camu[1], ("fc".to_string(), Some(0.5)));
+        assert!(m("finetune").is_empty());
+        let page = html::page(&c, "t");
+        assert!(page.contains("<th>stem</th><th>fc</th>"), "{page}");
+        assert!(page.contains(">80.0</td>") && page.contains(">50.0</td>"));
+        // No evaluation recorded it: the page says how to get it.
+        let none = Results {
+            rows: vec![with("finetune", 0, json!(null))],
+            ..Results::default()
+        };
+        assert!(
+            html::page(&aggregate(&none), "t").contains("evaluate with <code>cka: true</code>")
+        );
     }
 }

@@ -1,5 +1,6 @@
 //! Evaluation metrics of an unlearned model (baselines.md, camu-method.md).
 
+pub mod cka;
 pub mod mia;
 pub mod relearn;
 pub mod xgb;
@@ -67,6 +68,8 @@ pub struct EvalOptions {
     pub mia_export: Option<std::path::PathBuf>,
     /// Record the accuracy per class on the test set, Df and Dr.
     pub per_class: bool,
+    /// Record each layer's linear CKA to the reference on this many test images (the first).
+    pub cka_samples: Option<usize>,
 }
 
 /// Rows of a logit matrix with any non-finite entry.
@@ -255,6 +258,26 @@ pub fn evaluate(
         m.insert("js_to_retrain_forget".into(), num(js_mean(&pf, &qf)));
         m.insert("js_to_retrain_test".into(), num(js_mean(&pt, &qt)));
         m.insert("activation_distance".into(), num(l2_mean(&pf, &qf)));
+        if let Some(n) = opts.cka_samples {
+            let n = (n as i64).min(data.test_x.size()[0]);
+            let layers = cka::layer_cka(
+                model,
+                reference,
+                &data.test_x.narrow(0, 0, n),
+                fam,
+                opts.batch,
+            );
+            m.insert(
+                "cka_to_retrain".into(),
+                Value::Array(
+                    layers
+                        .into_iter()
+                        .map(|(layer, v)| json!({"layer": layer, "cka": num(v)}))
+                        .collect(),
+                ),
+            );
+            m.insert("cka_samples".into(), json!(n));
+        }
     }
     Ok(m)
 }

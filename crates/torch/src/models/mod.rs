@@ -19,6 +19,8 @@ pub struct ModelSpec {
 
 trait Net: Send {
     fn forward(&self, x: &Tensor, train: bool) -> (Tensor, Tensor);
+    /// The output of each layer the layer-wise similarity compares, in eval mode, in order.
+    fn layers(&self, x: &Tensor) -> Vec<(&'static str, Tensor)>;
 }
 
 /// PyTorch's default for Conv and Linear: weight and bias uniform in +-1/sqrt(fan_in).
@@ -88,6 +90,20 @@ impl Net for Cnn {
             .apply(&self.fc1);
         let logits = emb.apply(&self.fc2).apply(&self.fc3);
         (logits, emb)
+    }
+    fn layers(&self, x: &Tensor) -> Vec<(&'static str, Tensor)> {
+        let c1 = x.apply(&self.c1).relu().max_pool2d_default(2);
+        let c2 = c1.apply(&self.c2).relu().max_pool2d_default(2);
+        let f1 = c2.flatten(1, -1).apply(&self.fc1);
+        let f2 = f1.apply(&self.fc2);
+        let f3 = f2.apply(&self.fc3);
+        vec![
+            ("conv1", c1),
+            ("conv2", c2),
+            ("fc1", f1),
+            ("fc2", f2),
+            ("fc3", f3),
+        ]
     }
 }
 
@@ -200,6 +216,25 @@ impl Net for ResNet18 {
         let logits = emb.apply(&self.fc);
         (logits, emb)
     }
+    fn layers(&self, x: &Tensor) -> Vec<(&'static str, Tensor)> {
+        let mut h = x.apply(&self.stem).apply_t(&self.bn, false).relu();
+        if self.imagenet_stem {
+            h = h.max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false);
+        }
+        let mut out = vec![("stem", h.shallow_clone())];
+        for (i, pair) in self.blocks.chunks(2).enumerate() {
+            for b in pair {
+                h = b.forward(&h, false);
+            }
+            out.push((
+                ["layer1", "layer2", "layer3", "layer4"][i],
+                h.shallow_clone(),
+            ));
+        }
+        let logits = h.adaptive_avg_pool2d([1, 1]).flatten(1, -1).apply(&self.fc);
+        out.push(("fc", logits));
+        out
+    }
 }
 
 /// A model with its parameters.
@@ -237,6 +272,12 @@ impl Model {
 
     pub fn device(&self) -> Device {
         self.vs.device()
+    }
+
+    /// Each compared layer's output on a prepared batch (eval mode): conv1, conv2, fc1, fc2 and
+    /// fc3 (the logits) of the CNN; the stem, layer1-4 and fc of ResNet-18.
+    pub fn layers(&self, x: &Tensor) -> Vec<(&'static str, Tensor)> {
+        self.net.layers(x)
     }
 
     /// The precision of the weights (float unless converted).

@@ -39,6 +39,7 @@ impl Runner for Evaluate {
             seed: p.seed as u64,
             mia_export: p.mia_export.then(|| job.out_dir.clone()),
             per_class: p.per_class,
+            cka_samples: p.cka.then_some(p.cka_samples),
         };
         let mut m = evaluate(&model, reference.as_ref(), &data, &split, &opts)?;
         if subset.is_some() {
@@ -120,7 +121,7 @@ impl Runner for Evaluate {
         };
         let split_dir = input_with(job, "split.json", p.split.as_deref())?;
         let mut provenance = json!({
-            "evaluate": {"stage": job.stage, "key": job.key, "version": camu_core::spec::Kind::version(&camu_lab::kinds::evaluate::Evaluate)},
+            "evaluate": {"stage": job.stage, "key": job.key, "version": camu_core::spec::Kind::key_version(&camu_lab::kinds::evaluate::Evaluate, &job.params)},
             "model": {
                 "stage": stage_of(&model_dir), "key": key_of(&model_dir), "method": method,
                 "method_version": produced.get("method_version"),
