@@ -366,3 +366,26 @@ fn a_submission_cut_off_before_sbatch_answered_is_submitted_by_the_next_run() {
     assert_eq!(execs, ["1", "2", "3"], "a stage ran twice or not at all");
     assert_eq!(recorded(), 0);
 }
+
+#[test]
+fn a_stage_past_its_time_limit_is_ended_by_slurm_and_fails_saying_so() {
+    if no_cluster() {
+        return;
+    }
+    let f = Fixture::new();
+    // SLURM's limits are whole minutes: a one-minute stage that would sleep ten.
+    f.write(
+        "p.yaml",
+        "stages:\n  slow:\n    kind: command\n    resources: {time: 1m}\n    command: 'sleep 600; touch done'\n",
+    );
+    let started = std::time::Instant::now();
+    let out = f.run(&["run", "p.yaml", "--executor", "slurm", "--slurm-poll", "1"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("time limit 1m exceeded"), "{err}");
+    assert!(!f.path("done").exists());
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(400),
+        "not ended by its limit"
+    );
+}
