@@ -96,7 +96,7 @@ fn main() {
     let t0 = Instant::now();
     methods::lookup("camu")
         .expect("camu")
-        .unlearn(&ctx)
+        .run(&ctx)
         .expect("unlearns");
     println!(
         "camu_unlearn_fashion_random10_2threads: {:.1} s (|Df| = {}, 10 epochs, reference hyperparameters)",

@@ -13,6 +13,11 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 if cargo tree -p camu-core -e normal,build --prefix none | grep -qE '^(tch|torch-sys) '; then
   echo "[test] camu-core depends on libtorch" >&2; exit 1
 fi
+# A method's defaults live once, in its parameter struct (crates/lab/src/methods/): a computation
+# receives that struct and never reads `with` with a default of its own.
+if grep -nE 'Params\(|\.(f64|usize|i64|str|bool|opt_f64|opt_i64|opt_str)\("' crates/torch/src/methods/*.rs; then
+  echo "[test] a method computation above reads a parameter with a literal default" >&2; exit 1
+fi
 cargo test --release --workspace
 # Only the ML worker links libtorch; the command line does not.
 if ldd target/release/camu-pipe | grep -q libtorch; then

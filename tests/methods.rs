@@ -82,7 +82,7 @@ fn run_with(
         params: &params,
         original_record: &record,
     };
-    m.unlearn(&ctx).map_err(|e| e.to_string())
+    m.run(&ctx).map_err(|e| e.to_string())
 }
 
 /// A method's context on the lab's data without parameters.
@@ -783,11 +783,10 @@ fn every_method_records_its_documented_defaults() {
     let _rng = rng();
     let lab = lab();
     for m in camu_lab::methods::METHODS {
-        let spec = m.spec();
         // No training: the run only resolves and records its settings.
         let mut params = Map::new();
         for k in ["epochs", "impair_epochs"] {
-            if spec.ints.contains(&k) {
+            if m.fields().iter().any(|f| f == k) {
                 params.insert(k.into(), json!(0));
             }
         }
@@ -799,27 +798,19 @@ fn every_method_records_its_documented_defaults() {
         )
         .unwrap_or_else(|e| panic!("{}: {e}", m.name()));
         let h = &out.details["hyperparameters"];
+        let defaults = m.defaults().remove(0).1;
         let mut checked = 0;
-        for (k, v, _) in m.reference().defaults {
-            if params.contains_key(*k) {
+        for (k, want) in defaults.as_object().unwrap() {
+            // Unset defaults depend on the data or the split; the run records what it chose.
+            if params.contains_key(k) || want.is_null() {
+                assert!(
+                    !h[k].is_null(),
+                    "{}: `{k}` not resolved in the record",
+                    m.name()
+                );
                 continue;
             }
-            // Defaults that depend on the data ("MNIST family: ...") are checked elsewhere.
-            let want = match v.parse::<f64>() {
-                Ok(x) => json!(x),
-                Err(_) if v.chars().all(|c| c.is_ascii_alphabetic()) => json!(v),
-                Err(_) => continue,
-            };
-            // remain_fraction (1: all of Dr) is recorded only where its default is not 1.
-            if *k == "remain_fraction" && h.get(*k).is_none() && want == json!(1.0) {
-                continue;
-            }
-            let got = &h[*k];
-            let same = match (got.as_f64(), want.as_f64()) {
-                (Some(a), Some(b)) => (a - b).abs() <= 1e-12 * b.abs().max(1.0),
-                _ => *got == want,
-            };
-            assert!(same, "{}: `{k}` documented {v}, recorded {got}", m.name());
+            assert_eq!(&h[k], want, "{}: `{k}`", m.name());
             checked += 1;
         }
         assert!(checked >= 1, "{}: no default checked", m.name());
@@ -870,7 +861,7 @@ fn optml_methods_augment_cifar_batches_and_never_mnist_ones() {
     let none = Map::new();
     let cifar = context_with(&model, &data, &split, &none);
     let idx = cifar.forget_idx();
-    assert!(cifar.augment().unwrap(), "CIFAR augments by default");
+    assert!(cifar.augment(None), "CIFAR augments by default");
     // Two epochs see the same samples as different crops and flips; unaugmented, the same input.
     let (a, b) = (
         cifar.train_batch(&idx, None, true).x,
@@ -887,11 +878,10 @@ fn optml_methods_augment_cifar_batches_and_never_mnist_ones() {
             .x
             .equal(&cifar.batch(&idx, None).x)
     );
-    let off = serde_json::from_value::<Map<String, Value>>(json!({"augment": false})).unwrap();
-    assert!(!context_with(&model, &data, &split, &off).augment().unwrap());
+    assert!(!cifar.augment(Some(false)));
     // The MNIST family never augments by default, as the references.
     let lab = lab();
-    assert!(!context(&lab, &lab.random_split, &none).augment().unwrap());
+    assert!(!context(&lab, &lab.random_split, &none).augment(None));
 
     // Which methods take `augment`: the OPTML-derived ones; the others refuse it.
     for m in camu_lab::methods::METHODS {
@@ -906,7 +896,7 @@ fn optml_methods_augment_cifar_batches_and_never_mnist_ones() {
             "boundary_expand",
         ]
         .contains(&m.name());
-        assert_eq!(m.augments(), optml, "{}", m.name());
+        assert_eq!(camu_lab::methods::augments(*m), optml, "{}", m.name());
         assert_eq!(m.validate(&with).is_ok(), optml, "{}", m.name());
     }
     let bad = serde_json::from_value::<Map<String, Value>>(json!({"augment": "yes"})).unwrap();
@@ -969,7 +959,7 @@ fn boundary_shrink_recomputes_its_targets_on_each_epochs_crops() {
         let ctx = context_with(&model, &data, &split, &params);
         let out = methods::lookup("boundary_shrink")
             .unwrap()
-            .unlearn(&ctx)
+            .run(&ctx)
             .unwrap();
         let h = &out.details["hyperparameters"];
         assert_eq!(h["augment"], json!(augment));
@@ -1009,7 +999,7 @@ fn unsir_learns_its_noise_at_the_datas_resolution() {
     }))
     .unwrap();
     let ctx = context_with(&model, &data, &split, &params);
-    let out = methods::lookup("unsir").unwrap().unlearn(&ctx).unwrap();
+    let out = methods::lookup("unsir").unwrap().run(&ctx).unwrap();
     assert_eq!(
         out.details["hyperparameters"]["noise_shape"],
         json!([2, 3, 32, 32])
@@ -1020,7 +1010,7 @@ fn unsir_learns_its_noise_at_the_datas_resolution() {
     params.remove("noise_per_round");
     params.insert("noise_batch".into(), json!(4));
     let ctx = context_with(&model, &data, &split, &params);
-    let out = methods::lookup("unsir").unwrap().unlearn(&ctx).unwrap();
+    let out = methods::lookup("unsir").unwrap().run(&ctx).unwrap();
     assert_eq!(out.details["hyperparameters"]["noise_per_round"], json!(3));
     let lab = lab();
     let out = run(

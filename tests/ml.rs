@@ -121,11 +121,7 @@ fn camu_fast_loop_matches_the_literal_loop() {
                 params: &params,
                 original_record: &Default::default(),
             };
-            methods::lookup("camu")
-                .unwrap()
-                .unlearn(&ctx)
-                .unwrap()
-                .model
+            methods::lookup("camu").unwrap().run(&ctx).unwrap().model
         };
         let (fast, literal) = (run("fast"), run("literal"));
         let literal_vars = literal.vs.variables();
@@ -183,7 +179,7 @@ fn camu_forgets_a_class_and_keeps_the_rest() {
         params: &params,
         original_record: &Default::default(),
     };
-    let out = methods::lookup("camu").unwrap().unlearn(&ctx).unwrap();
+    let out = methods::lookup("camu").unwrap().run(&ctx).unwrap();
     let after = evaluate(&out.model, None, &ds, &sp, &opts).unwrap();
     let g = |m: &Map<String, serde_json::Value>, k: &str| m[k].as_f64().unwrap();
     eprintln!("before {before:?}\nafter  {after:?}");

@@ -34,6 +34,9 @@ pub enum MlError {
     Model(#[from] models::ModelError),
     #[error(transparent)]
     Stage(#[from] camu_core::stage::StageError),
+    /// A value a method takes from the original model's training record is not there.
+    #[error("the original model's training record has no `{key}`: give it in `with`")]
+    MissingRecord { key: String },
     /// The computation's own account of what went wrong.
     #[error("{0}")]
     Failed(String),

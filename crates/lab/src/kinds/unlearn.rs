@@ -167,20 +167,10 @@ impl Kind for Unlearn {
         else {
             return Vec::new();
         };
-        let spec = m.spec();
-        let mut accepted: Vec<&str> = spec
-            .floats
-            .iter()
-            .chain(spec.ints)
-            .chain(spec.strs)
-            .copied()
-            .collect();
-        if m.augments() {
-            accepted.push(crate::methods::AUGMENT);
-        }
+        let accepted = m.fields();
         let vars = super::select::vars(&select.params).unwrap_or_default();
         vars.iter()
-            .filter(|v| !accepted.contains(&v.as_str()))
+            .filter(|v| !accepted.contains(v))
             .map(|v| {
                 format!(
                     "`from: {from}` sets `{v}`, which method `{}` does not accept (it takes: {})",

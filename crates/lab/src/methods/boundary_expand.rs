@@ -10,64 +10,61 @@
 //! and evaluates with it; the paper prunes the shadow neuron after training, as done here, so
 //! every method is scored as a K-class model.
 
-use super::{Method, ParamSpec};
+use super::{Declared, MethodParams, OPTML, OPTML_AUGMENT, Optimizer, Reference, augment_default};
+use serde::{Deserialize, Serialize};
 
 pub struct BoundaryExpand;
 
-impl Method for BoundaryExpand {
-    fn name(&self) -> &'static str {
-        "boundary_expand"
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BoundaryExpandParams {
+    pub optimizer: Optimizer,
+    pub lr: f64,
+    pub momentum: f64,
+    pub weight_decay: f64,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub augment: Option<bool>,
+}
+
+impl Default for BoundaryExpandParams {
+    fn default() -> Self {
+        BoundaryExpandParams {
+            optimizer: Optimizer::Sgd,
+            lr: 0.01,
+            momentum: OPTML.momentum,
+            weight_decay: OPTML.weight_decay,
+            epochs: 10,
+            batch_size: OPTML.batch_size,
+            augment: None,
+        }
     }
-    fn version(&self) -> u32 {
-        // 2: batch 256 and weight decay 5e-4 as OPTML (v1: batch 32, no weight decay).
-        // 3: OPTML throughout (lr 0.01); CIFAR batches augmented.
-        3
-    }
-    fn reference(&self) -> super::Reference {
-        super::Reference {
+}
+
+impl MethodParams for BoundaryExpandParams {}
+
+impl Declared for BoundaryExpand {
+    const NAME: &'static str = "boundary_expand";
+    // 2: batch 256 and weight decay 5e-4 as OPTML (v1: batch 32, no weight decay).
+    // 3: OPTML throughout (lr 0.01); CIFAR batches augmented.
+    const VERSION: u32 = 3;
+    type Params = BoundaryExpandParams;
+    fn reference() -> Reference {
+        Reference {
             source: "OPTML-Group/Unlearn-Saliency at a6e89fd: `Classification/unlearn/boundary_ex.py` via `unlearn/impl.py`",
-            defaults: &[
-                ("optimizer", "sgd", "`impl.py`"),
-                (
-                    "lr",
-                    "0.01",
-                    "OPTML-Group/Unlearn-Saliency `Classification/arg_parser.py` (`--unlearn_lr`; the README gives no command for this method)",
-                ),
-                (
-                    "momentum",
-                    "0.9",
-                    "OPTML-Group/Unlearn-Saliency `Classification/arg_parser.py`",
-                ),
-                (
-                    "weight_decay",
-                    "0.0005",
-                    "OPTML-Group/Unlearn-Saliency `Classification/arg_parser.py`",
-                ),
-                (
-                    "epochs",
-                    "10",
-                    "OPTML-Group/Unlearn-Saliency `Classification/arg_parser.py` (`--unlearn_epochs`)",
-                ),
-                (
-                    "batch_size",
-                    "256",
-                    "OPTML-Group/Unlearn-Saliency `Classification/arg_parser.py`",
-                ),
-                super::OPTML_AUGMENT,
+            from: &[
+                ("optimizer", "`impl.py`"),
+                ("lr", "OPTML-Group/Unlearn-Saliency `Classification/arg_parser.py` (`--unlearn_lr`; the README gives no command for this method)"),
+                ("momentum", "OPTML-Group/Unlearn-Saliency `Classification/arg_parser.py`"),
+                ("weight_decay", "OPTML-Group/Unlearn-Saliency `Classification/arg_parser.py`"),
+                ("epochs", "OPTML-Group/Unlearn-Saliency `Classification/arg_parser.py` (`--unlearn_epochs`)"),
+                ("batch_size", "OPTML-Group/Unlearn-Saliency `Classification/arg_parser.py`"),
+                OPTML_AUGMENT,
             ],
+            contextual: vec![augment_default()],
             deviations: &[
                 "The shadow neuron is removed after training, as the paper describes; the repository keeps the (K+1)-way head and evaluates with it.",
             ],
-        }
-    }
-    fn augments(&self) -> bool {
-        true
-    }
-    fn spec(&self) -> ParamSpec {
-        ParamSpec {
-            floats: &["lr", "momentum", "weight_decay"],
-            ints: &["epochs", "batch_size"],
-            strs: &["optimizer"],
         }
     }
 }

@@ -15,63 +15,62 @@
 //! batch 64, no weight decay, distributed as an archive, not a repository with commits) is not
 //! mixed in.
 
-use super::{Method, ParamSpec};
+use super::{Declared, MethodParams, OPTML, OPTML_AUGMENT, Optimizer, Reference, augment_default};
+use serde::{Deserialize, Serialize};
 
 pub struct BoundaryShrink;
 
-impl Method for BoundaryShrink {
-    fn name(&self) -> &'static str {
-        "boundary_shrink"
-    }
-    fn version(&self) -> u32 {
-        // 2: target = argmax over all classes, clamped and discretised attack, batch 256, wd 5e-4.
-        // 3: OPTML throughout (lr 0.01), targets from each batch as trained (fresh crops each epoch on CIFAR).
-        3
-    }
-    fn reference(&self) -> super::Reference {
-        super::Reference {
-            source: "OPTML-Group/Unlearn-Saliency at a6e89fd: `Classification/unlearn/boundary_sh.py` via `unlearn/impl.py`",
-            defaults: &[
-                ("bound", "0.1", "`bound = 0.1` in `boundary_sh.py`"),
-                ("optimizer", "sgd", "`impl.py`"),
-                (
-                    "lr",
-                    "0.01",
-                    "OPTML-Group/Unlearn-Saliency `Classification/arg_parser.py` (`--unlearn_lr`; the README gives no command for this method)",
-                ),
-                (
-                    "momentum",
-                    "0.9",
-                    "OPTML-Group/Unlearn-Saliency `Classification/arg_parser.py`",
-                ),
-                (
-                    "weight_decay",
-                    "0.0005",
-                    "OPTML-Group/Unlearn-Saliency `Classification/arg_parser.py`",
-                ),
-                (
-                    "epochs",
-                    "10",
-                    "OPTML-Group/Unlearn-Saliency `Classification/arg_parser.py` (`--unlearn_epochs`)",
-                ),
-                (
-                    "batch_size",
-                    "256",
-                    "OPTML-Group/Unlearn-Saliency `Classification/arg_parser.py`",
-                ),
-                super::OPTML_AUGMENT,
-            ],
-            deviations: &[],
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BoundaryShrinkParams {
+    pub bound: f64,
+    pub optimizer: Optimizer,
+    pub lr: f64,
+    pub momentum: f64,
+    pub weight_decay: f64,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub augment: Option<bool>,
+}
+
+impl Default for BoundaryShrinkParams {
+    fn default() -> Self {
+        BoundaryShrinkParams {
+            bound: 0.1,
+            optimizer: Optimizer::Sgd,
+            lr: 0.01,
+            momentum: OPTML.momentum,
+            weight_decay: OPTML.weight_decay,
+            epochs: 10,
+            batch_size: OPTML.batch_size,
+            augment: None,
         }
     }
-    fn augments(&self) -> bool {
-        true
-    }
-    fn spec(&self) -> ParamSpec {
-        ParamSpec {
-            floats: &["bound", "lr", "momentum", "weight_decay"],
-            ints: &["epochs", "batch_size"],
-            strs: &["optimizer"],
+}
+
+impl MethodParams for BoundaryShrinkParams {}
+
+impl Declared for BoundaryShrink {
+    const NAME: &'static str = "boundary_shrink";
+    // 2: target = argmax over all classes, clamped and discretised attack, batch 256, wd 5e-4.
+    // 3: OPTML throughout (lr 0.01), targets from each batch as trained (fresh crops each epoch on CIFAR).
+    const VERSION: u32 = 3;
+    type Params = BoundaryShrinkParams;
+    fn reference() -> Reference {
+        Reference {
+            source: "OPTML-Group/Unlearn-Saliency at a6e89fd: `Classification/unlearn/boundary_sh.py` via `unlearn/impl.py`",
+            from: &[
+                ("bound", "`bound = 0.1` in `boundary_sh.py`"),
+                ("optimizer", "`impl.py`"),
+                ("lr", "OPTML-Group/Unlearn-Saliency `Classification/arg_parser.py` (`--unlearn_lr`; the README gives no command for this method)"),
+                ("momentum", "OPTML-Group/Unlearn-Saliency `Classification/arg_parser.py`"),
+                ("weight_decay", "OPTML-Group/Unlearn-Saliency `Classification/arg_parser.py`"),
+                ("epochs", "OPTML-Group/Unlearn-Saliency `Classification/arg_parser.py` (`--unlearn_epochs`)"),
+                ("batch_size", "OPTML-Group/Unlearn-Saliency `Classification/arg_parser.py`"),
+                OPTML_AUGMENT,
+            ],
+            contextual: vec![augment_default()],
+            deviations: &[],
         }
     }
 }

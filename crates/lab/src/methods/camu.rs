@@ -23,53 +23,105 @@
 //! transform (no augmentation) for both f_o and f_n; Df is repeated `forget_repeat` times (the
 //! split's setting, 10 for the reference's CIFAR-100 class removal) before pairing.
 
-use super::{Method, ParamSpec};
-use camu_core::params::{ParamError, Params};
+use super::{Declared, MethodParams, Reference};
+use crate::protocol::Family;
+use serde::{Deserialize, Serialize};
 
 pub struct Camu;
 
-impl Method for Camu {
-    fn name(&self) -> &'static str {
-        "camu"
+/// The training loop: the fast one, or the reference's six forwards per step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CamuLoop {
+    Fast,
+    Literal,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CamuParams {
+    /// Unset: [`camu_reference`] for the data and the scenario; likewise `impair_lr`, `kl_lr`.
+    pub impair_epochs: Option<usize>,
+    pub impair_lr: Option<f64>,
+    pub kl_lr: Option<f64>,
+    pub weight_decay: f64,
+    pub batch_size: usize,
+    pub kl_weight_remain: f64,
+    pub kl_weight_forget: f64,
+    pub ce_weight_remain: f64,
+    pub ce_weight_forget: f64,
+    #[serde(rename = "loop")]
+    pub loop_: CamuLoop,
+}
+
+impl Default for CamuParams {
+    fn default() -> Self {
+        CamuParams {
+            impair_epochs: None,
+            impair_lr: None,
+            kl_lr: None,
+            weight_decay: 1e-4,
+            batch_size: 32,
+            kl_weight_remain: 0.5,
+            kl_weight_forget: 0.5,
+            ce_weight_remain: 0.9,
+            ce_weight_forget: 0.01,
+            loop_: CamuLoop::Fast,
+        }
     }
-    fn version(&self) -> u32 {
-        // 2: `loop: fast` by default.
-        2
+}
+
+impl MethodParams for CamuParams {}
+
+/// `config.py`'s (IMPAIR_EPOCHS, IMPAIR_LR, KL_LR) for a dataset family and a removal scenario.
+pub fn camu_reference(family: Family, random: bool) -> (usize, f64, f64) {
+    match (family, random) {
+        (Family::Mnist, true) => (10, 5e-4, 4e-4),
+        (Family::Mnist, false) => (2, 1e-3, 4e-4),
+        (Family::Cifar, true) => (10, 1e-4, 1e-5),
+        (Family::Cifar, false) => (2, 5e-5, 1e-5),
     }
-    fn reference(&self) -> super::Reference {
-        super::Reference {
+}
+
+/// One of [`camu_reference`]'s columns, per family and scenario, as the documentation shows it.
+fn per_context(pick: impl Fn((usize, f64, f64)) -> String) -> String {
+    let at = |f, r| pick(camu_reference(f, r));
+    let (mr, mc, cr, cc) = (
+        at(Family::Mnist, true),
+        at(Family::Mnist, false),
+        at(Family::Cifar, true),
+        at(Family::Cifar, false),
+    );
+    if mr == mc && cr == cc {
+        format!("MNIST family: {mr}; CIFAR: {cr}")
+    } else {
+        format!("MNIST family: {mr} random / {mc} class; CIFAR: {cr} / {cc}")
+    }
+}
+
+impl Declared for Camu {
+    const NAME: &'static str = "camu";
+    const VERSION: u32 = 2;
+    type Params = CamuParams;
+    fn reference() -> Reference {
+        Reference {
             source: "ShaofeiShen768/CaMU at 987b41a: `CaMU/config.py`, `CaMU/remove.py` (`causal_effect_removel`), `CaMU/prepare.py` (`counterfactual_generation`), `CaMU/main.py`",
-            defaults: &[
-                (
-                    "impair_epochs",
-                    "MNIST family: 10 random / 2 class; CIFAR: 10 / 2",
-                    "`config.py` IMPAIR_EPOCHS per dataset and scenario",
-                ),
-                (
-                    "impair_lr",
-                    "MNIST family: 5e-4 random / 1e-3 class; CIFAR: 1e-4 / 5e-5",
-                    "`config.py` IMPAIR_LR",
-                ),
-                (
-                    "kl_lr",
-                    "MNIST family: 4e-4; CIFAR: 1e-5",
-                    "`config.py` KL_LR",
-                ),
-                (
-                    "weight_decay",
-                    "0.0001",
-                    "both Adam optimizers in `remove.py`",
-                ),
-                ("batch_size", "32", "`construct_data(..., batch_size = 32)`"),
-                ("kl_weight_remain", "0.5", "the KL loss in `remove.py`"),
-                ("kl_weight_forget", "0.5", "the KL loss in `remove.py`"),
-                ("ce_weight_remain", "0.9", "the CE loss in `remove.py`"),
-                ("ce_weight_forget", "0.01", "the CE loss in `remove.py`"),
-                (
-                    "loop",
-                    "fast",
-                    "camu-pipe's; `literal` runs the reference's six forwards per step",
-                ),
+            from: &[
+                ("impair_epochs", "`config.py` IMPAIR_EPOCHS per dataset and scenario"),
+                ("impair_lr", "`config.py` IMPAIR_LR"),
+                ("kl_lr", "`config.py` KL_LR"),
+                ("weight_decay", "both Adam optimizers in `remove.py`"),
+                ("batch_size", "`construct_data(..., batch_size = 32)`"),
+                ("kl_weight_remain", "the KL loss in `remove.py`"),
+                ("kl_weight_forget", "the KL loss in `remove.py`"),
+                ("ce_weight_remain", "the CE loss in `remove.py`"),
+                ("ce_weight_forget", "the CE loss in `remove.py`"),
+                ("loop", "camu-pipe's; `literal` runs the reference's six forwards per step"),
+            ],
+            contextual: vec![
+                ("impair_epochs", per_context(|r| r.0.to_string())),
+                ("impair_lr", per_context(|r| format!("{:e}", r.1))),
+                ("kl_lr", per_context(|r| format!("{:e}", r.2))),
             ],
             deviations: &[
                 "Inputs go through the test-time transform (no augmentation) for both models; the reference page is silent.",
@@ -79,31 +131,17 @@ impl Method for Camu {
             ],
         }
     }
-    fn spec(&self) -> ParamSpec {
-        ParamSpec {
-            floats: &[
-                "impair_lr",
-                "kl_lr",
-                "weight_decay",
-                "kl_weight_remain",
-                "kl_weight_forget",
-                "ce_weight_remain",
-                "ce_weight_forget",
-            ],
-            ints: &["impair_epochs", "batch_size"],
-            strs: &["loop"],
-        }
-    }
-    fn validate(
-        &self,
-        params: &serde_json::Map<String, serde_json::Value>,
-    ) -> Result<(), ParamError> {
-        self.spec().check(params)?;
-        match Params(params).opt_str("loop")? {
-            None | Some("fast" | "literal") => Ok(()),
-            Some(other) => {
-                Err(format!("parameter `loop` must be `fast` or `literal`, got `{other}`").into())
-            }
-        }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reference_table() {
+        assert_eq!(camu_reference(Family::Mnist, true), (10, 5e-4, 4e-4));
+        assert_eq!(camu_reference(Family::Cifar, false), (2, 5e-5, 1e-5));
+        let text = per_context(|r| format!("{:e}", r.1));
+        assert_eq!(text, "MNIST family: 5e-4 random / 1e-3 class; CIFAR: 1e-4 / 5e-5");
     }
 }

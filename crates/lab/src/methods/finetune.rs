@@ -8,57 +8,64 @@
 //! epochs, so the lr is constant. (The SSD repository's finetune, lr 0.02 for 5 epochs, is another
 //! source; it is not mixed in.)
 
-use super::{Method, ParamSpec};
+use super::{Declared, MethodParams, OPTML, OPTML_AUGMENT, Optimizer, Reference, augment_default};
+use serde::{Deserialize, Serialize};
 
 pub struct Finetune;
 
-impl Method for Finetune {
-    fn name(&self) -> &'static str {
-        "finetune"
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FinetuneParams {
+    pub optimizer: Optimizer,
+    pub lr: f64,
+    pub momentum: f64,
+    pub weight_decay: f64,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub remain_fraction: f64,
+    pub augment: Option<bool>,
+}
+
+impl Default for FinetuneParams {
+    fn default() -> Self {
+        FinetuneParams {
+            optimizer: Optimizer::Sgd,
+            lr: 0.01,
+            momentum: OPTML.momentum,
+            weight_decay: OPTML.weight_decay,
+            epochs: 10,
+            batch_size: OPTML.batch_size,
+            remain_fraction: 1.0,
+            augment: None,
+        }
     }
-    fn version(&self) -> u32 {
-        // 2: OPTML's 10 epochs at batch 256 (v1: 5 epochs at batch 32).
-        // 3: CIFAR batches augmented as OPTML (`augment`).
-        3
-    }
-    fn reference(&self) -> super::Reference {
-        super::Reference {
+}
+
+impl MethodParams for FinetuneParams {}
+
+impl Declared for Finetune {
+    const NAME: &'static str = "finetune";
+    // 2: OPTML's 10 epochs at batch 256 (v1: 5 epochs at batch 32).
+    // 3: CIFAR batches augmented as OPTML (`augment`).
+    const VERSION: u32 = 3;
+    type Params = FinetuneParams;
+    fn reference() -> Reference {
+        Reference {
             source: "OPTML-Group/Unlearn-Sparse at 80ba55d: `unlearn/FT.py` via `unlearn/impl.py`; README command for FT",
-            defaults: &[
-                ("optimizer", "sgd", "`impl.py`: torch.optim.SGD"),
-                ("lr", "0.01", "README `--unlearn_lr 0.01`"),
-                (
-                    "momentum",
-                    "0.9",
-                    "OPTML-Group/Unlearn-Sparse `arg_parser.py`",
-                ),
-                (
-                    "weight_decay",
-                    "0.0005",
-                    "OPTML-Group/Unlearn-Sparse `arg_parser.py`",
-                ),
-                ("epochs", "10", "README `--unlearn_epochs 10`"),
-                (
-                    "batch_size",
-                    "256",
-                    "OPTML-Group/Unlearn-Sparse `arg_parser.py`",
-                ),
-                (
-                    "remain_fraction",
-                    "1",
-                    "all of Dr (`data_loaders['retain']`)",
-                ),
-                super::OPTML_AUGMENT,
+            from: &[
+                ("optimizer", "`impl.py`: torch.optim.SGD"),
+                ("lr", "README `--unlearn_lr 0.01`"),
+                ("momentum", "OPTML-Group/Unlearn-Sparse `arg_parser.py`"),
+                ("weight_decay", "OPTML-Group/Unlearn-Sparse `arg_parser.py`"),
+                ("epochs", "README `--unlearn_epochs 10`"),
+                ("batch_size", "OPTML-Group/Unlearn-Sparse `arg_parser.py`"),
+                ("remain_fraction", "all of Dr (`data_loaders['retain']`)"),
+                OPTML_AUGMENT,
             ],
+            contextual: vec![augment_default()],
             deviations: &[
                 "The SSD repository's finetune (lr 0.02, 5 epochs) is a different source and is not mixed in.",
             ],
         }
-    }
-    fn augments(&self) -> bool {
-        true
-    }
-    fn spec(&self) -> ParamSpec {
-        super::TRAINING_SPEC
     }
 }

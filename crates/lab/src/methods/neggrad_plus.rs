@@ -17,132 +17,106 @@
 //! Deviation: every step is guarded; at the first step whose loss, weights or probe outputs would
 //! not be finite, the method stops on the last finite weights and records `diverged_at_epoch`.
 
-use super::{Method, ParamSpec};
-use camu_core::params::{ParamError, Params};
+use super::{Declared, MethodParams, Optimizer, Reference, Scale};
+use camu_core::params::ParamError;
+use serde::{Deserialize, Serialize};
 
 pub struct NegGradPlus;
 
-/// One of the reference's configurations.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NegGradPlusPreset {
-    pub name: &'static str,
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NegGradPlusParams {
+    pub preset: Scale,
     pub alpha: f64,
     pub anchor: f64,
+    pub optimizer: Optimizer,
     pub lr: f64,
+    pub momentum: f64,
+    pub weight_decay: f64,
     pub epochs: usize,
     pub batch_size: usize,
     pub forget_batch_size: usize,
+    pub remain_fraction: f64,
     /// Whether the model runs in train mode (batch norm on batch statistics).
     pub train_mode: bool,
 }
 
-pub const NEGGRAD_PLUS_LARGE: NegGradPlusPreset = NegGradPlusPreset {
-    name: "large",
-    alpha: 0.9999,
-    anchor: 0.0,
-    lr: 0.01,
-    epochs: 10,
-    batch_size: 128,
-    forget_batch_size: 32,
-    train_mode: true,
-};
-
-pub const NEGGRAD_PLUS_SMALL: NegGradPlusPreset = NegGradPlusPreset {
-    name: "small",
-    alpha: 0.95,
-    anchor: 0.1,
-    lr: 0.01,
-    epochs: 10,
-    batch_size: 128,
-    forget_batch_size: 64,
-    train_mode: false,
-};
-
-/// The preset `with.preset` names (default: the large-scale one).
-pub fn neggrad_plus_preset(
-    params: &serde_json::Map<String, serde_json::Value>,
-) -> Result<&'static NegGradPlusPreset, ParamError> {
-    match Params(params).str("preset", "large")? {
-        "large" => Ok(&NEGGRAD_PLUS_LARGE),
-        "small" => Ok(&NEGGRAD_PLUS_SMALL),
-        other => Err(format!("unknown preset `{other}` (large, small)").into()),
+impl NegGradPlusParams {
+    /// `large_scale_ictest.ipynb` cell 40.
+    pub fn large() -> Self {
+        NegGradPlusParams {
+            preset: Scale::Large,
+            alpha: 0.9999,
+            anchor: 0.0,
+            optimizer: Optimizer::Sgd,
+            lr: 0.01,
+            momentum: 0.0,
+            weight_decay: 0.0,
+            epochs: 10,
+            batch_size: 128,
+            forget_batch_size: 32,
+            remain_fraction: 1.0,
+            train_mode: true,
+        }
+    }
+    /// `small_scale_unlearning.ipynb` cell 85.
+    pub fn small() -> Self {
+        NegGradPlusParams {
+            preset: Scale::Small,
+            alpha: 0.95,
+            anchor: 0.1,
+            forget_batch_size: 64,
+            train_mode: false,
+            ..Self::large()
+        }
     }
 }
 
-impl Method for NegGradPlus {
-    fn name(&self) -> &'static str {
-        "neggrad_plus"
+impl Default for NegGradPlusParams {
+    fn default() -> Self {
+        Self::large()
     }
-    fn version(&self) -> u32 {
-        // 4: the large-scale configuration by default (`preset`); v3 was the small-scale one.
-        4
+}
+
+impl MethodParams for NegGradPlusParams {
+    fn check(&self) -> Result<(), ParamError> {
+        if self.alpha > 1.0 {
+            return Err(ParamError::Range {
+                key: "alpha".into(),
+                rule: "be in [0, 1]",
+            });
+        }
+        Ok(())
     }
-    fn reference(&self) -> super::Reference {
-        super::Reference {
+    fn presets() -> Vec<(&'static str, Self)> {
+        vec![("large", Self::large()), ("small", Self::small())]
+    }
+}
+
+impl Declared for NegGradPlus {
+    const NAME: &'static str = "neggrad_plus";
+    // 4: the large-scale configuration by default (`preset`); v3 was the small-scale one.
+    const VERSION: u32 = 4;
+    type Params = NegGradPlusParams;
+    fn reference() -> Reference {
+        Reference {
             source: "meghdadk/SCRUB at 98ffb11: `large_scale_ictest.ipynb` (preset large) and `small_scale_unlearning.ipynb` (preset small): `negative_grad`, `train_negrad`, `run_neggrad_epoch`, `l2_penalty`",
-            defaults: &[
-                (
-                    "preset",
-                    "large",
-                    "the repository's large-scale run for full datasets, model in train mode (`small`: the small-scale notebook, eval mode)",
-                ),
-                ("alpha", "0.9999", "large `args.ng_alpha` (small: 0.95)"),
-                (
-                    "anchor",
-                    "0",
-                    "large: `train_negrad` has no anchor (small: `l2_penalty` with `--weight-decay 0.1`)",
-                ),
-                (
-                    "optimizer",
-                    "sgd",
-                    "`torch.optim.SGD(lr=lr, weight_decay=0.0)`",
-                ),
-                ("lr", "0.01", "`args.ng_lr` (both)"),
-                ("momentum", "0", "SGD without momentum"),
-                ("weight_decay", "0", "`weight_decay=0.0` in the optimizer"),
-                ("epochs", "10", "`args.ng_epochs` (both)"),
-                (
-                    "batch_size",
-                    "128",
-                    "large `args.ng_bs` (small: `args.batch_size` 128)",
-                ),
-                (
-                    "forget_batch_size",
-                    "32",
-                    "large `args.forget_bs` (small: 64)",
-                ),
-                ("remain_fraction", "1", "all of Dr"),
+            from: &[
+                ("preset", "the repository's large-scale run for full datasets (`small`: the small-scale notebook)"),
+                ("alpha", "`args.ng_alpha`"),
+                ("anchor", "large: `train_negrad` has no anchor; small: `l2_penalty` with `--weight-decay 0.1`"),
+                ("optimizer", "`torch.optim.SGD(lr=lr, weight_decay=0.0)`"),
+                ("lr", "`args.ng_lr`"),
+                ("momentum", "SGD without momentum"),
+                ("weight_decay", "`weight_decay=0.0` in the optimizer"),
+                ("epochs", "`args.ng_epochs`"),
+                ("batch_size", "large `args.ng_bs`; small `args.batch_size`"),
+                ("forget_batch_size", "`args.forget_bs`"),
+                ("remain_fraction", "all of Dr"),
+                ("train_mode", "large: `train_negrad` trains in train mode; small: `run_neggrad_epoch` in eval mode"),
             ],
+            contextual: vec![],
             deviations: &["Every step is guarded as for neggrad."],
-        }
-    }
-    fn spec(&self) -> ParamSpec {
-        ParamSpec {
-            floats: &[
-                "alpha",
-                "anchor",
-                "lr",
-                "momentum",
-                "weight_decay",
-                "remain_fraction",
-            ],
-            ints: &["epochs", "batch_size", "forget_batch_size"],
-            strs: &["optimizer", "preset"],
-        }
-    }
-    fn validate(
-        &self,
-        params: &serde_json::Map<String, serde_json::Value>,
-    ) -> Result<(), ParamError> {
-        self.spec().check(params)?;
-        neggrad_plus_preset(params)?;
-        let p = Params(params);
-        if p.opt_i64("forget_batch_size")? == Some(0) {
-            return Err("parameter `forget_batch_size` must be positive".into());
-        }
-        match p.opt_f64("alpha")? {
-            Some(a) if a > 1.0 => Err("parameter `alpha` must be in [0, 1]".into()),
-            _ => Ok(()),
         }
     }
 }

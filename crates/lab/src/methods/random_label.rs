@@ -13,12 +13,12 @@
 //! (`unlearn_lr`), momentum 0.9, weight decay 5e-4, batch 256, 10 epochs. SalUn's lr 0.013
 //! belongs to the masked variant (see `salun.rs`).
 
-use super::{Method, ParamSpec};
-use camu_core::params::{ParamError, Params};
-use serde_json::{Map, Value};
+use super::{Declared, MethodParams, OPTML, OPTML_AUGMENT, Optimizer, Reference, augment_default};
+use serde::{Deserialize, Serialize};
 
 /// The branches of OPTML's `RL.py`, which random_label and salun share.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum RelabelPreset {
     /// Df with labels redrawn per batch, then Dr: two passes per epoch.
     Cifar10,
@@ -33,118 +33,113 @@ impl RelabelPreset {
             RelabelPreset::Cifar100 => "cifar100",
         }
     }
+    /// `given`, or by default the branch the reference takes for `dataset`.
+    pub fn resolve(given: Option<RelabelPreset>, dataset: &str) -> RelabelPreset {
+        given.unwrap_or(if dataset == "cifar100" {
+            RelabelPreset::Cifar100
+        } else {
+            RelabelPreset::Cifar10
+        })
+    }
 }
 
-/// The documentation line of `preset` for random_label and salun (`docs/methods.md`).
-pub const RELABEL_PRESET: (&str, &str, &str) = (
+/// The source line of `preset` for random_label and salun.
+pub const RELABEL_PRESET: (&str, &str) = (
     "preset",
-    "cifar100 on CIFAR-100, else cifar10",
     "`RL.py`'s branch by `args.dataset`: cifar100 (and TinyImageNet) vs cifar10 (and SVHN)",
 );
 
-/// `with.preset`, or by default the branch the reference takes for `dataset`.
-pub fn relabel_preset(
-    params: &Map<String, Value>,
-    dataset: &str,
-) -> Result<RelabelPreset, ParamError> {
-    let default = if dataset == "cifar100" {
-        "cifar100"
-    } else {
-        "cifar10"
-    };
-    match Params(params).str("preset", default)? {
-        "cifar10" => Ok(RelabelPreset::Cifar10),
-        "cifar100" => Ok(RelabelPreset::Cifar100),
-        other => Err(format!("unknown preset `{other}` (cifar10, cifar100)").into()),
-    }
+/// The description of `preset`'s contextual default.
+pub fn relabel_preset_default() -> (&'static str, String) {
+    ("preset", "cifar100 on CIFAR-100, else cifar10".into())
 }
 
 pub struct RandomLabel;
 
-impl Method for RandomLabel {
-    fn name(&self) -> &'static str {
-        "random_label"
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RandomLabelParams {
+    pub optimizer: Optimizer,
+    pub lr: f64,
+    pub momentum: f64,
+    pub weight_decay: f64,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub remain_fraction: f64,
+    pub augment: Option<bool>,
+    pub preset: Option<RelabelPreset>,
+}
+
+impl Default for RandomLabelParams {
+    fn default() -> Self {
+        RandomLabelParams {
+            optimizer: Optimizer::Sgd,
+            lr: 0.01,
+            momentum: OPTML.momentum,
+            weight_decay: OPTML.weight_decay,
+            epochs: 10,
+            batch_size: OPTML.batch_size,
+            remain_fraction: 1.0,
+            augment: None,
+            preset: None,
+        }
     }
-    fn version(&self) -> u32 {
-        // 2: labels redrawn per batch, lr 0.01, batch 256 (v1: drawn once, lr 0.013, batch 32).
-        // 3: CIFAR batches augmented as OPTML (`augment`); the CIFAR-100 branch (`preset`).
-        3
-    }
-    fn reference(&self) -> super::Reference {
-        super::Reference {
+}
+
+impl MethodParams for RandomLabelParams {}
+
+impl Declared for RandomLabel {
+    const NAME: &'static str = "random_label";
+    // 2: labels redrawn per batch, lr 0.01, batch 256 (v1: drawn once, lr 0.013, batch 32).
+    // 3: CIFAR batches augmented as OPTML (`augment`); the CIFAR-100 branch (`preset`).
+    const VERSION: u32 = 3;
+    type Params = RandomLabelParams;
+    fn reference() -> Reference {
+        Reference {
             source: "OPTML-Group/Unlearn-Saliency at a6e89fd: `Classification/unlearn/RL.py` (both branches) via `unlearn/impl.py`",
-            defaults: &[
-                ("optimizer", "sgd", "`impl.py`"),
-                (
-                    "lr",
-                    "0.01",
-                    "`--unlearn_lr` default, OPTML-Group/Unlearn-Saliency `Classification/arg_parser.py`",
-                ),
-                (
-                    "momentum",
-                    "0.9",
-                    "OPTML-Group/Unlearn-Saliency `Classification/arg_parser.py`",
-                ),
-                (
-                    "weight_decay",
-                    "0.0005",
-                    "OPTML-Group/Unlearn-Saliency `Classification/arg_parser.py`",
-                ),
-                ("epochs", "10", "`--unlearn_epochs` default"),
-                (
-                    "batch_size",
-                    "256",
-                    "OPTML-Group/Unlearn-Saliency `Classification/arg_parser.py`",
-                ),
-                ("remain_fraction", "1", "all of Dr"),
-                super::OPTML_AUGMENT,
+            from: &[
+                ("optimizer", "`impl.py`"),
+                ("lr", "`--unlearn_lr` default, OPTML-Group/Unlearn-Saliency `Classification/arg_parser.py`"),
+                ("momentum", "OPTML-Group/Unlearn-Saliency `Classification/arg_parser.py`"),
+                ("weight_decay", "OPTML-Group/Unlearn-Saliency `Classification/arg_parser.py`"),
+                ("epochs", "`--unlearn_epochs` default"),
+                ("batch_size", "OPTML-Group/Unlearn-Saliency `Classification/arg_parser.py`"),
+                ("remain_fraction", "all of Dr"),
+                OPTML_AUGMENT,
                 RELABEL_PRESET,
             ],
+            contextual: vec![augment_default(), relabel_preset_default()],
             deviations: &[],
         }
-    }
-    fn augments(&self) -> bool {
-        true
-    }
-    fn spec(&self) -> ParamSpec {
-        ParamSpec {
-            strs: &["optimizer", "preset"],
-            ..super::TRAINING_SPEC
-        }
-    }
-    fn validate(&self, params: &Map<String, Value>) -> Result<(), ParamError> {
-        relabel_preset(params, "")?;
-        super::check_spec(self, params)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::Method;
     use super::*;
-    use serde_json::json;
+    use serde_json::{Map, json};
 
     #[test]
     fn the_preset_follows_the_dataset_unless_named() {
-        let none = Map::new();
         assert_eq!(
-            relabel_preset(&none, "cifar100").unwrap(),
+            RelabelPreset::resolve(None, "cifar100"),
             RelabelPreset::Cifar100
         );
         for d in ["cifar10", "fashion_mnist", "mnist", "synthetic"] {
-            assert_eq!(
-                relabel_preset(&none, d).unwrap(),
-                RelabelPreset::Cifar10,
-                "{d}"
-            );
+            assert_eq!(RelabelPreset::resolve(None, d), RelabelPreset::Cifar10, "{d}");
         }
-        let named = json!({"preset": "cifar100"}).as_object().cloned().unwrap();
+        let named: RandomLabelParams = super::super::read(
+            json!({"preset": "cifar100"}).as_object().unwrap(),
+        )
+        .unwrap();
         assert_eq!(
-            relabel_preset(&named, "mnist").unwrap(),
+            RelabelPreset::resolve(named.preset, "mnist"),
             RelabelPreset::Cifar100
         );
-        let bad = json!({"preset": "large"}).as_object().cloned().unwrap();
+        let bad: Map<_, _> = json!({"preset": "large"}).as_object().cloned().unwrap();
         assert!(RandomLabel.validate(&bad).is_err());
         assert!(super::super::Salun.validate(&bad).is_err());
-        assert!(RandomLabel.validate(&named).is_ok());
+        assert!(RandomLabel.validate(json!({"preset": "cifar100"}).as_object().unwrap()).is_ok());
     }
 }

@@ -14,72 +14,86 @@
 //! momentum buffer; here the masked-out weights are reset after every step, which makes that
 //! buffer irrelevant to them.
 
-use super::{Method, ParamSpec};
+use super::{
+    Declared, MethodParams, OPTML, OPTML_AUGMENT, Optimizer, RELABEL_PRESET, Reference, RelabelPreset,
+    augment_default, relabel_preset_default,
+};
 use camu_core::params::ParamError;
-use serde_json::{Map, Value};
+use serde::{Deserialize, Serialize};
 
 pub struct Salun;
 
-impl Method for Salun {
-    fn name(&self) -> &'static str {
-        "salun"
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SalunParams {
+    /// The fraction of weights the mask keeps trainable.
+    pub sparsity: f64,
+    pub optimizer: Optimizer,
+    pub lr: f64,
+    pub momentum: f64,
+    pub weight_decay: f64,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub remain_fraction: f64,
+    pub augment: Option<bool>,
+    pub preset: Option<RelabelPreset>,
+}
+
+impl Default for SalunParams {
+    fn default() -> Self {
+        SalunParams {
+            sparsity: 0.5,
+            optimizer: Optimizer::Sgd,
+            lr: 0.013,
+            momentum: OPTML.momentum,
+            weight_decay: OPTML.weight_decay,
+            epochs: 10,
+            batch_size: OPTML.batch_size,
+            remain_fraction: 1.0,
+            augment: None,
+            preset: None,
+        }
     }
-    fn version(&self) -> u32 {
-        // 2: labels redrawn per batch, batch 256, saliency from batch-mean losses, mask by rank.
-        // 3: CIFAR batches, the mask's included, augmented as OPTML (`augment`); the CIFAR-100
-        // branch (`preset`).
-        3
+}
+
+impl MethodParams for SalunParams {
+    fn check(&self) -> Result<(), ParamError> {
+        if self.sparsity > 1.0 {
+            return Err(ParamError::Range {
+                key: "sparsity".into(),
+                rule: "be in [0, 1]",
+            });
+        }
+        Ok(())
     }
-    fn reference(&self) -> super::Reference {
-        super::Reference {
+}
+
+impl Declared for Salun {
+    const NAME: &'static str = "salun";
+    // 2: labels redrawn per batch, batch 256, saliency from batch-mean losses, mask by rank.
+    // 3: CIFAR batches, the mask's included, augmented as OPTML (`augment`); the CIFAR-100
+    // branch (`preset`).
+    const VERSION: u32 = 3;
+    type Params = SalunParams;
+    fn reference() -> Reference {
+        Reference {
             source: "OPTML-Group/Unlearn-Saliency at a6e89fd: `Classification/generate_mask.py`, `unlearn/RL.py` (`_apply_mask_to_grads`, `_restore_masked_params`), README",
-            defaults: &[
-                ("sparsity", "0.5", "README `--mask_path mask/with_0.5.pt`"),
-                ("optimizer", "sgd", "`impl.py`"),
-                ("lr", "0.013", "README `--unlearn_lr 0.013`"),
-                (
-                    "momentum",
-                    "0.9",
-                    "OPTML-Group/Unlearn-Saliency `Classification/arg_parser.py`",
-                ),
-                (
-                    "weight_decay",
-                    "0.0005",
-                    "OPTML-Group/Unlearn-Saliency `Classification/arg_parser.py`",
-                ),
-                ("epochs", "10", "README `--unlearn_epochs 10`"),
-                (
-                    "batch_size",
-                    "256",
-                    "OPTML-Group/Unlearn-Saliency `Classification/arg_parser.py`",
-                ),
-                ("remain_fraction", "1", "all of Dr"),
-                super::OPTML_AUGMENT,
-                super::RELABEL_PRESET,
+            from: &[
+                ("sparsity", "README `--mask_path mask/with_0.5.pt`"),
+                ("optimizer", "`impl.py`"),
+                ("lr", "README `--unlearn_lr 0.013`"),
+                ("momentum", "OPTML-Group/Unlearn-Saliency `Classification/arg_parser.py`"),
+                ("weight_decay", "OPTML-Group/Unlearn-Saliency `Classification/arg_parser.py`"),
+                ("epochs", "README `--unlearn_epochs 10`"),
+                ("batch_size", "OPTML-Group/Unlearn-Saliency `Classification/arg_parser.py`"),
+                ("remain_fraction", "all of Dr"),
+                OPTML_AUGMENT,
+                RELABEL_PRESET,
             ],
+            contextual: vec![augment_default(), relabel_preset_default()],
             deviations: &[
                 "The reference also multiplies the momentum buffer by the mask; masked-out weights are reset after every step here, which makes that buffer irrelevant to them.",
             ],
         }
-    }
-    fn augments(&self) -> bool {
-        true
-    }
-    fn spec(&self) -> ParamSpec {
-        ParamSpec {
-            floats: &[
-                "sparsity",
-                "lr",
-                "momentum",
-                "weight_decay",
-                "remain_fraction",
-            ],
-            ints: &["epochs", "batch_size"],
-            strs: &["optimizer", "preset"],
-        }
-    }
-    fn validate(&self, params: &Map<String, Value>) -> Result<(), ParamError> {
-        super::relabel_preset(params, "")?;
-        super::check_spec(self, params)
     }
 }

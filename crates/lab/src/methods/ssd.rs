@@ -11,46 +11,62 @@
 //! unshuffled loaders of batch 64 for full-class forgetting (`-b` default) and 128 for random
 //! forgetting). The default batch follows the split's scenario accordingly.
 
-use super::{Method, ParamSpec};
+use super::{Declared, MethodParams, Reference};
+use serde::{Deserialize, Serialize};
 
 pub struct Ssd;
 
-impl Method for Ssd {
-    fn name(&self) -> &'static str {
-        "ssd"
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SsdParams {
+    pub alpha: f64,
+    pub lambda: f64,
+    /// Unset: [`ssd_batch_size`] for the split's scenario.
+    pub batch_size: Option<usize>,
+}
+
+impl Default for SsdParams {
+    fn default() -> Self {
+        SsdParams {
+            alpha: 10.0,
+            lambda: 1.0,
+            batch_size: None,
+        }
     }
-    fn version(&self) -> u32 {
-        // 3: Dr sorted by class in class removal, as `build_retain_forget_sets` builds it.
-        3
-    }
-    fn reference(&self) -> super::Reference {
-        super::Reference {
-            source: "if-loops/selective-synaptic-dampening at cdfdc0e: `src/ssd.py`, `src/forget_full_class_main.py`, `src/forget_full_class_strategies.py` (`build_retain_forget_sets`), `src/forget_random_main.py`",
-            defaults: &[
-                ("alpha", "10", "`selection_weighting` 10 (ResNet)"),
-                ("lambda", "1", "`dampening_constant` 1"),
-                (
-                    "batch_size",
-                    "64 class / 128 random",
-                    "`-b` default 64 (full class); 128 (random)",
-                ),
-                (
-                    "retained order",
-                    "by class (class removal) / split order (random)",
-                    "`build_retain_forget_sets` appends the retained classes in order",
-                ),
+}
+
+impl MethodParams for SsdParams {}
+
+/// The reference's batch size: `-b` 64 in the full-class script, 128 in the random one.
+pub fn ssd_batch_size(random: bool) -> usize {
+    if random { 128 } else { 64 }
+}
+
+impl Declared for Ssd {
+    const NAME: &'static str = "ssd";
+    // 3: Dr sorted by class in class removal, as `build_retain_forget_sets` builds it.
+    const VERSION: u32 = 3;
+    type Params = SsdParams;
+    fn reference() -> Reference {
+        Reference {
+            source: "if-loops/selective-synaptic-dampening at cdfdc0e: `src/ssd.py`, `src/forget_full_class_main.py`, `src/forget_full_class_strategies.py` (`build_retain_forget_sets`, which appends the retained classes in order: Dr is read by class in class removal, in the split's order in random removal), `src/forget_random_main.py`",
+            from: &[
+                ("alpha", "`selection_weighting` 10 (ResNet)"),
+                ("lambda", "`dampening_constant` 1"),
+                ("batch_size", "`-b` default (full class); the random-removal script's"),
             ],
+            contextual: vec![(
+                "batch_size",
+                format!(
+                    "{} class / {} random",
+                    ssd_batch_size(false),
+                    ssd_batch_size(true)
+                ),
+            )],
             deviations: &[
                 "Random removal: the importance passes read Dr and Df in the split's (ascending) order; the reference's `random_split` leaves them in a random order. Only which samples share a batch differs.",
                 "Random removal runs the full-class file's `ssd_tuning`: the random-removal file's copy (`forget_random_strategies.py`, line 339) assigns `ssd = ssd.ParameterPerturber(...)` and so raises UnboundLocalError at cdfdc0e; its body is otherwise the same.",
             ],
-        }
-    }
-    fn spec(&self) -> ParamSpec {
-        ParamSpec {
-            floats: &["alpha", "lambda"],
-            ints: &["batch_size"],
-            strs: &[],
         }
     }
 }

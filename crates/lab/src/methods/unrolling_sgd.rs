@@ -12,50 +12,57 @@
 //! original here is trained with Adam, not SGD, so lr * E / B is the SGD-equivalent step the
 //! method assumes, not an exact inverse of the training.
 
-use super::{Method, ParamSpec};
+use super::{Declared, MethodParams, Reference};
+use serde::{Deserialize, Serialize};
 
 pub struct UnrollingSgd;
 
-impl Method for UnrollingSgd {
-    fn name(&self) -> &'static str {
-        "unrolling_sgd"
+/// Unset fields come from the original model's training record.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UnrollingSgdParams {
+    pub lr: Option<f64>,
+    pub epochs: Option<usize>,
+    pub batch_size: Option<usize>,
+    pub scale: f64,
+}
+
+impl Default for UnrollingSgdParams {
+    fn default() -> Self {
+        UnrollingSgdParams {
+            lr: None,
+            epochs: None,
+            batch_size: None,
+            scale: 1.0,
+        }
     }
-    fn version(&self) -> u32 {
-        // 2: lr, epochs and batch size from the original's training record (v1: fixed 20 epochs).
-        2
-    }
-    fn reference(&self) -> super::Reference {
-        super::Reference {
+}
+
+impl MethodParams for UnrollingSgdParams {}
+
+impl Declared for UnrollingSgd {
+    const NAME: &'static str = "unrolling_sgd";
+    // 2: lr, epochs and batch size from the original's training record (v1: fixed 20 epochs).
+    const VERSION: u32 = 2;
+    type Params = UnrollingSgdParams;
+    fn reference() -> Reference {
+        Reference {
             source: "cleverhans-lab/unrolling-sgd at 49e001f (single-step first-order correction)",
-            defaults: &[
-                (
-                    "lr",
-                    "the original's recorded lr",
-                    "the original model's training record (`config.lr`)",
-                ),
-                (
-                    "epochs",
-                    "the original's recorded epochs",
-                    "the original model's training record (`config.epochs`)",
-                ),
-                (
-                    "batch_size",
-                    "the original's recorded batch size",
-                    "the original model's training record (`config.batch_size`)",
-                ),
-                ("scale", "1", "the formula as published"),
+            from: &[
+                ("lr", "the original model's training record (`config.lr`)"),
+                ("epochs", "the original model's training record (`config.epochs`)"),
+                ("batch_size", "the original model's training record (`config.batch_size`)"),
+                ("scale", "the formula as published"),
+            ],
+            contextual: vec![
+                ("lr", "the original's recorded lr".into()),
+                ("epochs", "the original's recorded epochs".into()),
+                ("batch_size", "the original's recorded batch size".into()),
             ],
             deviations: &[
                 "One correction over all of Df at the trained weights; the public code does it for one batch.",
                 "The original here is trained with Adam, not SGD: lr * E / B is the SGD-equivalent step the method assumes.",
             ],
-        }
-    }
-    fn spec(&self) -> ParamSpec {
-        ParamSpec {
-            floats: &["lr", "scale"],
-            ints: &["epochs", "batch_size"],
-            strs: &[],
         }
     }
 }

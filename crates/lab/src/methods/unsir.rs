@@ -22,80 +22,85 @@
 //! keeps its own class. The noise is learned against f in eval mode (the notebook leaves it in
 //! train mode, which only matters for batch norm).
 
-use super::{Method, ParamSpec};
+use super::{Declared, MethodParams, Optimizer, Reference};
+use serde::{Deserialize, Serialize};
 
 pub struct Unsir;
 
-impl Method for Unsir {
-    fn name(&self) -> &'static str {
-        "unsir"
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UnsirParams {
+    pub noise_batch: usize,
+    pub noise_steps: usize,
+    pub noise_lr: f64,
+    pub noise_l2: f64,
+    pub noise_repeat: usize,
+    /// Unset: the data's channel count.
+    pub noise_per_round: Option<usize>,
+    pub remain_per_class: usize,
+    pub impair_lr: f64,
+    pub repair_lr: f64,
+    pub batch_size: usize,
+    pub optimizer: Optimizer,
+    pub momentum: f64,
+    pub weight_decay: f64,
+}
+
+impl Default for UnsirParams {
+    fn default() -> Self {
+        UnsirParams {
+            noise_batch: 256,
+            noise_steps: 40,
+            noise_lr: 0.1,
+            noise_l2: 0.1,
+            noise_repeat: 20,
+            noise_per_round: None,
+            remain_per_class: 1000,
+            impair_lr: 0.02,
+            repair_lr: 0.01,
+            batch_size: 256,
+            optimizer: Optimizer::Adam,
+            momentum: 0.9,
+            weight_decay: 0.0,
+        }
     }
-    fn version(&self) -> u32 {
-        // 3: the first 1,000 retained samples per class, as the notebook (v2: a random 1,000).
-        // 4: noise learned at the data's resolution (32x32 for CIFAR), resized for a 224 input.
-        // 5: `noise_per_round` defaults to the data's channel count, as the notebook's loop.
-        5
-    }
-    fn reference(&self) -> super::Reference {
-        super::Reference {
+}
+
+impl MethodParams for UnsirParams {}
+
+impl Declared for Unsir {
+    const NAME: &'static str = "unsir";
+    // 3: the first 1,000 retained samples per class, as the notebook (v2: a random 1,000).
+    // 4: noise learned at the data's resolution (32x32 for CIFAR), resized for a 224 input.
+    // 5: `noise_per_round` defaults to the data's channel count, as the notebook's loop.
+    const VERSION: u32 = 5;
+    type Params = UnsirParams;
+    fn reference() -> Reference {
+        Reference {
             source: "vikram2000b/Fast-Machine-Unlearning at 252bc92: `Machine Unlearning.ipynb`",
-            defaults: &[
-                (
-                    "noise_batch",
-                    "256",
-                    "`Noise(batch_size, 3, 32, 32)`, `batch_size = 256`",
-                ),
-                ("noise_steps", "40", "`num_epochs = 5` x `num_steps = 8`"),
-                (
-                    "noise_lr",
-                    "0.1",
-                    "`torch.optim.Adam(noise.parameters(), lr = 0.1)`",
-                ),
-                (
-                    "noise_l2",
-                    "0.1",
-                    "`0.1*torch.mean(torch.sum(torch.square(inputs), [1, 2, 3]))`",
-                ),
-                ("noise_repeat", "20", "`num_batches = 20`"),
-                (
-                    "noise_per_round",
-                    "the data's channel count (CIFAR 3, MNIST family 1)",
-                    "`for i in range(batch[0].size(0))`: the noise batch's channels",
-                ),
-                (
-                    "remain_per_class",
-                    "1000",
-                    "`num_samples_per_class = 1000`: the first of each class",
-                ),
-                ("impair_lr", "0.02", "`Adam(lr = 0.02)`"),
-                ("repair_lr", "0.01", "`Adam(lr = 0.01)`"),
-                ("batch_size", "256", "`DataLoader(..., batch_size=256)`"),
+            from: &[
+                ("noise_batch", "`Noise(batch_size, 3, 32, 32)`, `batch_size = 256`"),
+                ("noise_steps", "`num_epochs = 5` x `num_steps = 8`"),
+                ("noise_lr", "`torch.optim.Adam(noise.parameters(), lr = 0.1)`"),
+                ("noise_l2", "`0.1*torch.mean(torch.sum(torch.square(inputs), [1, 2, 3]))`"),
+                ("noise_repeat", "`num_batches = 20`"),
+                ("noise_per_round", "`for i in range(batch[0].size(0))`: the noise batch's channels"),
+                ("remain_per_class", "`num_samples_per_class = 1000`: the first of each class"),
+                ("impair_lr", "`Adam(lr = 0.02)`"),
+                ("repair_lr", "`Adam(lr = 0.01)`"),
+                ("batch_size", "`DataLoader(..., batch_size=256)`"),
+                ("optimizer", "`torch.optim.Adam` for impair and repair"),
+                ("momentum", "unused by Adam; SGD's momentum when `optimizer: sgd`"),
+                ("weight_decay", "Adam's default"),
             ],
+            contextual: vec![(
+                "noise_per_round",
+                "the data's channel count (CIFAR 3, MNIST family 1)".into(),
+            )],
             deviations: &[
                 "The notebook labels every noise batch with class 0 (`class_num = 0`); here each keeps its forgotten class.",
                 "The noise is learned against f in eval mode (the notebook: train mode, which only matters with batch norm).",
             ],
-        }
-    }
-    fn spec(&self) -> ParamSpec {
-        ParamSpec {
-            floats: &[
-                "noise_lr",
-                "noise_l2",
-                "impair_lr",
-                "repair_lr",
-                "momentum",
-                "weight_decay",
-            ],
-            ints: &[
-                "noise_steps",
-                "noise_batch",
-                "noise_repeat",
-                "noise_per_round",
-                "remain_per_class",
-                "batch_size",
-            ],
-            strs: &["optimizer"],
         }
     }
 }

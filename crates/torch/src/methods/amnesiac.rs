@@ -1,26 +1,17 @@
 //! Amnesiac: the implementation. What it computes, its defaults and their sources: `camu_lab::methods::amnesiac`.
 
-use super::common::{Recipe, ce_pass};
+use super::common::{ce_pass, recipe};
 use super::{Context, Outcome, Unlearn};
-use camu_core::params::Params;
 use serde_json::json;
 use tch::Tensor;
 
-use camu_lab::methods::Amnesiac;
+use camu_lab::methods::{Amnesiac, AmnesiacParams};
 
 impl Unlearn for Amnesiac {
-    fn unlearn(&self, ctx: &Context<'_>) -> Result<Outcome, crate::MlError> {
-        let mut s = Recipe {
-            optimizer: "adam",
-            lr: 1e-4,
-            momentum: 0.9,
-            weight_decay: 0.0,
-            epochs: 3,
-            batch_size: 128,
-        }
-        .start(ctx)?;
+    fn unlearn(&self, ctx: &Context<'_>, p: AmnesiacParams) -> Result<Outcome, crate::MlError> {
+        let mut s = recipe!(p).start(ctx)?;
         let labels = ctx.wrong_labels_for_forget();
-        let remain = ctx.remain_subset(Params(ctx.params).f64("remain_fraction", 1.0)?);
+        let remain = ctx.remain_subset(p.remain_fraction);
         let mixed = Tensor::cat(&[ctx.forget_idx(), remain], 0);
         for e in 1..=s.epochs {
             ce_pass(
@@ -34,6 +25,6 @@ impl Unlearn for Amnesiac {
                 &format!("amnesiac epoch {e}/{}", s.epochs),
             )?;
         }
-        Ok(s.outcome(json!({})))
+        Ok(s.outcome(&p, json!({})))
     }
 }

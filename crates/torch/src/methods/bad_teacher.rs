@@ -1,30 +1,17 @@
 //! BadTeacher: the implementation. What it computes, its defaults and their sources: `camu_lab::methods::bad_teacher`.
 
-use super::common::{Recipe, pass};
+use super::common::{pass, recipe};
 use super::{Context, Outcome, Unlearn};
 use crate::models::Model;
-use camu_core::params::Params;
 use serde_json::json;
 use tch::{Kind, Tensor};
 
-use camu_lab::methods::BadTeacher;
+use camu_lab::methods::{BadTeacher, BadTeacherParams};
 
 impl Unlearn for BadTeacher {
-    fn unlearn(&self, ctx: &Context<'_>) -> Result<Outcome, crate::MlError> {
-        let p = Params(ctx.params);
-        let (tau, frac) = (
-            p.f64("temperature", 1.0)?.max(1e-6),
-            p.f64("remain_fraction", 0.3)?,
-        );
-        let mut s = Recipe {
-            optimizer: "adam",
-            lr: 1e-4,
-            momentum: 0.9,
-            weight_decay: 0.0,
-            epochs: 1,
-            batch_size: 256,
-        }
-        .start(ctx)?;
+    fn unlearn(&self, ctx: &Context<'_>, p: BadTeacherParams) -> Result<Outcome, crate::MlError> {
+        let (tau, frac) = (p.temperature.max(1e-6), p.remain_fraction);
+        let mut s = recipe!(p).start(ctx)?;
         let bad = Model::new(ctx.original.spec.clone(), ctx.device);
         let (student, opt, epochs, bs) = (&s.model, &mut s.opt, s.epochs, s.batch);
         // tag 1 = forget sample (bad teacher), 0 = retained sample (good teacher).
@@ -53,7 +40,7 @@ impl Unlearn for BadTeacher {
                 },
             )?;
         }
-        Ok(s.outcome(json!({"temperature": tau, "remain_fraction": frac})))
+        Ok(s.outcome(&p, json!({"temperature": tau})))
     }
 }
 

@@ -3,11 +3,10 @@
 use super::common::{ce_pass, optimizer};
 use super::{Context, Outcome, Unlearn, details};
 use crate::models::{Model, ModelSpec};
-use camu_core::params::Params;
 use serde_json::json;
 use tch::{Kind, Tensor};
 
-use camu_lab::methods::BoundaryExpand;
+use camu_lab::methods::{BoundaryExpand, BoundaryExpandParams};
 
 /// Copies `from` into `to`; the head (first `rows` rows of its weight and bias) partially.
 fn copy_weights(from: &Model, to: &Model, rows: i64) {
@@ -26,16 +25,10 @@ fn copy_weights(from: &Model, to: &Model, rows: i64) {
 }
 
 impl Unlearn for BoundaryExpand {
-    fn unlearn(&self, ctx: &Context<'_>) -> Result<Outcome, crate::MlError> {
-        let p = Params(ctx.params);
-        let (lr, wd, epochs, bs) = (
-            p.f64("lr", 0.01)?,
-            p.f64("weight_decay", 5e-4)?,
-            p.usize("epochs", 10)?,
-            p.usize("batch_size", 256)?.max(1) as i64,
-        );
+    fn unlearn(&self, ctx: &Context<'_>, p: BoundaryExpandParams) -> Result<Outcome, crate::MlError> {
+        let (epochs, bs) = (p.epochs, p.batch_size as i64);
         let k = ctx.classes();
-        let augment = ctx.augment()?;
+        let augment = ctx.augment(p.augment);
         tch::manual_seed(ctx.seed);
         let spec = ctx.original.spec.clone();
         let wide = Model::new(
@@ -47,7 +40,7 @@ impl Unlearn for BoundaryExpand {
         );
         copy_weights(ctx.original, &wide, k);
         let shadow = Tensor::full([ctx.data.meta.n_train], k, (Kind::Int64, tch::Device::Cpu));
-        let mut opt = optimizer(&p, &wide.vs, "sgd", lr, wd)?;
+        let mut opt = optimizer(p.optimizer, &wide.vs, p.lr, p.momentum, p.weight_decay)?;
         for e in 1..=epochs {
             ce_pass(
                 ctx,
@@ -64,10 +57,7 @@ impl Unlearn for BoundaryExpand {
         copy_weights(&wide, &model, k);
         Ok(Outcome {
             model,
-            details: details(json!({
-                "optimizer": p.str("optimizer", "sgd")?, "momentum": p.f64("momentum", 0.9)?,
-                "lr": lr, "weight_decay": wd, "epochs": epochs, "batch_size": bs, "augment": augment,
-            })),
+            details: details(&p, json!({"augment": augment})),
         })
     }
 }

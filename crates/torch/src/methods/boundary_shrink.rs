@@ -1,27 +1,18 @@
 //! BoundaryShrink: the implementation. What it computes, its defaults and their sources: `camu_lab::methods::boundary_shrink`.
 
-use super::common::{Recipe, pass};
+use super::common::{pass, recipe};
 use super::{Context, Outcome, Unlearn};
 use crate::models::{normalize, pixels};
-use camu_core::params::Params;
 use serde_json::json;
 use tch::{Kind, Tensor};
 
-use camu_lab::methods::BoundaryShrink;
+use camu_lab::methods::{BoundaryShrink, BoundaryShrinkParams};
 
 impl Unlearn for BoundaryShrink {
-    fn unlearn(&self, ctx: &Context<'_>) -> Result<Outcome, crate::MlError> {
-        let bound = Params(ctx.params).f64("bound", 0.1)?;
-        let augment = ctx.augment()?;
-        let mut s = Recipe {
-            optimizer: "sgd",
-            lr: 0.01,
-            momentum: 0.9,
-            weight_decay: 5e-4,
-            epochs: 10,
-            batch_size: 256,
-        }
-        .start(ctx)?;
+    fn unlearn(&self, ctx: &Context<'_>, p: BoundaryShrinkParams) -> Result<Outcome, crate::MlError> {
+        let bound = p.bound;
+        let augment = ctx.augment(p.augment);
+        let mut s = recipe!(p).start(ctx)?;
         let f = ctx.forget_idx();
         let (fam, arch, dev) = (ctx.family(), ctx.original.spec.arch, ctx.device);
         // Per epoch: the fraction of Df whose target stayed its true class (the attack failed).
@@ -72,8 +63,8 @@ impl Unlearn for BoundaryShrink {
             }
         }
         let kept = kept_per_epoch.first().copied();
-        Ok(s.outcome(json!({
-            "bound": bound, "augment": augment,
+        Ok(s.outcome(&p, json!({
+            "augment": augment,
             "targets_true_class_fraction": kept,
             "targets_true_class_fraction_per_epoch": kept_per_epoch,
         })))

@@ -1,26 +1,16 @@
 //! Camu: the implementation. What it computes, its defaults and their sources: `camu_lab::methods::camu`.
 
 use super::{Context, Outcome, Unlearn};
-use crate::data::Family;
 use crate::ml::{batches, idx_tensor};
 use crate::models::prepare;
 use crate::train::adam;
-use camu_core::params::Params;
 use camu_core::progress::StageProgress;
-use serde_json::{Map, json};
+use serde_json::json;
 use tch::{Device, Kind, Tensor};
 
-use camu_lab::methods::Camu;
+use camu_lab::methods::{Camu, CamuLoop, CamuParams, camu_reference};
 
-/// The reference hyperparameters: (IMPAIR_EPOCHS, IMPAIR_LR, KL_LR) by family and scenario.
-pub fn reference_hyperparameters(family: Family, scenario: &str) -> (usize, f64, f64) {
-    match (family, scenario) {
-        (Family::Mnist, "random") => (10, 5e-4, 4e-4),
-        (Family::Mnist, _) => (2, 1e-3, 4e-4),
-        (Family::Cifar, "random") => (10, 1e-4, 1e-5),
-        (Family::Cifar, _) => (2, 5e-5, 1e-5),
-    }
-}
+
 
 /// KL_sum(p || q) over batch and embedding dimensions, from log-probabilities; p carries no
 /// gradient.
@@ -59,23 +49,15 @@ fn forward_pair(
 }
 
 impl Unlearn for Camu {
-    fn unlearn(&self, ctx: &Context<'_>) -> Result<Outcome, crate::MlError> {
-        let p = Params(ctx.params);
-        let (ep, ilr, klr) = reference_hyperparameters(ctx.family(), ctx.split.scenario.family());
-        let epochs = p.usize("impair_epochs", ep)?;
-        let impair_lr = p.f64("impair_lr", ilr)?;
-        let kl_lr = p.f64("kl_lr", klr)?;
-        let wd = p.f64("weight_decay", 1e-4)?;
-        let bs = p.usize("batch_size", 32)? as i64;
-        let (w_kr, w_kf) = (
-            p.f64("kl_weight_remain", 0.5)?,
-            p.f64("kl_weight_forget", 0.5)?,
-        );
-        let (w_cr, w_cf) = (
-            p.f64("ce_weight_remain", 0.9)?,
-            p.f64("ce_weight_forget", 0.01)?,
-        );
-        let literal = p.str("loop", "fast")? == "literal";
+    fn unlearn(&self, ctx: &Context<'_>, mut p: CamuParams) -> Result<Outcome, crate::MlError> {
+        let (ep, ilr, klr) = camu_reference(ctx.family(), ctx.random_removal());
+        let epochs = *p.impair_epochs.get_or_insert(ep);
+        let impair_lr = *p.impair_lr.get_or_insert(ilr);
+        let kl_lr = *p.kl_lr.get_or_insert(klr);
+        let (wd, bs) = (p.weight_decay, p.batch_size as i64);
+        let (w_kr, w_kf) = (p.kl_weight_remain, p.kl_weight_forget);
+        let (w_cr, w_cf) = (p.ce_weight_remain, p.ce_weight_forget);
+        let literal = p.loop_ == CamuLoop::Literal;
         let (family, arch, dev, k) = (
             ctx.family(),
             ctx.original.spec.arch,
@@ -170,20 +152,9 @@ impl Unlearn for Camu {
             }
             bar.finish();
         }
-        let mut details = Map::new();
-        details.insert(
-            "hyperparameters".into(),
-            json!({
-                "impair_epochs": epochs, "impair_lr": impair_lr, "kl_lr": kl_lr,
-                "weight_decay": wd, "batch_size": bs,
-                "kl_weight_remain": w_kr, "kl_weight_forget": w_kf,
-                "ce_weight_remain": w_cr, "ce_weight_forget": w_cf,
-                "pairs": n, "loop": if literal { "literal" } else { "fast" },
-            }),
-        );
         Ok(Outcome {
             model: f_n,
-            details,
+            details: super::details(&p, json!({"pairs": n})),
         })
     }
 }
@@ -199,17 +170,5 @@ mod tests {
         let got = kl_sum(&p.log(), &q.log()).double_value(&[]);
         let want = 0.2 * (0.2f64 / 0.5).ln() + 0.8 * (0.8f64 / 0.5).ln();
         assert!((got - want).abs() < 1e-6, "{got} vs {want}");
-    }
-
-    #[test]
-    fn reference_table() {
-        assert_eq!(
-            reference_hyperparameters(Family::Mnist, "random"),
-            (10, 5e-4, 4e-4)
-        );
-        assert_eq!(
-            reference_hyperparameters(Family::Cifar, "class"),
-            (2, 5e-5, 1e-5)
-        );
     }
 }

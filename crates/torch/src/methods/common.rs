@@ -4,8 +4,8 @@
 use super::Context;
 use crate::ml::{batches, idx_tensor};
 use crate::models::{Model, prepare};
-use camu_core::params::Params;
 use camu_core::progress::StageProgress;
+use camu_lab::methods::Optimizer;
 use tch::nn::{self, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
 
@@ -25,31 +25,17 @@ pub fn sgd(
     .map_err(crate::MlError::from)
 }
 
-/// The optimizer named by parameter `optimizer` (`sgd` or `adam`); SGD's momentum is parameter
-/// `momentum`, 0.9 unless given.
+/// A method's optimizer: SGD with `momentum`, or Adam (which ignores it).
 pub fn optimizer(
-    p: &Params,
+    kind: Optimizer,
     vs: &nn::VarStore,
-    default: &str,
-    lr: f64,
-    wd: f64,
-) -> Result<nn::Optimizer, crate::MlError> {
-    optimizer_with_momentum(p, vs, default, lr, 0.9, wd)
-}
-
-/// [`optimizer`] with another default momentum.
-pub fn optimizer_with_momentum(
-    p: &Params,
-    vs: &nn::VarStore,
-    default: &str,
     lr: f64,
     momentum: f64,
     wd: f64,
 ) -> Result<nn::Optimizer, crate::MlError> {
-    match p.str("optimizer", default)? {
-        "sgd" => sgd(vs, lr, p.f64("momentum", momentum)?, wd),
-        "adam" => crate::train::adam(vs, lr, wd),
-        o => Err(format!("unknown optimizer `{o}` (sgd, adam)").into()),
+    match kind {
+        Optimizer::Sgd => sgd(vs, lr, momentum, wd),
+        Optimizer::Adam => crate::train::adam(vs, lr, wd),
     }
 }
 
@@ -338,7 +324,7 @@ pub fn trainable(model: &Model) -> Vec<(String, Tensor)> {
 
 /// The published step settings of a training-based method; `with` overrides each of them.
 pub struct Recipe {
-    pub optimizer: &'static str,
+    pub optimizer: Optimizer,
     pub lr: f64,
     /// SGD's momentum (unused by Adam).
     pub momentum: f64,
@@ -347,14 +333,11 @@ pub struct Recipe {
     pub batch_size: usize,
 }
 
-/// A method's starting point: a copy of f_o, its optimizer and the resolved settings.
+/// A method's starting point: a copy of f_o, its optimizer and the settings.
 pub struct Setup {
     pub model: Model,
     pub opt: nn::Optimizer,
-    pub optimizer: String,
-    pub momentum: f64,
     pub lr: f64,
-    pub weight_decay: f64,
     pub epochs: usize,
     pub batch: i64,
 }
@@ -362,51 +345,31 @@ pub struct Setup {
 impl Recipe {
     /// Seeds the generator, copies f_o and builds the optimizer.
     pub fn start(&self, ctx: &Context<'_>) -> Result<Setup, crate::MlError> {
-        let p = Params(ctx.params);
-        let lr = p.f64("lr", self.lr)?;
-        let weight_decay = p.f64("weight_decay", self.weight_decay)?;
         tch::manual_seed(ctx.seed);
         let model = ctx.original.duplicate().map_err(crate::MlError::from)?;
-        let opt = optimizer_with_momentum(
-            &p,
-            &model.vs,
+        let opt = optimizer(
             self.optimizer,
-            lr,
+            &model.vs,
+            self.lr,
             self.momentum,
-            weight_decay,
+            self.weight_decay,
         )?;
         Ok(Setup {
             model,
             opt,
-            optimizer: p.str("optimizer", self.optimizer)?.to_string(),
-            momentum: p.f64("momentum", self.momentum)?,
-            lr,
-            weight_decay,
-            epochs: p.usize("epochs", self.epochs)?,
-            batch: p.usize("batch_size", self.batch_size)?.max(1) as i64,
+            lr: self.lr,
+            epochs: self.epochs,
+            batch: self.batch_size as i64,
         })
     }
 }
 
 impl Setup {
-    /// The resolved settings plus `extra`, for the record.
-    pub fn details(&self, extra: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
-        let mut h = serde_json::json!({
-            "optimizer": self.optimizer, "momentum": self.momentum,
-            "lr": self.lr, "weight_decay": self.weight_decay,
-            "epochs": self.epochs, "batch_size": self.batch,
-        });
-        if let (Some(h), Some(e)) = (h.as_object_mut(), extra.as_object()) {
-            h.extend(e.clone());
-        }
-        super::details(h)
-    }
-
-    pub fn outcome(self, extra: serde_json::Value) -> super::Outcome {
-        let details = self.details(extra);
+    /// The outcome: the model, and the parameters `p` plus `extra` for the record.
+    pub fn outcome(self, p: &impl serde::Serialize, extra: serde_json::Value) -> super::Outcome {
         super::Outcome {
             model: self.model,
-            details,
+            details: super::details(p, extra),
         }
     }
 }
@@ -472,3 +435,18 @@ impl<'m> DivergenceGuard<'m> {
         false
     }
 }
+
+/// The [`Recipe`] of a parameter struct with the usual step fields.
+macro_rules! recipe {
+    ($p:expr) => {
+        $crate::methods::common::Recipe {
+            optimizer: $p.optimizer,
+            lr: $p.lr,
+            momentum: $p.momentum,
+            weight_decay: $p.weight_decay,
+            epochs: $p.epochs,
+            batch_size: $p.batch_size,
+        }
+    };
+}
+pub(crate) use recipe;

@@ -1,25 +1,16 @@
 //! Finetune: the implementation. What it computes, its defaults and their sources: `camu_lab::methods::finetune`.
 
-use super::common::{Recipe, ce_pass};
+use super::common::{ce_pass, recipe};
 use super::{Context, Outcome, Unlearn};
-use camu_core::params::Params;
 use serde_json::json;
 
-use camu_lab::methods::Finetune;
+use camu_lab::methods::{Finetune, FinetuneParams};
 
 impl Unlearn for Finetune {
-    fn unlearn(&self, ctx: &Context<'_>) -> Result<Outcome, crate::MlError> {
-        let mut s = Recipe {
-            optimizer: "sgd",
-            lr: 0.01,
-            momentum: 0.9,
-            weight_decay: 5e-4,
-            epochs: 10,
-            batch_size: 256,
-        }
-        .start(ctx)?;
-        let augment = ctx.augment()?;
-        let idx = ctx.remain_subset(Params(ctx.params).f64("remain_fraction", 1.0)?);
+    fn unlearn(&self, ctx: &Context<'_>, p: FinetuneParams) -> Result<Outcome, crate::MlError> {
+        let mut s = recipe!(p).start(ctx)?;
+        let augment = ctx.augment(p.augment);
+        let idx = ctx.remain_subset(p.remain_fraction);
         for e in 1..=s.epochs {
             ce_pass(
                 ctx,
@@ -32,6 +23,6 @@ impl Unlearn for Finetune {
                 &format!("finetune epoch {e}/{}", s.epochs),
             )?;
         }
-        Ok(s.outcome(json!({"augment": augment})))
+        Ok(s.outcome(&p, json!({"augment": augment})))
     }
 }

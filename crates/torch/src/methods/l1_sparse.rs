@@ -1,12 +1,11 @@
 //! L1Sparse: the implementation. What it computes, its defaults and their sources: `camu_lab::methods::l1_sparse`.
 
-use super::common::{Recipe, pass, trainable};
+use super::common::{pass, recipe, trainable};
 use super::{Context, Outcome, Unlearn};
-use camu_core::params::Params;
 use serde_json::json;
 use tch::{Kind, Tensor};
 
-use camu_lab::methods::L1Sparse;
+use camu_lab::methods::{L1Sparse, L1SparseParams};
 
 /// The reference's per-epoch weight of the l1 term (`epoch` counts from 0).
 pub fn alpha_at(alpha: f64, epoch: usize, epochs: usize) -> f64 {
@@ -17,22 +16,13 @@ pub fn alpha_at(alpha: f64, epoch: usize, epochs: usize) -> f64 {
 }
 
 impl Unlearn for L1Sparse {
-    fn unlearn(&self, ctx: &Context<'_>) -> Result<Outcome, crate::MlError> {
-        let p = Params(ctx.params);
-        let alpha = p.f64("alpha", 5e-4)?;
-        let mut s = Recipe {
-            optimizer: "sgd",
-            lr: 0.01,
-            momentum: 0.9,
-            weight_decay: 5e-4,
-            epochs: 10,
-            batch_size: 256,
-        }
-        .start(ctx)?;
+    fn unlearn(&self, ctx: &Context<'_>, p: L1SparseParams) -> Result<Outcome, crate::MlError> {
+        let alpha = p.alpha;
+        let mut s = recipe!(p).start(ctx)?;
         let (model, opt, epochs, bs) = (&s.model, &mut s.opt, s.epochs, s.batch);
         let params = trainable(model);
-        let augment = ctx.augment()?;
-        let r = ctx.remain_subset(p.f64("remain_fraction", 1.0)?);
+        let augment = ctx.augment(p.augment);
+        let r = ctx.remain_subset(p.remain_fraction);
         let mut schedule = Vec::with_capacity(epochs);
         for e in 0..epochs {
             let a = alpha_at(alpha, e, epochs);
@@ -54,7 +44,7 @@ impl Unlearn for L1Sparse {
                 },
             )?;
         }
-        Ok(s.outcome(json!({"alpha": alpha, "alpha_per_epoch": schedule, "augment": augment})))
+        Ok(s.outcome(&p, json!({"alpha_per_epoch": schedule, "augment": augment})))
     }
 }
 

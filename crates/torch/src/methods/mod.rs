@@ -1,27 +1,22 @@
 //! The unlearning methods' computations. Each file implements [`Unlearn`] for the method of the
 //! same name declared in `camu_lab::methods`, owns its inner loop and receives a [`Context`].
 
-mod amnesiac;
-mod bad_teacher;
-mod boundary_expand;
-mod boundary_shrink;
-mod camu;
 pub mod common;
-mod finetune;
-mod l1_sparse;
-mod neggrad;
-mod neggrad_plus;
-mod random_label;
-mod salun;
-mod scrub;
-mod ssd;
-mod unrolling_sgd;
-mod unsir;
+
+macro_rules! computations {
+    ($($module:ident::$ty:ident),* $(,)?) => {
+        $(mod $module;)*
+        /// Every declared method's computation, in the declaration's order.
+        static IMPLS: &[&dyn Run] = &[$(&camu_lab::methods::$ty),*];
+    };
+}
+
+camu_lab::for_each_method!(computations);
 
 use crate::data::split::Split;
 use crate::data::{Dataset, Family};
 use crate::models::Model;
-pub use camu_lab::methods::{Method, ParamSpec, Reference};
+pub use camu_lab::methods::{Declared, Method, Reference};
 use serde_json::{Map, Value};
 pub use ssd::retained_order as ssd_retained_order;
 use tch::Device;
@@ -49,12 +44,14 @@ impl Context<'_> {
     pub fn classes(&self) -> i64 {
         self.data.meta.classes
     }
-    /// Whether training batches get the dataset's training augmentation: parameter `augment`,
-    /// on by default for CIFAR. Only methods whose reference augments
-    /// ([`Method::augments`]) call this.
-    pub fn augment(&self) -> Result<bool, crate::MlError> {
-        let default = self.family() == Family::Cifar;
-        Ok(camu_core::params::Params(self.params).bool(camu_lab::methods::AUGMENT, default)?)
+    /// Whether training batches get the dataset's training augmentation: `given` (a method's
+    /// `augment`), else on for CIFAR.
+    pub fn augment(&self, given: Option<bool>) -> bool {
+        camu_lab::methods::augment(given, self.family())
+    }
+    /// The split's scenario is a random removal.
+    pub fn random_removal(&self) -> bool {
+        self.split.scenario.family() == "random"
     }
 }
 
@@ -65,39 +62,46 @@ pub struct Outcome {
     pub details: Map<String, Value>,
 }
 
-/// A method's computation. Its declaration (name, version, parameters, defaults) is
-/// `camu_lab::methods::Method`; every declared method has exactly one implementation here.
-pub trait Unlearn: Method {
-    fn unlearn(&self, ctx: &Context<'_>) -> Result<Outcome, crate::MlError>;
+/// A method's computation. Its declaration (name, version, parameter struct, sources) is
+/// [`Declared`] in `camu_lab::methods`; the run receives the parameters read into its struct.
+pub trait Unlearn: Declared {
+    fn unlearn(&self, ctx: &Context<'_>, p: Self::Params) -> Result<Outcome, crate::MlError>;
 }
 
-static IMPLS: &[&dyn Unlearn] = &[
-    &camu_lab::methods::Camu,
-    &camu_lab::methods::Finetune,
-    &camu_lab::methods::NegGrad,
-    &camu_lab::methods::NegGradPlus,
-    &camu_lab::methods::RandomLabel,
-    &camu_lab::methods::BadTeacher,
-    &camu_lab::methods::Scrub,
-    &camu_lab::methods::Unsir,
-    &camu_lab::methods::BoundaryShrink,
-    &camu_lab::methods::BoundaryExpand,
-    &camu_lab::methods::UnrollingSgd,
-    &camu_lab::methods::Amnesiac,
-    &camu_lab::methods::Ssd,
-    &camu_lab::methods::Salun,
-    &camu_lab::methods::L1Sparse,
-];
+/// A method run by name: reads `ctx.params` into the method's struct, then computes.
+pub trait Run: Method {
+    fn run(&self, ctx: &Context<'_>) -> Result<Outcome, crate::MlError>;
+}
 
-/// Records resolved hyperparameters in an outcome's details.
-pub fn details(v: Value) -> Map<String, Value> {
+impl<T: Unlearn> Run for T {
+    fn run(&self, ctx: &Context<'_>) -> Result<Outcome, crate::MlError> {
+        let p = camu_lab::methods::read::<T::Params>(ctx.params).map_err(|e| {
+            camu_core::params::ParamError::Method {
+                method: T::NAME.to_string(),
+                source: Box::new(e),
+            }
+        })?;
+        self.unlearn(ctx, p)
+    }
+}
+
+/// The record of a run: the parameters as resolved (every field, context-dependent ones filled
+/// in by the computation), then `extra`, the method's own facts, as `hyperparameters`.
+pub fn details(p: &impl serde::Serialize, extra: Value) -> Map<String, Value> {
+    let mut h = match serde_json::to_value(p) {
+        Ok(Value::Object(m)) => m,
+        _ => Map::new(),
+    };
+    if let Value::Object(e) = extra {
+        h.extend(e);
+    }
     let mut m = Map::new();
-    m.insert("hyperparameters".into(), v);
+    m.insert("hyperparameters".into(), Value::Object(h));
     m
 }
 
 /// The implementation of a declared method.
-pub fn lookup(name: &str) -> Option<&'static dyn Unlearn> {
+pub fn lookup(name: &str) -> Option<&'static dyn Run> {
     IMPLS.iter().copied().find(|m| m.name() == name)
 }
 

@@ -1,27 +1,19 @@
 //! NegGrad: the implementation. What it computes, its defaults and their sources: `camu_lab::methods::neggrad`.
 
-use super::common::{DivergenceGuard, Recipe};
+use super::common::{DivergenceGuard, recipe};
 use super::{Context, Outcome, Unlearn};
 use crate::ml::batches;
 use camu_core::progress::StageProgress;
 use serde_json::json;
 
-use camu_lab::methods::NegGrad;
+use camu_lab::methods::{NegGrad, NegGradParams};
 
 impl Unlearn for NegGrad {
-    fn unlearn(&self, ctx: &Context<'_>) -> Result<Outcome, crate::MlError> {
-        let mut s = Recipe {
-            optimizer: "sgd",
-            lr: 1e-4,
-            momentum: 0.9,
-            weight_decay: 5e-4,
-            epochs: 5,
-            batch_size: 256,
-        }
-        .start(ctx)?;
+    fn unlearn(&self, ctx: &Context<'_>, p: NegGradParams) -> Result<Outcome, crate::MlError> {
+        let mut s = recipe!(p).start(ctx)?;
         let (model, opt, epochs, bs) = (&s.model, &mut s.opt, s.epochs, s.batch);
         let f = ctx.forget_idx();
-        let augment = ctx.augment()?;
+        let augment = ctx.augment(p.augment);
         let mut guard = DivergenceGuard::new(model, ctx.probe());
         let mut diverged = None;
         'outer: for e in 1..=epochs {
@@ -46,6 +38,6 @@ impl Unlearn for NegGrad {
             }
             bar.finish();
         }
-        Ok(s.outcome(json!({"diverged_at_epoch": diverged, "augment": augment})))
+        Ok(s.outcome(&p, json!({"diverged_at_epoch": diverged, "augment": augment})))
     }
 }

@@ -1,36 +1,21 @@
 //! NegGradPlus: the implementation. What it computes, its defaults and their sources: `camu_lab::methods::neggrad_plus`.
 
-use super::common::{DivergenceGuard, Recipe, trainable};
+use super::common::{DivergenceGuard, recipe, trainable};
 use super::{Context, Outcome, Unlearn};
 use crate::ml::batches;
-use camu_core::params::Params;
 use camu_core::progress::StageProgress;
 use serde_json::json;
 use tch::{Kind, Tensor};
 
-use camu_lab::methods::{NegGradPlus, neggrad_plus_preset};
+use camu_lab::methods::{NegGradPlus, NegGradPlusParams};
 
 impl Unlearn for NegGradPlus {
-    fn unlearn(&self, ctx: &Context<'_>) -> Result<Outcome, crate::MlError> {
-        let p = Params(ctx.params);
-        let preset = neggrad_plus_preset(ctx.params)?;
-        let alpha = p.f64("alpha", preset.alpha)?;
-        let anchor = p.f64("anchor", preset.anchor)?;
-        let fbs = p
-            .usize("forget_batch_size", preset.forget_batch_size)?
-            .max(1) as i64;
-        let train = preset.train_mode;
-        let mut s = Recipe {
-            optimizer: "sgd",
-            lr: preset.lr,
-            momentum: 0.0,
-            weight_decay: 0.0,
-            epochs: preset.epochs,
-            batch_size: preset.batch_size,
-        }
-        .start(ctx)?;
+    fn unlearn(&self, ctx: &Context<'_>, p: NegGradPlusParams) -> Result<Outcome, crate::MlError> {
+        let (alpha, anchor, train) = (p.alpha, p.anchor, p.train_mode);
+        let fbs = p.forget_batch_size as i64;
+        let mut s = recipe!(p).start(ctx)?;
         let (model, opt, epochs, bs) = (&s.model, &mut s.opt, s.epochs, s.batch);
-        let remain = ctx.remain_subset(p.f64("remain_fraction", 1.0)?);
+        let remain = ctx.remain_subset(p.remain_fraction);
         let forget = ctx.forget_idx();
         let params: Vec<Tensor> = trainable(model).into_iter().map(|(_, t)| t).collect();
         let w0: Vec<Tensor> = trainable(ctx.original)
@@ -76,9 +61,6 @@ impl Unlearn for NegGradPlus {
             }
             bar.finish();
         }
-        Ok(s.outcome(json!({
-            "preset": preset.name, "train_mode": train, "alpha": alpha, "anchor": anchor, "forget_batch_size": fbs,
-            "diverged_at_epoch": diverged,
-        })))
+        Ok(s.outcome(&p, json!({"diverged_at_epoch": diverged})))
     }
 }

@@ -1,31 +1,22 @@
 //! RandomLabel: the implementation. What it computes, its defaults and their sources: `camu_lab::methods::random_label`.
 
-use super::common::{Recipe, Relabeler, ce_pass, pass};
+use super::common::{Relabeler, ce_pass, pass, recipe};
 use super::{Context, Outcome, Unlearn};
-use camu_core::params::Params;
 use serde_json::json;
 
-use camu_lab::methods::{RandomLabel, RelabelPreset, relabel_preset};
+use camu_lab::methods::{RandomLabel, RandomLabelParams, RelabelPreset};
 use tch::Tensor;
 
 impl Unlearn for RandomLabel {
-    fn unlearn(&self, ctx: &Context<'_>) -> Result<Outcome, crate::MlError> {
-        let mut s = Recipe {
-            optimizer: "sgd",
-            lr: 0.01,
-            momentum: 0.9,
-            weight_decay: 5e-4,
-            epochs: 10,
-            batch_size: 256,
-        }
-        .start(ctx)?;
+    fn unlearn(&self, ctx: &Context<'_>, p: RandomLabelParams) -> Result<Outcome, crate::MlError> {
+        let mut s = recipe!(p).start(ctx)?;
         let (f, r) = (
             ctx.forget_idx(),
-            ctx.remain_subset(Params(ctx.params).f64("remain_fraction", 1.0)?),
+            ctx.remain_subset(p.remain_fraction),
         );
         let n = s.epochs;
-        let augment = ctx.augment()?;
-        let preset = relabel_preset(ctx.params, &ctx.data.meta.name)?;
+        let augment = ctx.augment(p.augment);
+        let preset = RelabelPreset::resolve(p.preset, &ctx.data.meta.name);
         let mut relabel = Relabeler::new(ctx);
         for e in 1..=n {
             match preset {
@@ -68,6 +59,6 @@ impl Unlearn for RandomLabel {
                 }
             }
         }
-        Ok(s.outcome(json!({"relabel_change_rate": relabel.change_rate(), "augment": augment, "preset": preset.name()})))
+        Ok(s.outcome(&p, json!({"relabel_change_rate": relabel.change_rate(), "augment": augment, "preset": preset.name()})))
     }
 }

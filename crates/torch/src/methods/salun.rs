@@ -1,29 +1,19 @@
 //! Salun: the implementation. What it computes, its defaults and their sources: `camu_lab::methods::salun`.
 
-use super::common::{Recipe, Relabeler, pass, trainable};
+use super::common::{Relabeler, pass, recipe, trainable};
 use super::{Context, Outcome, Unlearn};
-use camu_core::params::Params;
 use serde_json::json;
 use tch::Tensor;
 
-use camu_lab::methods::{RelabelPreset, Salun, relabel_preset};
+use camu_lab::methods::{RelabelPreset, Salun, SalunParams};
 
 impl Unlearn for Salun {
-    fn unlearn(&self, ctx: &Context<'_>) -> Result<Outcome, crate::MlError> {
-        let p = Params(ctx.params);
-        let keep = p.f64("sparsity", 0.5)?.clamp(0.0, 1.0);
-        let mut s = Recipe {
-            optimizer: "sgd",
-            lr: 0.013,
-            momentum: 0.9,
-            weight_decay: 5e-4,
-            epochs: 10,
-            batch_size: 256,
-        }
-        .start(ctx)?;
+    fn unlearn(&self, ctx: &Context<'_>, p: SalunParams) -> Result<Outcome, crate::MlError> {
+        let keep = p.sparsity;
+        let mut s = recipe!(p).start(ctx)?;
         let (model, opt, epochs, bs) = (&s.model, &mut s.opt, s.epochs, s.batch);
         let params = trainable(model);
-        let augment = ctx.augment()?;
+        let augment = ctx.augment(p.augment);
         // Saliency: |sum over Df batches of d(-mean CE)/dw|.
         let mut sal: Vec<Tensor> = params.iter().map(|(_, t)| t.zeros_like()).collect();
         pass("salun: saliency", &ctx.forget_idx(), 256, |b| {
@@ -75,9 +65,9 @@ impl Unlearn for Salun {
         let mut relabel = Relabeler::new(ctx);
         let (f, r) = (
             ctx.forget_idx(),
-            ctx.remain_subset(p.f64("remain_fraction", 1.0)?),
+            ctx.remain_subset(p.remain_fraction),
         );
-        let preset = relabel_preset(ctx.params, &ctx.data.meta.name)?;
+        let preset = RelabelPreset::resolve(p.preset, &ctx.data.meta.name);
         // One masked step on batch `b`: labels `y`, else the batch's own.
         let mut masked_step = |b: &Tensor, y: Option<Tensor>| -> Result<f64, crate::MlError> {
             let bt = ctx.train_batch(b, None, augment);
@@ -125,8 +115,8 @@ impl Unlearn for Salun {
                 }
             }
         }
-        Ok(s.outcome(json!({
-            "sparsity": keep, "threshold": threshold, "preset": preset.name(),
+        Ok(s.outcome(&p, json!({
+            "threshold": threshold, "preset": preset.name(),
             "relabel_change_rate": relabel.change_rate(), "augment": augment,
         })))
     }

@@ -1,11 +1,10 @@
 //! Scrub: the implementation. What it computes, its defaults and their sources: `camu_lab::methods::scrub`.
 
-use super::common::{Recipe, kl_t, pass};
+use super::common::{kl_t, pass, recipe};
 use super::{Context, Outcome, Unlearn};
-use camu_core::params::Params;
 use serde_json::json;
 
-use camu_lab::methods::{Scrub, scrub_preset};
+use camu_lab::methods::{Scrub, ScrubParams};
 
 /// lr of `epoch` (from 1) under `adjust_learning_rate`, decaying after each of `decay_epochs`.
 pub fn lr_at(lr: f64, rate: f64, decay_epochs: &[usize], epoch: usize) -> f64 {
@@ -14,37 +13,20 @@ pub fn lr_at(lr: f64, rate: f64, decay_epochs: &[usize], epoch: usize) -> f64 {
 }
 
 impl Unlearn for Scrub {
-    fn unlearn(&self, ctx: &Context<'_>) -> Result<Outcome, crate::MlError> {
-        let p = Params(ctx.params);
-        let preset = scrub_preset(ctx.params)?;
-        let (t, gamma, alpha) = (
-            p.f64("temperature", preset.temperature)?.max(1e-6),
-            p.f64("gamma", preset.gamma)?,
-            p.f64("alpha", preset.alpha)?,
-        );
-        let msteps = p.usize("msteps", preset.msteps)?;
-        let rate = p.f64("lr_decay_rate", preset.lr_decay_rate)?;
-        let fbs = p
-            .usize("forget_batch_size", preset.forget_batch_size)?
-            .max(1) as i64;
-        let mut s = Recipe {
-            optimizer: preset.optimizer,
-            lr: preset.lr,
-            momentum: preset.momentum,
-            weight_decay: preset.weight_decay,
-            epochs: preset.epochs,
-            batch_size: preset.batch_size,
-        }
-        .start(ctx)?;
+    fn unlearn(&self, ctx: &Context<'_>, p: ScrubParams) -> Result<Outcome, crate::MlError> {
+        let (t, gamma, alpha) = (p.temperature.max(1e-6), p.gamma, p.alpha);
+        let (msteps, rate) = (p.msteps, p.lr_decay_rate);
+        let fbs = p.forget_batch_size as i64;
+        let mut s = recipe!(p).start(ctx)?;
         let teacher = ctx.original;
         let (student, opt, epochs, bs, lr) = (&s.model, &mut s.opt, s.epochs, s.batch, s.lr);
         let (f, r) = (
             ctx.forget_idx(),
-            ctx.remain_subset(p.f64("remain_fraction", 1.0)?),
+            ctx.remain_subset(p.remain_fraction),
         );
         let mut lrs = Vec::with_capacity(epochs);
         for e in 1..=epochs {
-            let lr_e = lr_at(lr, rate, preset.decay_epochs, e);
+            let lr_e = lr_at(lr, rate, &p.decay_epochs, e);
             opt.set_lr(lr_e);
             lrs.push(lr_e);
             if e <= msteps {
@@ -76,10 +58,7 @@ impl Unlearn for Scrub {
                 },
             )?;
         }
-        Ok(s.outcome(json!({
-            "preset": preset.name, "temperature": t, "gamma": gamma, "alpha": alpha, "msteps": msteps,
-            "forget_batch_size": fbs, "lr_decay_rate": rate, "lr_per_epoch": lrs,
-        })))
+        Ok(s.outcome(&p, json!({"temperature": t, "lr_per_epoch": lrs})))
     }
 }
 

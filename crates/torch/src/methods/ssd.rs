@@ -2,11 +2,10 @@
 
 use super::common::{squared_grads, trainable};
 use super::{Context, Outcome, Unlearn, details};
-use camu_core::params::Params;
 use serde_json::json;
 use tch::{Kind, Tensor};
 
-use camu_lab::methods::Ssd;
+use camu_lab::methods::{Ssd, SsdParams, ssd_batch_size};
 use camu_lab::protocol::Scenario;
 
 /// Dr in the order the reference's importance loader on D reads it. Full-class removal builds
@@ -23,21 +22,11 @@ pub fn retained_order(ctx: &Context<'_>) -> Result<Vec<i64>, crate::MlError> {
 }
 
 impl Unlearn for Ssd {
-    fn unlearn(&self, ctx: &Context<'_>) -> Result<Outcome, crate::MlError> {
-        let p = Params(ctx.params);
-        let (alpha, lambda, bs) = (
-            p.f64("alpha", 10.0)?,
-            p.f64("lambda", 1.0)?,
-            p.usize(
-                "batch_size",
-                if ctx.split.scenario.family() == "random" {
-                    128
-                } else {
-                    64
-                },
-            )?
-            .max(1) as i64,
-        );
+    fn unlearn(&self, ctx: &Context<'_>, mut p: SsdParams) -> Result<Outcome, crate::MlError> {
+        let batch = *p
+            .batch_size
+            .get_or_insert(ssd_batch_size(ctx.random_removal()));
+        let (alpha, lambda, bs) = (p.alpha, p.lambda, batch as i64);
         let model = ctx.original.duplicate().map_err(crate::MlError::from)?;
         let order = retained_order(ctx)?;
         let sorted = matches!(ctx.split.scenario, Scenario::Class { .. });
@@ -59,7 +48,8 @@ impl Unlearn for Ssd {
         Ok(Outcome {
             model,
             details: details(
-                json!({"alpha": alpha, "lambda": lambda, "batch_size": bs, "retained_order": if sorted { "by class" } else { "split order" }, "dampened_parameters": selected, "parameters": total}),
+                &p,
+                json!({"retained_order": if sorted { "by class" } else { "split order" }, "dampened_parameters": selected, "parameters": total}),
             ),
         })
     }

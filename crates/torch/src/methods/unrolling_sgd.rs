@@ -2,34 +2,27 @@
 
 use super::common::{pass, trainable};
 use super::{Context, Outcome, Unlearn, details};
-use camu_core::params::Params;
 use serde_json::json;
 
-use camu_lab::methods::UnrollingSgd;
+use camu_lab::methods::{UnrollingSgd, UnrollingSgdParams};
 
 impl Unlearn for UnrollingSgd {
-    fn unlearn(&self, ctx: &Context<'_>) -> Result<Outcome, crate::MlError> {
-        let p = Params(ctx.params);
+    fn unlearn(&self, ctx: &Context<'_>, mut p: UnrollingSgdParams) -> Result<Outcome, crate::MlError> {
         let recorded = ctx
             .original_record
             .get("config")
             .and_then(|c| c.as_object());
         let from_record = |k: &str| recorded.and_then(|c| c.get(k)).and_then(|v| v.as_f64());
-        let need = |k: &str| -> Result<f64, crate::MlError> {
-            match p.opt_f64(k)? {
-                Some(v) => Ok(v),
-                None => from_record(k).ok_or_else(|| {
-                    format!("the original model's training record has no `{k}`: give it in `with`")
-                        .into()
-                }),
-            }
+        let need = |given: Option<f64>, k: &str| -> Result<f64, crate::MlError> {
+            given
+                .or_else(|| from_record(k))
+                .ok_or_else(|| crate::MlError::MissingRecord { key: k.to_string() })
         };
-        let (lr, scale, epochs, bs) = (
-            need("lr")?,
-            p.f64("scale", 1.0)?,
-            need("epochs")? as usize,
-            (need("batch_size")? as i64).max(1),
-        );
+        let lr = need(p.lr, "lr")?;
+        let epochs = need(p.epochs.map(|e| e as f64), "epochs")? as usize;
+        let batch = (need(p.batch_size.map(|b| b as f64), "batch_size")? as usize).max(1);
+        (p.lr, p.epochs, p.batch_size) = (Some(lr), Some(epochs), Some(batch));
+        let (scale, bs) = (p.scale, batch as i64);
         let model = ctx.original.duplicate().map_err(crate::MlError::from)?;
         let params = trainable(&model);
         let mut sum: Vec<tch::Tensor> = params.iter().map(|(_, t)| t.zeros_like()).collect();
@@ -63,8 +56,8 @@ impl Unlearn for UnrollingSgd {
         });
         Ok(Outcome {
             model,
-            details: details(json!({
-                "lr": lr, "epochs": epochs, "batch_size": bs, "scale": scale, "step": step,
+            details: details(&p, json!({
+                "step": step,
                 "from_original_record": recorded.is_some(),
             })),
         })

@@ -4,12 +4,11 @@ use super::common::{optimizer, pass};
 use super::{Context, Outcome, Unlearn, details};
 use crate::ml::idx_tensor;
 use crate::models::Arch;
-use camu_core::params::Params;
 use serde_json::json;
 use tch::nn::OptimizerConfig;
 use tch::{Device, Kind, Tensor, nn};
 
-use camu_lab::methods::Unsir;
+use camu_lab::methods::{Unsir, UnsirParams};
 
 /// The reference's retained samples: the first `per_class` of each remaining class in dataset
 /// order (`classwise_train[i][:num_samples_per_class]`).
@@ -29,30 +28,19 @@ pub fn retained_subset(ctx: &Context<'_>, per_class: usize) -> Result<Vec<i64>, 
 }
 
 impl Unlearn for Unsir {
-    fn unlearn(&self, ctx: &Context<'_>) -> Result<Outcome, crate::MlError> {
+    fn unlearn(&self, ctx: &Context<'_>, mut p: UnsirParams) -> Result<Outcome, crate::MlError> {
         let classes = ctx.split.scenario.forgotten_classes();
         if classes.is_empty() {
             return Err("unsir applies to class removal; this split is random".into());
         }
-        let p = Params(ctx.params);
-        let (noise_lr, l2) = (p.f64("noise_lr", 0.1)?, p.f64("noise_l2", 0.1)?);
-        let (steps, nb, repeat) = (
-            p.usize("noise_steps", 40)?,
-            p.usize("noise_batch", 256)?.max(1) as i64,
-            p.usize("noise_repeat", 20)?,
-        );
+        let (noise_lr, l2) = (p.noise_lr, p.noise_l2);
+        let (steps, nb, repeat) = (p.noise_steps, p.noise_batch.max(1) as i64, p.noise_repeat);
         // The notebook's `for i in range(batch[0].size(0))` counts the noise's channels.
         let channels = ctx.data.meta.channels as usize;
-        let per_round = (p.usize("noise_per_round", channels)? as i64).clamp(1, nb);
-        let (impair_lr, repair_lr, wd) = (
-            p.f64("impair_lr", 0.02)?,
-            p.f64("repair_lr", 0.01)?,
-            p.f64("weight_decay", 0.0)?,
-        );
-        let (per_class, bs) = (
-            p.usize("remain_per_class", 1000)?,
-            p.usize("batch_size", 256)?.max(1) as i64,
-        );
+        let per_round = (p.noise_per_round.unwrap_or(channels) as i64).clamp(1, nb);
+        p.noise_per_round = Some(per_round as usize);
+        let (impair_lr, repair_lr) = (p.impair_lr, p.repair_lr);
+        let (per_class, bs) = (p.remain_per_class, p.batch_size as i64);
         tch::manual_seed(ctx.seed);
         let model = ctx.original.duplicate().map_err(crate::MlError::from)?;
         // The noise lives at the data's own resolution (the notebook's `Noise(batch_size, 3, 32,
@@ -102,7 +90,7 @@ impl Unlearn for Unsir {
         let impair_x = Tensor::cat(&[Tensor::cat(&noise_x, 0), sub.x.shallow_clone()], 0);
         let impair_y = Tensor::cat(&[Tensor::cat(&noise_y, 0), sub.y.shallow_clone()], 0);
         let run = |x: &Tensor, y: &Tensor, lr: f64, label: &str| -> Result<f64, crate::MlError> {
-            let mut opt = optimizer(&p, &model.vs, "adam", lr, wd)?;
+            let mut opt = optimizer(p.optimizer, &model.vs, lr, p.momentum, p.weight_decay)?;
             let all = Tensor::arange(x.size()[0], (Kind::Int64, Device::Cpu));
             pass(label, &all, bs, |b| {
                 let b = b.to_device(ctx.device);
@@ -120,7 +108,8 @@ impl Unlearn for Unsir {
         Ok(Outcome {
             model,
             details: details(
-                json!({"noise_steps": steps, "noise_batch": nb, "noise_shape": shape, "noise_repeat": repeat, "noise_per_round": per_round, "noise_lr": noise_lr, "noise_l2": l2, "impair_lr": impair_lr, "repair_lr": repair_lr, "batch_size": bs, "remain_per_class": per_class, "subset": subset.len()}),
+                &p,
+                json!({"noise_shape": shape, "subset": subset.len()}),
             ),
         })
     }

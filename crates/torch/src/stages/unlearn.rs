@@ -45,7 +45,7 @@ impl Runner for Unlearn {
         tracing::info!(method = m.name(), forget = split.forget.len(), "unlearning");
         let t0 = Instant::now();
         let divergence = methods::common::DivergenceRecord::start();
-        let outcome = m.unlearn(&ctx)?;
+        let outcome = m.run(&ctx)?;
         let secs = t0.elapsed().as_secs_f64();
         let diverged_in = divergence.at();
         drop(divergence);
