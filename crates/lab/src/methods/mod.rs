@@ -334,6 +334,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn docs_methods_md_is_what_the_code_says() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/methods.md");
+        let doc = std::fs::read_to_string(path).unwrap_or_default();
+        assert_eq!(
+            doc.trim_end(),
+            provenance_markdown().trim_end(),
+            "docs/methods.md is stale: regenerate it with `camu-pipe methods > docs/methods.md`"
+        );
+    }
+
+    #[test]
     fn every_field_has_a_source_and_every_source_a_field() {
         for m in METHODS {
             let mut fields = m.fields();

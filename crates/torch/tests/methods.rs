@@ -768,17 +768,6 @@ fn the_divergence_guard_rejects_weights_with_non_finite_outputs() {
 }
 
 #[test]
-fn docs_methods_md_is_what_the_code_says() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/methods.md");
-    let doc = std::fs::read_to_string(&path).unwrap_or_default();
-    assert_eq!(
-        doc.trim_end(),
-        camu_lab::methods::provenance_markdown().trim_end(),
-        "docs/methods.md is stale: regenerate it with `camu-pipe methods > docs/methods.md`"
-    );
-}
-
-#[test]
 fn every_method_records_its_documented_defaults() {
     let _rng = rng();
     let lab = lab();

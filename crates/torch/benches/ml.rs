@@ -1,6 +1,6 @@
 //! ML throughput: training images/s of the reference CNN (batch 32, 2 threads) and CaMU's unlearn
 //! time on Fashion-MNIST random 10% with the reference hyperparameters. Each is measured once
-//! (they take seconds to minutes). Run: `cargo bench --bench ml`; figures in BENCHMARKS.md.
+//! (they take seconds to minutes). Run: `cargo bench -p camu-torch --bench ml`; figures in BENCHMARKS.md.
 
 use camu_torch::data::split::{self, Scenario};
 use camu_torch::methods::{self, Context};
