@@ -293,7 +293,9 @@ fn check_worker_libtorch(p: &spec::Pipeline) -> Result<(), AppError> {
     }
     let path = std::env::var("LD_LIBRARY_PATH").ok();
     let built = option_env!("LIBTORCH").map(Path::new);
-    match camu_lab::torch_lib::check(path.as_deref(), built).map_err(AppError::Usage)? {
+    match camu_lab::torch_lib::check(path.as_deref(), built)
+        .map_err(|e| AppError::Usage(e.to_string()))?
+    {
         Some(f) => tracing::info!(
             lib = %f.lib.display(),
             version = f.version.as_deref().unwrap_or("unknown"),
@@ -671,10 +673,15 @@ fn main() -> ExitCode {
     }
 }
 
+/// A command-line number that is not a finite positive one.
+#[derive(Debug, thiserror::Error)]
+#[error("expected a number above 0, got `{0}`")]
+struct NotPositive(String);
+
 /// A finite number above 0 (seconds, or a rate).
-fn positive_seconds(s: &str) -> Result<f64, String> {
+fn positive_seconds(s: &str) -> Result<f64, NotPositive> {
     match s.parse::<f64>() {
         Ok(x) if x.is_finite() && x > 0.0 && x < 1e6 => Ok(x),
-        _ => Err(format!("expected a number above 0, got `{s}`")),
+        _ => Err(NotPositive(s.to_string())),
     }
 }

@@ -895,6 +895,8 @@ fn no_peeking_is_enforced_at_planning() {
     }
 }
 
+/// Runs download and split: needs the ML worker.
+#[cfg(feature = "worker")]
 #[test]
 fn an_empty_validation_part_is_an_error() {
     let f = Fixture::new();

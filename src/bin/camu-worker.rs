@@ -110,9 +110,47 @@ fn main() -> ExitCode {
     }
 }
 
+/// Why the confidences of `camu-worker audit` cannot be read.
+#[derive(Debug, thiserror::Error)]
+enum RunsError {
+    #[error("{path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}: {value} is not a finite confidence")]
+    NotFinite {
+        path: String,
+        line: usize,
+        value: f64,
+    },
+    #[error("{path}:{line}: {cell:?}: {source}")]
+    Parse {
+        path: String,
+        line: usize,
+        cell: String,
+        #[source]
+        source: std::num::ParseFloatError,
+    },
+    #[error("{0}: no runs")]
+    Empty(String),
+    #[error("{0}: the runs have different numbers of examples")]
+    Ragged(String),
+    #[error("{retrained} holds {} runs of {} examples, {unlearned} {} of {}: they must match", shapes.0, shapes.1, shapes.2, shapes.3)]
+    Mismatch {
+        retrained: String,
+        unlearned: String,
+        shapes: (usize, usize, usize, usize),
+    },
+}
+
 /// Reads one run per line of comma-separated confidences.
-fn runs(path: &str) -> Result<Vec<Vec<f64>>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+fn runs(path: &str) -> Result<Vec<Vec<f64>>, RunsError> {
+    let text = std::fs::read_to_string(path).map_err(|source| RunsError::Read {
+        path: path.into(),
+        source,
+    })?;
     let rows: Vec<Vec<f64>> = text
         .lines()
         .filter(|l| !l.trim().is_empty())
@@ -121,32 +159,37 @@ fn runs(path: &str) -> Result<Vec<Vec<f64>>, String> {
             l.split(',')
                 .map(|v| match v.trim().parse::<f64>() {
                     Ok(x) if x.is_finite() => Ok(x),
-                    Ok(x) => Err(format!("{path}:{}: {x} is not a finite confidence", i + 1)),
-                    Err(e) => Err(format!("{path}:{}: {v:?}: {e}", i + 1)),
+                    Ok(value) => Err(RunsError::NotFinite {
+                        path: path.into(),
+                        line: i + 1,
+                        value,
+                    }),
+                    Err(source) => Err(RunsError::Parse {
+                        path: path.into(),
+                        line: i + 1,
+                        cell: v.to_string(),
+                        source,
+                    }),
                 })
-                .collect::<Result<Vec<f64>, String>>()
+                .collect::<Result<Vec<f64>, RunsError>>()
         })
         .collect::<Result<_, _>>()?;
     match rows.first().map(Vec::len) {
-        None => Err(format!("{path}: no runs")),
-        Some(n) if rows.iter().any(|r| r.len() != n) => Err(format!(
-            "{path}: the runs have different numbers of examples"
-        )),
+        None => Err(RunsError::Empty(path.into())),
+        Some(n) if rows.iter().any(|r| r.len() != n) => Err(RunsError::Ragged(path.into())),
         Some(_) => Ok(rows),
     }
 }
 
-fn audit(retrained: &str, unlearned: &str) -> Result<String, String> {
+fn audit(retrained: &str, unlearned: &str) -> Result<String, RunsError> {
     use camu_lab::audit;
     let (r, u) = (runs(retrained)?, runs(unlearned)?);
     if r.len() != u.len() || r[0].len() != u[0].len() {
-        return Err(format!(
-            "{retrained} holds {} runs of {} examples, {unlearned} {} of {}: they must match",
-            r.len(),
-            r[0].len(),
-            u.len(),
-            u[0].len()
-        ));
+        return Err(RunsError::Mismatch {
+            retrained: retrained.into(),
+            unlearned: unlearned.into(),
+            shapes: (r.len(), r[0].len(), u.len(), u[0].len()),
+        });
     }
     let eps = audit::epsilons(&r, &u);
     let ulira = audit::ulira(&r, &u);

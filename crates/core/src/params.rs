@@ -20,6 +20,13 @@ pub enum ParamError {
     /// A value that does not fit the kind's parameter struct.
     #[error("parameter `{key}`: {message}")]
     Schema { key: String, message: String },
+    /// A value outside the set a parameter takes.
+    #[error("unknown {what} `{value}` (known: {known})")]
+    UnknownValue {
+        what: &'static str,
+        value: String,
+        known: String,
+    },
     /// A constraint between parameters, or on a value's meaning, in the kind's own words.
     #[error("{0}")]
     Invalid(String),
@@ -30,25 +37,6 @@ pub enum ParamError {
         #[source]
         source: Box<ParamError>,
     },
-}
-
-impl From<String> for ParamError {
-    fn from(s: String) -> Self {
-        ParamError::Invalid(s)
-    }
-}
-
-impl From<&str> for ParamError {
-    fn from(s: &str) -> Self {
-        ParamError::Invalid(s.to_string())
-    }
-}
-
-/// Layers that report errors as text (a stage's log) take parameter errors as their message.
-impl From<ParamError> for String {
-    fn from(e: ParamError) -> Self {
-        e.to_string()
-    }
 }
 
 /// Reads `with` into a kind's parameter struct (serde defaults, `deny_unknown_fields`): the one
@@ -74,9 +62,28 @@ pub fn parse<T: serde::de::DeserializeOwned>(map: &Map<String, Value>) -> Result
                 }
             }
             None if key == "." => ParamError::Invalid(message),
-            None => ParamError::Schema { key, message },
+            None => match type_error(&message) {
+                Some((want, got)) => ParamError::Type { key, want, got },
+                None => ParamError::Schema { key, message },
+            },
         }
     })
+}
+
+/// serde's "invalid type: string \"x\", expected f64" in the words the rest of the parameter
+/// errors use: (what was wanted, what was given).
+fn type_error(message: &str) -> Option<(&'static str, String)> {
+    let rest = message.strip_prefix("invalid type: ")?;
+    let (got, expected) = rest.rsplit_once(", expected ")?;
+    let want = match expected {
+        "f64" | "f32" => "a number",
+        "usize" | "u64" | "u32" => "a non-negative integer",
+        "i64" | "i32" => "an integer",
+        "a boolean" => "true or false",
+        "a string" => "a string",
+        _ => return None,
+    };
+    Some((want, got.to_string()))
 }
 
 pub struct Params<'a>(pub &'a Map<String, Value>);
@@ -227,6 +234,11 @@ mod tests {
             e.to_string()
                 .starts_with("parameter `epochs`: invalid value"),
             "{e}"
+        );
+        let e = parse::<P>(&map(json!({"lr": "fast"}))).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "parameter `lr` must be a number, got string \"fast\""
         );
         let e = parse::<P>(&map(json!({"epoch": 3}))).unwrap_err();
         assert_eq!(

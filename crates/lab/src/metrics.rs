@@ -102,6 +102,36 @@ pub fn gap_metrics() -> impl Iterator<Item = &'static Metric> {
     METRICS.iter().filter(|m| m.gap)
 }
 
+/// Why a model has no gap to retrain.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum NoGap {
+    #[error("no `{0}`")]
+    Missing(&'static str),
+    #[error("the reference has none of the gap metrics")]
+    ReferenceHasNone,
+}
+
+/// The gap to retrain, the one definition select and the report share: the mean absolute
+/// difference over the gap metrics the reference has (an evaluation with `mia: false` has no
+/// MIA), as a fraction; the model must have each of them.
+pub fn gap_to_retrain(
+    model: impl Fn(&str) -> Option<f64>,
+    reference: impl Fn(&str) -> Option<f64>,
+) -> Result<f64, NoGap> {
+    let mut diffs = Vec::new();
+    for m in gap_metrics() {
+        let Some(b) = reference(m.key) else {
+            continue;
+        };
+        let a = model(m.key).ok_or(NoGap::Missing(m.key))?;
+        diffs.push((a - b).abs());
+    }
+    if diffs.is_empty() {
+        return Err(NoGap::ReferenceHasNone);
+    }
+    Ok(diffs.iter().sum::<f64>() / diffs.len() as f64)
+}
+
 /// The metrics aggregated and shown in the comparison tables.
 pub fn reported() -> impl Iterator<Item = &'static Metric> {
     METRICS.iter().filter(|m| m.reported)

@@ -36,7 +36,11 @@ impl Arch {
             "cnn" => Ok(Arch::Cnn),
             "resnet18" => Ok(Arch::Resnet18),
             "resnet18_cifar" => Ok(Arch::Resnet18Cifar),
-            other => Err(format!("unknown arch `{other}` (cnn, resnet18, resnet18_cifar)").into()),
+            other => Err(ParamError::UnknownValue {
+                what: "arch",
+                value: other.to_string(),
+                known: "cnn, resnet18, resnet18_cifar".into(),
+            }),
         }
     }
     /// The reference's model for a dataset family.
@@ -108,9 +112,20 @@ pub enum EvalOn {
     Validation,
 }
 
+/// An evaluation on the validation part of a split without one.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error(
+    "`on: validation` needs a split with a validation part (`validation: FRACTION` on the split stage)"
+)]
+pub struct NoValidationPart;
+
 impl Split {
     /// The test-set indices an evaluation on `on` uses: `None` for the whole test set.
-    pub fn test_indices(&self, on: EvalOn, n_test: i64) -> Result<Option<Vec<i64>>, String> {
+    pub fn test_indices(
+        &self,
+        on: EvalOn,
+        n_test: i64,
+    ) -> Result<Option<Vec<i64>>, NoValidationPart> {
         match (on, &self.validation) {
             (EvalOn::Test, None) => Ok(None),
             (EvalOn::Test, Some(v)) => {
@@ -118,9 +133,7 @@ impl Split {
                 Ok(Some((0..n_test).filter(|i| !held.contains(i)).collect()))
             }
             (EvalOn::Validation, Some(v)) => Ok(Some(v.clone())),
-            (EvalOn::Validation, None) => Err(
-                "`on: validation` needs a split with a validation part (`validation: FRACTION` on the split stage)".into(),
-            ),
+            (EvalOn::Validation, None) => Err(NoValidationPart),
         }
     }
 }

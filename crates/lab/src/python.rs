@@ -174,6 +174,48 @@ fn interpreter(job: &StageJob) -> (PathBuf, bool) {
     }
 }
 
+/// Why a Python method's stage failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PythonError {
+    #[error("python method `{method}`: cannot read {file}: {source}")]
+    Read {
+        method: String,
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "python method `{method}`: {file} changed after this run computed the stage's key; run again"
+    )]
+    Changed { method: String, file: String },
+    #[error("python method `{method}`: cannot start the interpreter `{}`: {source} (set `python:` on the stage or the pipeline, or CAMU_PYTHON)", python.display())]
+    Start {
+        method: String,
+        python: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The script failed; `cause` is its own account (its error.json) or how it exited.
+    #[error("python method `{method}` ({script}): {cause}")]
+    Failed {
+        method: String,
+        script: String,
+        cause: String,
+    },
+    #[error("python method `{method}` ({script}): no {file} was written")]
+    Missing {
+        method: String,
+        script: String,
+        file: &'static str,
+    },
+}
+
+impl From<PythonError> for StageError {
+    fn from(e: PythonError) -> Self {
+        StageError::Kind(Box::new(e))
+    }
+}
+
 /// Runs a Python method's `unlearn` stage: writes the package and the stage's context beside
 /// its output directory, runs `python -m camu_pipe.stage`, and records what it measured.
 pub fn run(
@@ -214,19 +256,21 @@ pub fn run(
     // stage would otherwise be cached under the old content's key.
     let mut hashes = serde_json::Map::new();
     for f in method.files() {
-        let now = camu_core::cache::hash_file(&job.workdir.join(&f)).map_err(|e| {
-            StageError::Failed(format!(
-                "python method `{}`: cannot read {f}: {e}",
-                method.name
-            ))
+        let now = camu_core::cache::hash_file(&job.workdir.join(&f)).map_err(|source| {
+            PythonError::Read {
+                method: method.name.clone(),
+                file: f.clone(),
+                source,
+            }
         })?;
         if let Some(planned) = job.input_hashes.get(&f)
             && *planned != now
         {
-            return Err(StageError::Failed(format!(
-                "python method `{}`: {f} changed after this run computed the stage's key; run again",
-                method.name
-            )));
+            return Err(PythonError::Changed {
+                method: method.name.clone(),
+                file: f,
+            }
+            .into());
         }
         hashes.insert(f, json!(now));
     }
@@ -286,13 +330,11 @@ pub fn run(
         // The provisioned environment's CUDA libraries are empty stand-ins: it must not see a GPU.
         cmd.env("CUDA_VISIBLE_DEVICES", "");
     }
-    let status = cmd.status().map_err(|e| {
-            StageError::Failed(format!(
-                "python method `{}`: cannot start the interpreter `{}`: {e} (set `python:` on the stage or the pipeline, or CAMU_PYTHON)",
-                method.name,
-                python.display()
-            ))
-        })?;
+    let status = cmd.status().map_err(|source| PythonError::Start {
+        method: method.name.clone(),
+        python: python.clone(),
+        source,
+    })?;
     if !status.success() {
         let err: Map<String, Value> = read_json(&work.join("error.json")).unwrap_or_default();
         let cause = match err.get("cause").and_then(Value::as_str) {
@@ -305,18 +347,22 @@ pub fn run(
                 None => format!("{} was killed ({status})", python.display()),
             },
         };
-        return Err(StageError::Failed(format!(
-            "python method `{}` ({}): {cause}",
-            method.name, method.script
-        )));
+        return Err(PythonError::Failed {
+            method: method.name.clone(),
+            script: method.script.clone(),
+            cause,
+        }
+        .into());
     }
     let result: Map<String, Value> = read_json(&work.join("result.json"))?;
     for f in ["model.safetensors", "model.json"] {
         if !job.out_dir.join(f).is_file() {
-            return Err(StageError::Failed(format!(
-                "python method `{}` ({}): no {f} was written",
-                method.name, method.script
-            )));
+            return Err(PythonError::Missing {
+                method: method.name.clone(),
+                script: method.script.clone(),
+                file: f,
+            }
+            .into());
         }
     }
     let mut metrics = Map::new();

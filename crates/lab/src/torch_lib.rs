@@ -43,9 +43,24 @@ pub struct Found {
     pub cuda: bool,
 }
 
+/// A libtorch of another version than the worker is built for.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error(
+    "the ML stages would load libtorch {found} from {} but camu-worker is built for {EXPECTED} \
+     (tch 0.24): install torch=={EXPECTED} and point LD_LIBRARY_PATH at its lib/",
+    lib.display()
+)]
+pub struct WrongVersion {
+    pub found: String,
+    pub lib: PathBuf,
+}
+
 /// Checks the libtorch the worker will load. `Ok(None)`: none found (the worker will say so);
 /// `Err`: a version other than [`EXPECTED`].
-pub fn check(ld_library_path: Option<&str>, built: Option<&Path>) -> Result<Option<Found>, String> {
+pub fn check(
+    ld_library_path: Option<&str>,
+    built: Option<&Path>,
+) -> Result<Option<Found>, WrongVersion> {
     let Some(lib) = locate(ld_library_path, built) else {
         return Ok(None);
     };
@@ -54,11 +69,10 @@ pub fn check(ld_library_path: Option<&str>, built: Option<&Path>) -> Result<Opti
     if let Some(v) = &version {
         let release = v.split('+').next().unwrap_or(v);
         if release != EXPECTED {
-            return Err(format!(
-                "the ML stages would load libtorch {v} from {} but camu-worker is built for {EXPECTED} \
-                 (tch 0.24): install torch=={EXPECTED} and point LD_LIBRARY_PATH at its lib/",
-                lib.display()
-            ));
+            return Err(WrongVersion {
+                found: v.clone(),
+                lib,
+            });
         }
     }
     Ok(Some(Found { lib, version, cuda }))
@@ -95,7 +109,7 @@ mod tests {
         assert_eq!(found.version.as_deref(), Some("2.11.0+cu130"));
         assert!(found.cuda);
         let path = format!("{}:{}", lib(&bad), lib(&good));
-        let e = check(Some(&path), None).unwrap_err();
+        let e = check(Some(&path), None).unwrap_err().to_string();
         assert!(
             e.contains("libtorch 2.13.0+cu130") && e.contains("built for 2.11.0"),
             "{e}"

@@ -37,21 +37,27 @@ pub enum MlError {
     /// A value a method takes from the original model's training record is not there.
     #[error("the original model's training record has no `{key}`: give it in `with`")]
     MissingRecord { key: String },
-    /// The computation's own account of what went wrong.
+    /// A split that cannot be drawn as asked.
+    #[error("split: {0}")]
+    Split(String),
+    /// The requested device is not here.
     #[error("{0}")]
-    Failed(String),
-}
-
-impl From<String> for MlError {
-    fn from(s: String) -> Self {
-        MlError::Failed(s)
-    }
-}
-
-impl From<&str> for MlError {
-    fn from(s: &str) -> Self {
-        MlError::Failed(s.to_string())
-    }
+    Device(String),
+    /// Training or relearning produced a non-finite loss.
+    #[error("{0}")]
+    Diverged(String),
+    /// A metric's inputs do not allow it (too few samples, non-finite outputs).
+    #[error("{0}")]
+    Metric(String),
+    /// A method does not apply to this split.
+    #[error("{0}")]
+    NotApplicable(String),
+    /// An audit's runs do not form one comparable set.
+    #[error("audit: {0}")]
+    Audit(String),
+    /// A test set part the split does not have.
+    #[error(transparent)]
+    TestPart(#[from] camu_lab::protocol::NoValidationPart),
 }
 
 impl From<MlError> for camu_core::stage::StageError {
@@ -59,7 +65,7 @@ impl From<MlError> for camu_core::stage::StageError {
         match e {
             MlError::Stage(s) => s,
             MlError::Params(p) => p.into(),
-            other => camu_core::stage::StageError::Failed(other.to_string()),
+            other => camu_core::stage::StageError::Kind(Box::new(other)),
         }
     }
 }

@@ -27,7 +27,7 @@ pub fn device(spec: &str) -> Result<Device, crate::MlError> {
             if tch::Cuda::is_available() {
                 Ok(Device::Cuda(0))
             } else {
-                Err("device `cuda` requested but libtorch sees no CUDA device (is this a CUDA build? see README)".into())
+                Err(crate::MlError::Device("device `cuda` requested but libtorch sees no CUDA device (is this a CUDA build? see README)".into()))
             }
         }
         s => match s
@@ -35,12 +35,13 @@ pub fn device(spec: &str) -> Result<Device, crate::MlError> {
             .and_then(|n| n.parse::<usize>().ok())
         {
             Some(n) if (n as i64) < tch::Cuda::device_count() => Ok(Device::Cuda(n)),
-            Some(n) => Err(format!(
+            Some(n) => Err(crate::MlError::Device(format!(
                 "device cuda:{n} not available ({} CUDA devices)",
                 tch::Cuda::device_count()
-            )
-            .into()),
-            None => Err(format!("unknown device `{s}` (auto, cpu, cuda, cuda:N)").into()),
+            ))),
+            None => Err(crate::MlError::Device(format!(
+                "unknown device `{s}` (auto, cpu, cuda, cuda:N)"
+            ))),
         },
     }
 }

@@ -102,7 +102,9 @@ pub fn train(
             let m = y.size()[0];
             let l = loss.double_value(&[]);
             if !l.is_finite() {
-                return Err(format!("training diverged at epoch {epoch}: loss {l}").into());
+                return Err(crate::MlError::Diverged(format!(
+                    "training diverged at epoch {epoch}: loss {l}"
+                )));
             }
             loss_sum += l * m as f64;
             correct += logits

@@ -24,6 +24,23 @@ pub fn path_for(pipeline: &Path) -> PathBuf {
     pipeline.with_extension("lock.json")
 }
 
+/// A lock file that exists but cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum LockFileError {
+    #[error("lock file {} is unreadable: {source}", path.display())]
+    Parse {
+        path: std::path::PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("lock file {}: {source}", path.display())]
+    Read {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
 impl LockFile {
     /// The lock file of a pipeline; empty if absent or unreadable.
     pub fn read(pipeline: &Path) -> LockFile {
@@ -36,14 +53,14 @@ impl LockFile {
     /// The lock file of `pipeline`: `Ok(None)` where there is none, an error (naming the file)
     /// where it cannot be read or parsed. gc uses this: a lock it cannot read must stop it, not
     /// read as "this pipeline needs nothing".
-    pub fn try_read(pipeline: &Path) -> Result<Option<LockFile>, String> {
+    pub fn try_read(pipeline: &Path) -> Result<Option<LockFile>, LockFileError> {
         let path = path_for(pipeline);
         match std::fs::read(&path) {
             Ok(b) => serde_json::from_slice(&b)
                 .map(Some)
-                .map_err(|e| format!("lock file {} is unreadable: {e}", path.display())),
+                .map_err(|source| LockFileError::Parse { path, source }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(format!("lock file {}: {e}", path.display())),
+            Err(source) => Err(LockFileError::Read { path, source }),
         }
     }
 

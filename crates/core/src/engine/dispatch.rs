@@ -8,7 +8,7 @@ use super::{Engine, EngineError, Summary, selection};
 use crate::cache::{KeyMaterial, Record, lockfile};
 use crate::executor::Executor;
 use crate::progress::{Event, Mode, Reporter, now};
-use crate::stage::StageJob;
+use crate::stage::{Input, StageJob};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -253,12 +253,19 @@ impl<'e> Dispatch<'e> {
     fn work(&self, q: Queued, grant: &Grant, forced: bool) -> Work {
         let e = self.engine;
         let s = &e.pipeline.stages[q.index];
-        let inputs: BTreeMap<String, PathBuf> = s
+        let inputs: BTreeMap<String, Input> = s
             .needs
             .iter()
             .filter_map(|nm| {
                 let j = e.pipeline.position(nm)?;
-                Some((nm.clone(), e.cache.out_dir(&self.records[j].as_ref()?.key)))
+                let up = &e.pipeline.stages[j];
+                let input = Input {
+                    dir: e.cache.out_dir(&self.records[j].as_ref()?.key),
+                    base: up.base.clone(),
+                    kind: up.kind.clone(),
+                    bindings: up.bindings.clone(),
+                };
+                Some((nm.clone(), input))
             })
             .collect();
         Work {

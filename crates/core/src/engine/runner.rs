@@ -201,8 +201,8 @@ fn cap_log(path: &Path) {
 
 /// Re-hashes every input entry of `job`; a changed one is discarded and fails the stage.
 fn verify_inputs(cache: &Cache, job: &StageJob) -> Result<(), RunError> {
-    for (name, dir) in &job.inputs {
-        let Some(key) = dir.file_name().and_then(|k| k.to_str()) else {
+    for (name, input) in &job.inputs {
+        let Some(key) = input.dir.file_name().and_then(|k| k.to_str()) else {
             continue;
         };
         let Some(record) = cache.record(key) else {

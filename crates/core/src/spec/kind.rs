@@ -10,13 +10,11 @@ use serde_json::{Map, Value};
 /// binary.
 pub trait Kind: Sync {
     fn name(&self) -> &'static str;
-    /// Bump when a change to the code changes the kind's results: it is part of every key.
-    fn version(&self) -> u32;
-    /// The version that goes into the key; kinds that dispatch on a parameter (e.g. `unlearn`'s
-    /// method) fold the version of what they dispatch to into it.
-    fn key_version(&self, _params: &Map<String, Value>) -> u32 {
-        self.version()
-    }
+    /// The kind's version for a stage with `params`, part of its key: bump it when a change to
+    /// the code changes the kind's results. Kinds that dispatch on a parameter (`unlearn`'s
+    /// method) fold the version of what they dispatch to into it; it is the one version a record
+    /// and its provenance name.
+    fn version(&self, params: &Map<String, Value>) -> u32;
     /// True for kinds that take `command`, `inputs`, `outputs` and `env`.
     fn is_command(&self) -> bool {
         false
@@ -152,7 +150,7 @@ impl Kind for Command {
     fn name(&self) -> &'static str {
         "command"
     }
-    fn version(&self) -> u32 {
+    fn version(&self, _params: &Map<String, Value>) -> u32 {
         // 2: shell commands run in strict mode (`bash -euo pipefail`).
         2
     }

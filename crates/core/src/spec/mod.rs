@@ -10,7 +10,7 @@ mod raw;
 
 pub use error::{Pos, SpecError, SpecIssue};
 pub use kind::{Kind, Registry, Requirement};
-pub use raw::{Gpus, Memory, RawCommand, Resources, TimeLimit};
+pub use raw::{Gpus, Memory, RawCommand, ResourceError, Resources, TimeLimit};
 
 use indexmap::IndexMap;
 use raw::{RawPipeline, RawStage};
@@ -784,7 +784,7 @@ fn expand(raw: &RawPipeline, kinds: &Registry, issues: &mut Vec<SpecIssue>) -> V
                 base: base.clone(),
                 bindings,
                 kind: kind.clone(),
-                kind_version: kind_info.key_version(&params),
+                kind_version: kind_info.version(&params),
                 worker: kind_info.worker(),
                 cutoff: kind_info.cutoff(),
                 needs: Vec::new(),

@@ -73,6 +73,27 @@ impl Resources {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct TimeLimit(u64);
 
+/// A resource request that cannot be read.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ResourceError {
+    #[error("`time: {0}`: expected a duration such as 2h, 90m, 1h30m, 45s or 1-00:00:00")]
+    Time(String),
+    #[error("`time: {0}`: a number needs a unit (s, m, h or d)")]
+    TimeUnit(String),
+    #[error("`time: {0}`: the limit must be at least 1s")]
+    TimeZero(String),
+    #[error("`mem: {0}`: expected a size such as 16G, 512M or 1T")]
+    Memory(String),
+    #[error("`mem: {0}`: at least 1M")]
+    MemoryZero(String),
+    #[error("`gpus` must be a number of devices, got {0}")]
+    Gpus(f64),
+    #[error("`gpus: {0}`: above one device, a stage takes whole devices (a fraction shares one)")]
+    GpusFraction(f64),
+    #[error("`gpus: {0}`: fractions go in steps of 0.001")]
+    GpusStep(f64),
+}
+
 impl TimeLimit {
     pub fn from_secs(s: u64) -> TimeLimit {
         TimeLimit(s)
@@ -80,11 +101,9 @@ impl TimeLimit {
     pub fn secs(self) -> u64 {
         self.0
     }
-    pub fn parse(text: &str) -> Result<TimeLimit, String> {
+    pub fn parse(text: &str) -> Result<TimeLimit, ResourceError> {
         let t = text.trim();
-        let bad = || {
-            format!("`time: {text}`: expected a duration such as 2h, 90m, 1h30m, 45s or 1-00:00:00")
-        };
+        let bad = || ResourceError::Time(text.to_string());
         let secs = if t.contains(':') {
             let (days, clock) = match t.split_once('-') {
                 Some((d, c)) => (d.parse::<u64>().map_err(|_| bad())?, c),
@@ -124,14 +143,12 @@ impl TimeLimit {
                 digits.clear();
             }
             if !digits.is_empty() {
-                return Err(format!(
-                    "`time: {text}`: a number needs a unit (s, m, h or d)"
-                ));
+                return Err(ResourceError::TimeUnit(text.to_string()));
             }
             total
         };
         if secs == 0 {
-            return Err(format!("`time: {text}`: the limit must be at least 1s"));
+            return Err(ResourceError::TimeZero(text.to_string()));
         }
         Ok(TimeLimit(secs))
     }
@@ -181,9 +198,9 @@ impl Memory {
     pub fn mib(self) -> u64 {
         self.0
     }
-    pub fn parse(text: &str) -> Result<Memory, String> {
+    pub fn parse(text: &str) -> Result<Memory, ResourceError> {
         let t = text.trim();
-        let bad = || format!("`mem: {text}`: expected a size such as 16G, 512M or 1T");
+        let bad = || ResourceError::Memory(text.to_string());
         let unit = t.chars().last().ok_or_else(bad)?.to_ascii_uppercase();
         let (n, per) = match unit {
             'K' => (&t[..t.len() - 1], 0),
@@ -199,7 +216,7 @@ impl Memory {
             n.checked_mul(per).ok_or_else(bad)?
         };
         if mib == 0 {
-            return Err(format!("`mem: {text}`: at least 1M"));
+            return Err(ResourceError::MemoryZero(text.to_string()));
         }
         Ok(Memory(mib))
     }
@@ -241,18 +258,16 @@ impl Gpus {
         Gpus(n as u32 * Gpus::WHOLE)
     }
     /// From a number of devices: whole numbers, or one fraction in [0.001, 1) in thousandths.
-    pub fn parse(v: f64) -> Result<Gpus, String> {
+    pub fn parse(v: f64) -> Result<Gpus, ResourceError> {
         let milli = (v * Gpus::WHOLE as f64).round();
         if !v.is_finite() || v < 0.0 {
-            return Err(format!("`gpus` must be a number of devices, got {v}"));
+            return Err(ResourceError::Gpus(v));
         }
         if v > 1.0 && v.fract() != 0.0 {
-            return Err(format!(
-                "`gpus: {v}`: above one device, a stage takes whole devices (a fraction shares one)"
-            ));
+            return Err(ResourceError::GpusFraction(v));
         }
         if v > 0.0 && (milli < 1.0 || (milli - v * Gpus::WHOLE as f64).abs() > 1e-6) {
-            return Err(format!("`gpus: {v}`: fractions go in steps of 0.001"));
+            return Err(ResourceError::GpusStep(v));
         }
         Ok(Gpus(milli as u32))
     }

@@ -30,7 +30,7 @@ impl Runner for Command {
     }
     fn run(&self, job: &StageJob) -> Result<(), StageError> {
         let fill = |s: &str| interp::fill_runtime(s, &|n| job.placeholder(n));
-        let mut cmd = match job.command.as_ref().ok_or("no command given")? {
+        let mut cmd = match job.command.as_ref().ok_or(StageError::NoCommand)? {
             CommandLine::Shell(s) => {
                 // Strict mode, as Snakemake runs shell commands: the first failing command, an
                 // unset variable or a failing stage of a pipe fails the stage.
@@ -57,8 +57,8 @@ impl Runner for Command {
             .env("CAMU_STAGE", &job.stage)
             .env("CAMU_THREADS", job.threads.to_string())
             .env("CAMU_PARAMS", Value::Object(job.params.clone()).to_string());
-        for (name, dir) in &job.inputs {
-            cmd.env(format!("CAMU_IN_{}", env_name(name)), dir);
+        for (name, input) in &job.inputs {
+            cmd.env(format!("CAMU_IN_{}", env_name(name)), &input.dir);
         }
         for (k, v) in &job.env {
             cmd.env(k, fill(v)?);

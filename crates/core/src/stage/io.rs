@@ -4,40 +4,63 @@ use super::{StageError, StageJob};
 use serde_json::{Map, Value};
 use std::path::PathBuf;
 
+/// Why a stage cannot find an upstream output it needs.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum InputError {
+    #[error("input `{input}` has no {file}")]
+    Lacks { input: String, file: String },
+    #[error("no input named `{name}` (inputs: {inputs})")]
+    NoSuchInput { name: String, inputs: String },
+    #[error("`{name}` matches several inputs; use the full expanded name")]
+    Ambiguous { name: String },
+    #[error("no input provides {file} (inputs: {inputs})")]
+    NoneProvides { file: String, inputs: String },
+    #[error("several inputs provide {file} ({inputs}); name the one to use in `with`")]
+    SeveralProvide { file: String, inputs: String },
+}
+
 /// The upstream output directory holding `file`: the one named by parameter `role` if given,
 /// otherwise the only input that has the file.
 pub fn input_with(job: &StageJob, file: &str, role: Option<&str>) -> Result<PathBuf, StageError> {
-    input(job, file, role).map_err(StageError::Input)
+    Ok(input(job, file, role)?)
 }
 
-fn input(job: &StageJob, file: &str, role: Option<&str>) -> Result<PathBuf, String> {
+fn input(job: &StageJob, file: &str, role: Option<&str>) -> Result<PathBuf, InputError> {
     let has = |d: &PathBuf| d.join(file).exists();
     if let Some(name) = role {
-        let hits: Vec<(&String, &PathBuf)> = job
-            .inputs
-            .iter()
-            .filter(|(k, _)| *k == name || k.split('@').next() == Some(name))
-            .collect();
-        return match hits.as_slice() {
-            [(_, d)] if has(d) => Ok((*d).clone()),
-            [(k, _)] => Err(format!("input `{k}` has no {file}")),
-            [] => Err(format!("no input named `{name}` (inputs: {})", names(job))),
-            _ => Err(format!(
-                "`{name}` matches several inputs; use the full expanded name"
-            )),
+        return match job.inputs_named(name).as_slice() {
+            [(_, i)] if has(&i.dir) => Ok(i.dir.clone()),
+            [(k, _)] => Err(InputError::Lacks {
+                input: k.to_string(),
+                file: file.into(),
+            }),
+            [] => Err(InputError::NoSuchInput {
+                name: name.into(),
+                inputs: names(job),
+            }),
+            _ => Err(InputError::Ambiguous { name: name.into() }),
         };
     }
-    let hits: Vec<(&String, &PathBuf)> = job.inputs.iter().filter(|(_, d)| has(d)).collect();
+    let hits: Vec<(&String, &PathBuf)> = job
+        .inputs
+        .iter()
+        .map(|(k, i)| (k, &i.dir))
+        .filter(|(_, d)| has(d))
+        .collect();
     match hits.as_slice() {
         [(_, d)] => Ok((*d).clone()),
-        [] => Err(format!("no input provides {file} (inputs: {})", names(job))),
-        many => Err(format!(
-            "several inputs provide {file} ({}); name the one to use in `with`",
-            many.iter()
+        [] => Err(InputError::NoneProvides {
+            file: file.into(),
+            inputs: names(job),
+        }),
+        many => Err(InputError::SeveralProvide {
+            file: file.into(),
+            inputs: many
+                .iter()
                 .map(|(k, _)| k.as_str())
                 .collect::<Vec<_>>()
-                .join(", ")
-        )),
+                .join(", "),
+        }),
     }
 }
 

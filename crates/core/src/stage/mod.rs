@@ -28,8 +28,8 @@ pub struct StageJob {
     pub env: IndexMap<String, String>,
     #[serde(default)]
     pub outputs: Vec<String>,
-    /// Output directories of upstream stages, by stage name.
-    pub inputs: BTreeMap<String, PathBuf>,
+    /// The upstream stages' outputs, by expanded stage name.
+    pub inputs: BTreeMap<String, Input>,
     /// Where the stage writes its outputs (a staging directory the engine publishes).
     pub out_dir: PathBuf,
     /// The pipeline file's directory; relative paths resolve against it.
@@ -52,7 +52,42 @@ pub struct StageJob {
     pub input_hashes: BTreeMap<String, String>,
 }
 
+/// An upstream stage's output as a stage sees it: where it is and what produced it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Input {
+    /// The output directory.
+    pub dir: PathBuf,
+    /// The declared stage it was expanded from (its name without matrix bindings).
+    pub base: String,
+    /// Its kind.
+    pub kind: String,
+    /// Its matrix bindings (empty for a stage without a matrix).
+    #[serde(default)]
+    pub bindings: IndexMap<String, Value>,
+}
+
+impl Input {
+    /// An input of a stage with no matrix, for jobs built by hand.
+    pub fn plain(dir: PathBuf, stage: &str, kind: &str) -> Input {
+        Input {
+            dir,
+            base: stage.to_string(),
+            kind: kind.to_string(),
+            bindings: IndexMap::new(),
+        }
+    }
+}
+
 impl StageJob {
+    /// The inputs `name` refers to: the input of that expanded name, else every instance of the
+    /// declared stage `name`.
+    pub fn inputs_named(&self, name: &str) -> Vec<(&String, &Input)> {
+        match self.inputs.get_key_value(name) {
+            Some(exact) => vec![exact],
+            None => self.inputs.iter().filter(|(_, i)| i.base == name).collect(),
+        }
+    }
+
     /// Looks up a run-time placeholder (`${out}`, `${in.X}`, …).
     pub fn placeholder(&self, name: &str) -> Option<String> {
         let path = |p: &Path| p.display().to_string();
@@ -63,19 +98,12 @@ impl StageJob {
             "threads" => Some(self.threads.to_string()),
             "gpus" => Some(self.gpus.join(",")),
             _ => {
+                // `${in.train}` also finds `train@dataset=x` when that is the only match.
                 let stage = name.strip_prefix("in.")?;
-                self.inputs
-                    .get(stage)
-                    .or_else(|| {
-                        // `${in.train}` also finds `train@dataset=x` when that is the only match.
-                        let mut m = self
-                            .inputs
-                            .iter()
-                            .filter(|(k, _)| k.split('@').next() == Some(stage));
-                        let first = m.next().map(|(_, v)| v);
-                        if m.next().is_some() { None } else { first }
-                    })
-                    .map(|p| path(p))
+                match self.inputs_named(stage).as_slice() {
+                    [(_, input)] => Some(path(&input.dir)),
+                    _ => None,
+                }
             }
         }
     }
@@ -103,8 +131,10 @@ pub enum StageError {
     #[error(transparent)]
     Placeholder(#[from] crate::spec::interp::InterpError),
     /// An upstream output the stage needs is missing or ambiguous.
-    #[error("{0}")]
-    Input(String),
+    #[error(transparent)]
+    Input(#[from] io::InputError),
+    #[error("a `command` stage needs a `run` command")]
+    NoCommand,
     #[error("cannot {action} {path}: {source}")]
     Io {
         action: &'static str,
@@ -122,28 +152,9 @@ pub enum StageError {
     Spawn(#[source] std::io::Error),
     #[error("command failed: {0}")]
     CommandFailed(String),
-    /// The kind's own account of what went wrong.
-    #[error("{0}")]
-    Failed(String),
-}
-
-impl From<String> for StageError {
-    fn from(s: String) -> Self {
-        StageError::Failed(s)
-    }
-}
-
-impl From<&str> for StageError {
-    fn from(s: &str) -> Self {
-        StageError::Failed(s.to_string())
-    }
-}
-
-/// Code that reports failures as text takes a stage error as its message.
-impl From<StageError> for String {
-    fn from(e: StageError) -> Self {
-        e.to_string()
-    }
+    /// The kind's own error, in its own type.
+    #[error(transparent)]
+    Kind(Box<dyn std::error::Error + Send + Sync + 'static>),
 }
 
 /// Runs one kind's stage inside the stage process. Outputs go to `job.out_dir`; a

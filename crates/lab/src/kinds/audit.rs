@@ -54,7 +54,9 @@ impl AuditParams {
     pub fn read(params: &Map<String, Value>) -> Result<AuditParams, ParamError> {
         let a: AuditParams = parse(params)?;
         if a.retrained == a.unlearned {
-            return Err("`retrained` and `unlearned` name the same stage".into());
+            return Err(ParamError::Invalid(
+                "`retrained` and `unlearned` name the same stage".into(),
+            ));
         }
         if a.batch_size == 0 || a.examples == Some(0) {
             return Err(ParamError::Range {
@@ -68,7 +70,9 @@ impl AuditParams {
             });
         }
         if a.runs.is_some_and(|n| n < MIN_RUNS) {
-            return Err(format!("`runs` must be at least {MIN_RUNS}").into());
+            return Err(ParamError::Invalid(format!(
+                "`runs` must be at least {MIN_RUNS}"
+            )));
         }
         Ok(a)
     }
@@ -78,7 +82,7 @@ impl Kind for Audit {
     fn name(&self) -> &'static str {
         "audit"
     }
-    fn version(&self) -> u32 {
+    fn version(&self, _params: &Map<String, Value>) -> u32 {
         1
     }
     fn validate(&self, params: &Map<String, Value>) -> Result<(), ParamError> {

@@ -14,7 +14,7 @@ impl Kind for Compare {
     fn name(&self) -> &'static str {
         "compare"
     }
-    fn version(&self) -> u32 {
+    fn version(&self, _params: &Map<String, Value>) -> u32 {
         // 2: diverged methods, sources per seed. 3: audits among the inputs, report.html.
         3
     }
@@ -23,6 +23,11 @@ impl Kind for Compare {
     }
 }
 
+/// A compare stage whose inputs hold no result to compare.
+#[derive(Debug, thiserror::Error)]
+#[error("none of the inputs is an evaluate or audit stage with a result")]
+pub struct NothingToCompare;
+
 impl Runner for Compare {
     fn kind(&self) -> &'static str {
         "compare"
@@ -30,13 +35,13 @@ impl Runner for Compare {
     fn run(&self, job: &StageJob) -> Result<(), StageError> {
         let (mut rows, mut rejected) = (Vec::new(), Vec::new());
         let (mut audits, mut audit_points) = (Vec::new(), std::collections::BTreeMap::new());
-        for (name, dir) in &job.inputs {
+        for (name, input) in &job.inputs {
+            let dir = &input.dir;
             let p = dir.join("metrics.json");
             let Ok(mut metrics) = read_json::<Map<String, Value>>(&p) else {
                 continue;
             };
-            // An audit's record carries its forgetting quality and its number of runs.
-            if metrics.contains_key("forgetting_quality") && metrics.contains_key("runs") {
+            if input.kind == "audit" {
                 for why in crate::report::sanitise(&mut metrics) {
                     rejected.push(format!("{name}: {why}"));
                 }
@@ -54,8 +59,7 @@ impl Runner for Compare {
                 });
                 continue;
             }
-            // Only evaluation results carry both a method and a test accuracy.
-            if metrics.contains_key("method") && metrics.contains_key("acc_test") {
+            if super::is_evaluation(&input.kind, &metrics) {
                 for why in crate::report::sanitise(&mut metrics) {
                     tracing::warn!("{name}: {why}");
                     rejected.push(format!("{name}: {why}"));
@@ -69,10 +73,7 @@ impl Runner for Compare {
             }
         }
         if rows.is_empty() && audits.is_empty() {
-            return Err(
-                "none of the inputs is an evaluate or audit stage (no metrics with `method` and `acc_test`, or `forgetting_quality` and `runs`)"
-                    .into(),
-            );
+            return Err(StageError::Kind(Box::new(NothingToCompare)));
         }
         let comparison = aggregate(&Results {
             rows,

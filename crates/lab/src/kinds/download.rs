@@ -53,12 +53,11 @@ impl DownloadParams {
     pub fn read(params: &Map<String, Value>) -> Result<DownloadParams, ParamError> {
         let d: DownloadParams = parse(params)?;
         if !DATASETS.contains(&d.dataset.as_str()) {
-            return Err(format!(
-                "unknown dataset `{}` (known: {})",
-                d.dataset,
-                DATASETS.join(", ")
-            )
-            .into());
+            return Err(ParamError::UnknownValue {
+                what: "dataset",
+                value: d.dataset.clone(),
+                known: DATASETS.join(", "),
+            });
         }
         let sizes = [
             ("limit_train", d.limit_train.unwrap_or(1)),
@@ -91,7 +90,7 @@ impl Kind for Download {
     fn name(&self) -> &'static str {
         "download"
     }
-    fn version(&self) -> u32 {
+    fn version(&self, _params: &Map<String, Value>) -> u32 {
         1
     }
     fn validate(&self, params: &Map<String, Value>) -> Result<(), ParamError> {

@@ -97,10 +97,10 @@ impl EvaluateParams {
     pub fn read(params: &Map<String, Value>) -> Result<EvaluateParams, ParamError> {
         let e: EvaluateParams = parse(params)?;
         if e.relearn && e.original.is_none() {
-            return Err("`relearn: true` needs `original: STAGE` (the original model's Df loss is the target)".into());
+            return Err(ParamError::Invalid("`relearn: true` needs `original: STAGE` (the original model's Df loss is the target)".into()));
         }
         if e.cka && e.reference.is_none() {
-            return Err("`cka: true` needs `reference: STAGE` (the retrained model each layer is compared with)".into());
+            return Err(ParamError::Invalid("`cka: true` needs `reference: STAGE` (the retrained model each layer is compared with)".into()));
         }
         if e.cka_samples < 2 {
             return Err(ParamError::Range {
@@ -128,12 +128,9 @@ impl Kind for Evaluate {
     fn name(&self) -> &'static str {
         "evaluate"
     }
-    fn version(&self) -> u32 {
+    fn version(&self, params: &Map<String, Value>) -> u32 {
         // 2: diverged models recorded as such; the XGBoost-semantics attack on the 99% fit split;
         // provenance of every input.
-        2
-    }
-    fn key_version(&self, params: &Map<String, Value>) -> u32 {
         // 3: the reference MIA on balanced sets when the test set is too small for its recipe (a
         // split with a validation part). 4: the attack's trees take gains and probabilities in
         // f32 as XGBoost does. Evaluations without the MIA keep version 2.

@@ -16,6 +16,13 @@ use camu_core::stage::Runner;
 /// The binary that runs the ML kinds' stage processes (it links libtorch; `camu-pipe` does not).
 pub const WORKER: &str = "camu-worker";
 
+/// Whether an input with `metrics` from a stage of `kind` is an evaluation: an `evaluate` stage,
+/// or a command stage whose metrics are an evaluation's (an external tool's, with a test
+/// accuracy).
+pub fn is_evaluation(kind: &str, metrics: &serde_json::Map<String, serde_json::Value>) -> bool {
+    kind == "evaluate" || (kind == "command" && metrics.contains_key("acc_test"))
+}
+
 /// Every kind a pipeline may use: `command` and the experiment's kinds.
 pub fn registry() -> Registry {
     Registry::core().with([

@@ -4,15 +4,16 @@
 //! the outputs hold only the choice, so a new trial that does not win leaves the stages that use
 //! the choice cached.
 //!
-//! The trials are the evaluate stages among its needs other than `reference` (retrain's
-//! evaluation). A trial's values are the matrix variables named in `vars`, read from its stage
-//! name (`evaluate@scenario=class,lr=0.01,epochs=5` gives `lr: 0.01, epochs: 5`), so the search
+//! The trials are the evaluations among its needs other than `reference` (retrain's evaluation):
+//! evaluate stages, or command stages whose metrics are an evaluation's ([`super::is_evaluation`]).
+//! A trial's values are its matrix bindings of the variables named in `vars` (a trial of
+//! `evaluate` with `matrix: {lr: [...], epochs: [...]}` has `lr: 0.01, epochs: 5`), so the search
 //! space is an ordinary matrix and every trial an ordinary cached stage. The criterion is the gap
-//! to retrain: the mean absolute difference over the gap metrics (RA, FA, TA, MIA; those the
-//! reference has), lower is better. A diverged trial, or one without every gap metric, is recorded and never chosen; ties
-//! keep the first trial in need order and are listed.
+//! to retrain ([`crate::metrics::gap_to_retrain`]), lower is better. A diverged trial, or one
+//! without every gap metric the reference has, is recorded and never chosen; ties keep the first
+//! trial in need order and are listed.
 
-use crate::metrics::gap_metrics;
+use crate::metrics::{NoGap, gap_to_retrain};
 use camu_core::params::{ParamError, Params, check_keys};
 use camu_core::spec::{Kind, Requirement, Stage};
 use camu_core::stage::io::{read_json, write_json, write_metrics};
@@ -20,6 +21,21 @@ use camu_core::stage::{Runner, StageError, StageJob};
 use serde_json::{Map, Value, json};
 
 pub struct Select;
+
+/// Why a select stage cannot choose from its inputs.
+#[derive(Debug, thiserror::Error)]
+pub enum SelectError {
+    #[error("the reference `{0}` has no metrics.json among the inputs")]
+    NoReference(String),
+    #[error("no trials: none of the other inputs is an evaluate stage")]
+    NoTrials,
+}
+
+impl From<SelectError> for StageError {
+    fn from(e: SelectError) -> Self {
+        StageError::Kind(Box::new(e))
+    }
+}
 
 const KEYS: &[&str] = &["reference", "vars", "criterion"];
 
@@ -46,7 +62,7 @@ impl Kind for Select {
     fn name(&self) -> &'static str {
         "select"
     }
-    fn version(&self) -> u32 {
+    fn version(&self, _params: &Map<String, Value>) -> u32 {
         // 2: trials of the same setting (several seeds) are scored together, each against the
         // reference evaluation of its own seed.
         2
@@ -147,161 +163,210 @@ impl Kind for Select {
     }
 }
 
-/// The matrix bindings in an expanded stage name, as text.
-fn bindings(stage: &str) -> Map<String, Value> {
-    let Some((_, rest)) = stage.split_once('@') else {
-        return Map::new();
-    };
-    rest.split(',')
-        .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| {
-            // Numbers stay numbers: `lr=0.01` selects the float 0.01.
-            let value = serde_json::from_str::<Value>(v)
-                .ok()
-                .filter(|x| x.is_number() || x.is_boolean())
-                .unwrap_or_else(|| json!(v));
-            (k.to_string(), value)
-        })
-        .collect()
+/// An evaluation among a select stage's inputs: its stage, its matrix bindings, its metrics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluation {
+    pub stage: String,
+    pub bindings: Map<String, Value>,
+    pub metrics: Map<String, Value>,
 }
 
-/// The gap to the reference over the gap metrics, or why there is none.
-fn gap(trial: &Map<String, Value>, reference: &Map<String, Value>) -> Result<f64, String> {
-    if trial.get("diverged") == Some(&json!(true)) {
-        return Err("diverged".into());
-    }
-    // Over the gap metrics the reference has (an evaluation with `mia: false` has no MIA).
-    let mut diffs = Vec::new();
-    for m in gap_metrics() {
-        let Some(b) = reference.get(m.key).and_then(Value::as_f64) else {
-            continue;
-        };
-        match trial.get(m.key).and_then(Value::as_f64) {
-            Some(a) => diffs.push((a - b).abs()),
-            None => return Err(format!("no `{}`", m.key)),
+impl Evaluation {
+    /// An evaluation of stage `stage` with matrix `bindings`.
+    pub fn new(
+        stage: &str,
+        bindings: &indexmap::IndexMap<String, Value>,
+        metrics: Map<String, Value>,
+    ) -> Evaluation {
+        Evaluation {
+            stage: stage.to_string(),
+            bindings: bindings
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            metrics,
         }
     }
-    if diffs.is_empty() {
-        return Err("the reference has none of the gap metrics".into());
-    }
-    Ok(diffs.iter().sum::<f64>() / diffs.len() as f64)
 }
 
-/// An evaluate stage's name and metrics.
-pub type Named = (String, Map<String, Value>);
+/// Why a trial, or a setting's trials, cannot be chosen.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Excluded {
+    #[error("diverged")]
+    Diverged,
+    #[error(transparent)]
+    Gap(#[from] NoGap),
+    #[error("no reference evaluation has its bindings")]
+    NoReference,
+    #[error("{0} reference evaluations have its bindings")]
+    SeveralReferences(usize),
+    /// Some of a setting's runs are excluded (the first one's reason).
+    #[error("{why} in {failed} of {runs} runs")]
+    InRuns {
+        why: Box<Excluded>,
+        failed: usize,
+        runs: usize,
+    },
+}
+
+/// A trial's gap to its reference, or why there is none.
+fn score(trial: &Evaluation, references: &[Evaluation]) -> Result<f64, Excluded> {
+    if trial.metrics.get("diverged") == Some(&json!(true)) {
+        return Err(Excluded::Diverged);
+    }
+    let reference = reference_for(trial, references)?;
+    let get = |m: &Map<String, Value>, k: &str| m.get(k).and_then(Value::as_f64);
+    Ok(gap_to_retrain(
+        |k| get(&trial.metrics, k),
+        |k| get(reference, k),
+    )?)
+}
 
 /// The reference evaluation a trial is compared with: the only one, or, when there are several
 /// (retrain evaluated on each tuning seed), the one whose matrix bindings agree with the trial's.
 fn reference_for<'a>(
-    stage: &str,
-    references: &'a [Named],
-) -> Result<&'a Map<String, Value>, String> {
-    if let [(_, only)] = references {
-        return Ok(only);
+    trial: &Evaluation,
+    references: &'a [Evaluation],
+) -> Result<&'a Map<String, Value>, Excluded> {
+    if let [only] = references {
+        return Ok(&only.metrics);
     }
-    let own = bindings(stage);
-    let agree = |r: &&Named| {
-        bindings(&r.0)
+    let agree = |r: &&Evaluation| {
+        r.bindings
             .iter()
-            .all(|(k, v)| own.get(k).is_none_or(|x| x == v))
+            .all(|(k, v)| trial.bindings.get(k).is_none_or(|x| x == v))
     };
-    let matching: Vec<&Named> = references.iter().filter(agree).collect();
+    let matching: Vec<&Evaluation> = references.iter().filter(agree).collect();
     match matching.as_slice() {
-        [(_, m)] => Ok(m),
-        [] => Err("no reference evaluation has its bindings".into()),
-        many => Err(format!(
-            "{} reference evaluations have its bindings",
-            many.len()
-        )),
+        [r] => Ok(&r.metrics),
+        [] => Err(Excluded::NoReference),
+        many => Err(Excluded::SeveralReferences(many.len())),
     }
 }
 
-/// A setting's values and each of its trials' stage and score.
-type Setting<'a> = (Map<String, Value>, Vec<(&'a str, Result<f64, String>)>);
+/// One setting of the searched variables: its trials (several when run on several seeds) and
+/// their mean gap, or why it is excluded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Setting {
+    pub values: Map<String, Value>,
+    /// The trials' stages, in need order.
+    pub runs: Vec<String>,
+    pub gap: Result<f64, Excluded>,
+}
+
+/// A selection: every setting, and the chosen one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Choice {
+    pub settings: Vec<Setting>,
+    /// The index of the chosen setting in `settings`.
+    pub chosen: Option<usize>,
+    /// Other settings whose gap equals the chosen one's (their first trials).
+    pub ties: Vec<String>,
+}
+
+impl Choice {
+    /// The chosen trial's stage (the setting's first run).
+    pub fn trial(&self) -> Option<&str> {
+        Some(self.settings[self.chosen?].runs[0].as_str())
+    }
+    pub fn values(&self) -> Option<&Map<String, Value>> {
+        Some(&self.settings[self.chosen?].values)
+    }
+    pub fn gap(&self) -> Option<f64> {
+        self.settings[self.chosen?].gap.as_ref().ok().copied()
+    }
+
+    /// `selected.json`: the choice without the table of settings (which goes to the log), so a
+    /// new trial that does not win leaves the stages that use the choice cached.
+    pub fn selected_json(&self) -> Map<String, Value> {
+        let mut out = Map::new();
+        out.insert(
+            "criterion".into(),
+            json!("gap_to_retrain (lower is better)"),
+        );
+        out.insert("trial".into(), json!(self.trial()));
+        out.insert("values".into(), json!(self.values()));
+        match self.chosen {
+            Some(_) => {
+                out.insert("gap_to_retrain".into(), json!(self.gap()));
+                out.insert("ties".into(), json!(self.ties));
+            }
+            None => {
+                out.insert("note".into(), json!(NO_CHOICE));
+            }
+        }
+        out
+    }
+}
+
+/// Why a selection chose nothing.
+pub const NO_CHOICE: &str = "no trial can be chosen: every trial diverged or lacks a gap metric";
+
+/// A trial's stage and its gap.
+type Scored<'a> = (&'a str, Result<f64, Excluded>);
 
 /// Scores closer than this are a tie (rounding in the metrics' sums).
 const TIE: f64 = 1e-12;
 
-/// The choice among trials (name, metrics), and the table of every setting. Trials with the same
-/// values of `vars` (the same setting run on several seeds, say) are one entry, scored by their
-/// mean gap and excluded if any of them is: a setting that diverges on one seed is not chosen.
-pub fn choose(trials: &[Named], references: &[Named], vars: &[String]) -> Map<String, Value> {
+/// The choice among trials, and the table of every setting. Trials with the same values of
+/// `vars` (the same setting run on several seeds, say) are one setting, scored by their mean gap
+/// and excluded if any of them is: a setting that diverges on one seed is not chosen.
+pub fn choose(trials: &[Evaluation], references: &[Evaluation], vars: &[String]) -> Choice {
     // Settings in the order their first trial comes, with every trial's score.
-    let mut settings: Vec<Setting<'_>> = Vec::new();
-    for (stage, metrics) in trials {
-        let all = bindings(stage);
+    let mut scored: Vec<(Map<String, Value>, Vec<Scored<'_>>)> = Vec::new();
+    for t in trials {
         let values: Map<String, Value> = vars
             .iter()
-            .filter_map(|v| all.get(v).map(|x| (v.clone(), x.clone())))
+            .filter_map(|v| t.bindings.get(v).map(|x| (v.clone(), x.clone())))
             .collect();
-        let score = reference_for(stage, references).and_then(|r| gap(metrics, r));
-        match settings.iter_mut().find(|(v, _)| *v == values) {
-            Some((_, runs)) => runs.push((stage, score)),
-            None => settings.push((values, vec![(stage, score)])),
+        let s = score(t, references);
+        match scored.iter_mut().find(|(v, _)| *v == values) {
+            Some((_, runs)) => runs.push((&t.stage, s)),
+            None => scored.push((values, vec![(&t.stage, s)])),
         }
     }
-    let mut table = Vec::new();
+    let mut settings = Vec::new();
     let mut best: Option<(f64, usize)> = None;
-    for (i, (values, runs)) in settings.iter().enumerate() {
-        let failed: Vec<&String> = runs.iter().filter_map(|(_, s)| s.as_ref().err()).collect();
-        let score = match failed.first() {
+    for (i, (values, runs)) in scored.into_iter().enumerate() {
+        let failed: Vec<&Excluded> = runs.iter().filter_map(|(_, s)| s.as_ref().err()).collect();
+        let gap = match failed.first() {
             None => Ok(runs
                 .iter()
                 .filter_map(|(_, s)| s.as_ref().ok())
                 .sum::<f64>()
                 / runs.len() as f64),
             Some(why) if runs.len() == 1 => Err((*why).clone()),
-            Some(why) => Err(format!("{why} in {} of {} runs", failed.len(), runs.len())),
+            Some(why) => Err(Excluded::InRuns {
+                why: Box::new((*why).clone()),
+                failed: failed.len(),
+                runs: runs.len(),
+            }),
         };
-        if let Ok(s) = score
-            && best.is_none_or(|(b, _)| s < b - TIE)
+        if let Ok(g) = gap
+            && best.is_none_or(|(b, _)| g < b - TIE)
         {
-            best = Some((s, i));
+            best = Some((g, i));
         }
-        let mut row = json!({
-            "stage": runs[0].0,
-            "values": values,
-            "gap_to_retrain": score.as_ref().ok(),
-            "excluded": score.err(),
+        settings.push(Setting {
+            values,
+            runs: runs.iter().map(|(s, _)| s.to_string()).collect(),
+            gap,
         });
-        if runs.len() > 1 {
-            row["runs"] = json!(runs.iter().map(|(s, _)| *s).collect::<Vec<_>>());
-        }
-        table.push(row);
     }
-    let mut out = Map::new();
-    out.insert(
-        "criterion".into(),
-        json!("gap_to_retrain (lower is better)"),
-    );
-    match best {
-        Some((score, i)) => {
-            let ties: Vec<&Value> = table
-                .iter()
-                .filter(|t| {
-                    t["gap_to_retrain"]
-                        .as_f64()
-                        .is_some_and(|g| (g - score).abs() <= TIE)
-                        && t["stage"] != table[i]["stage"]
-                })
-                .map(|t| &t["stage"])
-                .collect();
-            out.insert("trial".into(), table[i]["stage"].clone());
-            out.insert("values".into(), table[i]["values"].clone());
-            out.insert("gap_to_retrain".into(), json!(score));
-            out.insert("ties".into(), json!(ties));
-        }
-        None => {
-            out.insert("trial".into(), Value::Null);
-            out.insert("values".into(), Value::Null);
-            out.insert(
-                "note".into(),
-                json!("no trial can be chosen: every trial diverged or lacks a gap metric"),
-            );
-        }
+    let ties = match best {
+        Some((g, i)) => settings
+            .iter()
+            .enumerate()
+            .filter(|(j, s)| *j != i && s.gap.as_ref().is_ok_and(|x| (x - g).abs() <= TIE))
+            .map(|(_, s)| s.runs[0].clone())
+            .collect(),
+        None => Vec::new(),
+    };
+    Choice {
+        settings,
+        chosen: best.map(|(_, i)| i),
+        ties,
     }
-    out.insert("trials".into(), json!(table));
-    out
 }
 
 impl Runner for Select {
@@ -314,37 +379,39 @@ impl Runner for Select {
         let vars = vars(&job.params)?;
         let mut references = Vec::new();
         let mut trials = Vec::new();
-        for (name, dir) in &job.inputs {
-            let Ok(metrics) = read_json::<Map<String, Value>>(&dir.join("metrics.json")) else {
+        for (name, input) in &job.inputs {
+            let Ok(metrics) = read_json::<Map<String, Value>>(&input.dir.join("metrics.json"))
+            else {
                 continue;
             };
-            if name == reference || name.split('@').next() == Some(reference) {
-                references.push((name.clone(), metrics));
-            } else if metrics.contains_key("acc_test") {
-                trials.push((name.clone(), metrics));
+            let evaluation = Evaluation::new(name, &input.bindings, metrics);
+            if name == reference || input.base == reference {
+                references.push(evaluation);
+            } else if super::is_evaluation(&input.kind, &evaluation.metrics) {
+                trials.push(evaluation);
             }
         }
         if references.is_empty() {
-            return Err(format!(
-                "the reference `{reference}` has no metrics.json among the inputs"
-            )
-            .into());
+            return Err(SelectError::NoReference(reference.to_string()).into());
         }
         if trials.is_empty() {
-            return Err("no trials: none of the other inputs is an evaluate stage".into());
+            return Err(SelectError::NoTrials.into());
         }
-        let mut chosen = choose(&trials, &references, &vars);
-        // The table of every trial goes to the log, not to the outputs: downstream keys hash every
-        // output, and a trial that does not win must leave the stages that use the choice cached.
-        let table = chosen.remove("trials").unwrap_or_default();
+        let choice = choose(&trials, &references, &vars);
+        // The table of every trial goes to the log, not to the outputs.
         eprintln!("trials (gap to retrain, lower is better):");
-        for t in table.as_array().into_iter().flatten() {
-            let score = match (&t["gap_to_retrain"], &t["excluded"]) {
-                (Value::Number(g), _) => format!("{:.4}", g.as_f64().unwrap_or(f64::NAN)),
-                (_, why) => format!("excluded: {}", why.as_str().unwrap_or("?")),
+        for s in &choice.settings {
+            let score = match &s.gap {
+                Ok(g) => format!("{g:.4}"),
+                Err(why) => format!("excluded: {why}"),
             };
-            eprintln!("  {} {} {score}", t["stage"], t["values"]);
+            eprintln!(
+                "  {} {} {score}",
+                s.runs[0],
+                Value::Object(s.values.clone())
+            );
         }
+        let chosen = choice.selected_json();
         eprintln!("chosen: {} {}", chosen["trial"], chosen["values"]);
         write_json(job, "selected.json", &chosen)?;
         let mut m = Map::new();
@@ -366,6 +433,37 @@ mod tests {
         v.as_object().unwrap().clone()
     }
 
+    /// An evaluation whose bindings are those its name shows.
+    fn ev(stage: &str, metrics: Map<String, Value>) -> Evaluation {
+        let mut bindings = indexmap::IndexMap::new();
+        if let Some((_, rest)) = stage.split_once('@') {
+            for (k, v) in rest.split(',').filter_map(|kv| kv.split_once('=')) {
+                bindings.insert(k.to_string(), serde_json::from_str(v).unwrap_or(json!(v)));
+            }
+        }
+        Evaluation::new(stage, &bindings, metrics)
+    }
+
+    /// The choice as selected.json, with the table of settings under `trials`.
+    fn old(c: &Choice) -> Value {
+        let mut out = c.selected_json();
+        let table: Vec<Value> = c
+            .settings
+            .iter()
+            .map(|s| {
+                let mut row = json!({"stage": s.runs[0], "values": s.values,
+                    "gap_to_retrain": s.gap.as_ref().ok(),
+                    "excluded": s.gap.as_ref().err().map(|e| e.to_string())});
+                if s.runs.len() > 1 {
+                    row["runs"] = json!(s.runs);
+                }
+                row
+            })
+            .collect();
+        out.insert("trials".into(), json!(table));
+        Value::Object(out)
+    }
+
     /// An evaluation of a model with non-finite outputs.
     fn diverged() -> Map<String, Value> {
         let mut m = metrics(0.9, 0.0, 0.85, 0.4);
@@ -377,28 +475,23 @@ mod tests {
     fn picks_the_smallest_gap_and_records_ties_and_divergence() {
         let reference = metrics(0.9, 0.0, 0.85, 0.4);
         let trials = vec![
-            (
-                "evaluate@lr=0.1,epochs=2".to_string(),
-                metrics(0.8, 0.2, 0.75, 0.5),
-            ),
-            (
-                "evaluate@lr=0.01,epochs=2".to_string(),
-                metrics(0.89, 0.01, 0.84, 0.41),
-            ),
-            (
-                "evaluate@lr=0.01,epochs=5".to_string(),
-                metrics(0.91, 0.01, 0.86, 0.39),
-            ),
-            ("evaluate@lr=1,epochs=2".to_string(), diverged()),
+            ev("evaluate@lr=0.1,epochs=2", metrics(0.8, 0.2, 0.75, 0.5)),
+            ev("evaluate@lr=0.01,epochs=2", metrics(0.89, 0.01, 0.84, 0.41)),
+            ev("evaluate@lr=0.01,epochs=5", metrics(0.91, 0.01, 0.86, 0.39)),
+            ev("evaluate@lr=1,epochs=2", diverged()),
         ];
-        let reference = [("retrain_eval".to_string(), reference)];
-        let out = choose(&trials, &reference, &["lr".into(), "epochs".into()]);
+        let reference = [ev("retrain_eval", reference)];
+        let out = old(&choose(
+            &trials,
+            &reference,
+            &["lr".into(), "epochs".into()],
+        ));
         assert_eq!(out["trial"], "evaluate@lr=0.01,epochs=2");
         assert_eq!(out["values"], json!({"lr": 0.01, "epochs": 2}));
         assert_eq!(out["ties"], json!(["evaluate@lr=0.01,epochs=5"]));
         assert_eq!(out["trials"][3]["excluded"], "diverged");
         assert!((out["gap_to_retrain"].as_f64().unwrap() - 0.01).abs() < 1e-12);
-        let none = choose(&trials[3..], &reference, &["lr".into()]);
+        let none = old(&choose(&trials[3..], &reference, &["lr".into()]));
         assert_eq!(none["trial"], Value::Null);
     }
 
@@ -407,29 +500,17 @@ mod tests {
         let reference = metrics(0.9, 0.0, 0.85, 0.4);
         let trials = vec![
             // lr 0.1: the best run of all on seed 0, diverged on seed 1.
-            ("e@lr=0.1,seed=0".to_string(), metrics(0.9, 0.0, 0.85, 0.4)),
-            ("e@lr=0.1,seed=1".to_string(), diverged()),
+            ev("e@lr=0.1,seed=0", metrics(0.9, 0.0, 0.85, 0.4)),
+            ev("e@lr=0.1,seed=1", diverged()),
             // lr 0.01: gaps 0.01 and 0.03, mean 0.02.
-            (
-                "e@lr=0.01,seed=0".to_string(),
-                metrics(0.89, 0.01, 0.84, 0.41),
-            ),
-            (
-                "e@lr=0.01,seed=1".to_string(),
-                metrics(0.87, 0.03, 0.82, 0.43),
-            ),
+            ev("e@lr=0.01,seed=0", metrics(0.89, 0.01, 0.84, 0.41)),
+            ev("e@lr=0.01,seed=1", metrics(0.87, 0.03, 0.82, 0.43)),
             // lr 0.001: gap 0.025 on both seeds.
-            (
-                "e@lr=0.001,seed=0".to_string(),
-                metrics(0.875, 0.025, 0.825, 0.425),
-            ),
-            (
-                "e@lr=0.001,seed=1".to_string(),
-                metrics(0.875, 0.025, 0.825, 0.425),
-            ),
+            ev("e@lr=0.001,seed=0", metrics(0.875, 0.025, 0.825, 0.425)),
+            ev("e@lr=0.001,seed=1", metrics(0.875, 0.025, 0.825, 0.425)),
         ];
-        let reference = [("retrain_eval".to_string(), reference)];
-        let out = choose(&trials, &reference, &["lr".into()]);
+        let reference = [ev("retrain_eval", reference)];
+        let out = old(&choose(&trials, &reference, &["lr".into()]));
         assert_eq!(out["values"], json!({"lr": 0.01}), "{out:?}");
         assert_eq!(out["trial"], "e@lr=0.01,seed=0");
         assert!((out["gap_to_retrain"].as_f64().unwrap() - 0.02).abs() < 1e-12);
@@ -445,25 +526,19 @@ mod tests {
     #[test]
     fn each_trial_is_compared_with_the_reference_of_its_own_seed() {
         let references = [
-            ("r@seed=0".to_string(), metrics(0.9, 0.0, 0.85, 0.4)),
-            ("r@seed=1".to_string(), metrics(0.8, 0.0, 0.75, 0.4)),
+            ev("r@seed=0", metrics(0.9, 0.0, 0.85, 0.4)),
+            ev("r@seed=1", metrics(0.8, 0.0, 0.75, 0.4)),
         ];
         let trials = vec![
             // Equal to retrain on each seed: gap 0 against its own seed's reference.
-            ("e@lr=0.1,seed=0".to_string(), metrics(0.9, 0.0, 0.85, 0.4)),
-            ("e@lr=0.1,seed=1".to_string(), metrics(0.8, 0.0, 0.75, 0.4)),
+            ev("e@lr=0.1,seed=0", metrics(0.9, 0.0, 0.85, 0.4)),
+            ev("e@lr=0.1,seed=1", metrics(0.8, 0.0, 0.75, 0.4)),
             // 0.01 from seed 0's reference on both seeds; 0.05 from seed 1's.
-            (
-                "e@lr=0.01,seed=0".to_string(),
-                metrics(0.89, 0.01, 0.84, 0.41),
-            ),
-            (
-                "e@lr=0.01,seed=1".to_string(),
-                metrics(0.89, 0.01, 0.84, 0.41),
-            ),
-            ("e@lr=0.5,seed=2".to_string(), metrics(0.9, 0.0, 0.85, 0.4)),
+            ev("e@lr=0.01,seed=0", metrics(0.89, 0.01, 0.84, 0.41)),
+            ev("e@lr=0.01,seed=1", metrics(0.89, 0.01, 0.84, 0.41)),
+            ev("e@lr=0.5,seed=2", metrics(0.9, 0.0, 0.85, 0.4)),
         ];
-        let out = choose(&trials, &references, &["lr".into()]);
+        let out = old(&choose(&trials, &references, &["lr".into()]));
         assert_eq!(out["values"], json!({"lr": 0.1}), "{out:?}");
         assert!(out["gap_to_retrain"].as_f64().unwrap().abs() < 1e-12);
         assert!((out["trials"][1]["gap_to_retrain"].as_f64().unwrap() - 0.03).abs() < 1e-12);
@@ -472,7 +547,7 @@ mod tests {
             "no reference evaluation has its bindings"
         );
         // Against seed 0's reference alone, lr 0.01 would have won.
-        let out = choose(&trials[..4], &references[..1], &["lr".into()]);
+        let out = old(&choose(&trials[..4], &references[..1], &["lr".into()]));
         assert_eq!(out["values"], json!({"lr": 0.01}), "{out:?}");
     }
 }

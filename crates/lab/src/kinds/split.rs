@@ -31,21 +31,32 @@ pub fn scenario(p: &Params) -> Result<Scenario, ParamError> {
             let props =
                 p.0.get("proportions")
                     .and_then(Value::as_object)
-                    .ok_or("scenario `per_class` needs `proportions`, e.g. {\"0\": 0.5}")?;
+                    .ok_or_else(|| ParamError::Required {
+                        key: "proportions".into(),
+                    })?;
             let mut m = std::collections::BTreeMap::new();
             for (k, v) in props {
-                let c: i64 = k
-                    .parse()
-                    .map_err(|_| format!("proportions: `{k}` is not a class number"))?;
+                let c: i64 = k.parse().map_err(|_| ParamError::Type {
+                    key: format!("proportions.{k}"),
+                    want: "a key that is a class number",
+                    got: k.clone(),
+                })?;
                 m.insert(
                     c,
-                    v.as_f64()
-                        .ok_or(format!("proportions.{k} must be a number"))?,
+                    v.as_f64().ok_or_else(|| ParamError::Type {
+                        key: format!("proportions.{k}"),
+                        want: "a number",
+                        got: v.to_string(),
+                    })?,
                 );
             }
             Ok(Scenario::PerClass { proportions: m })
         }
-        other => Err(format!("unknown scenario `{other}` (random, class, per_class)").into()),
+        other => Err(ParamError::UnknownValue {
+            what: "scenario",
+            value: other.to_string(),
+            known: "random, class, per_class".into(),
+        }),
     }
 }
 
@@ -53,7 +64,7 @@ impl Kind for SplitKind {
     fn name(&self) -> &'static str {
         "split"
     }
-    fn version(&self) -> u32 {
+    fn version(&self, _params: &Map<String, Value>) -> u32 {
         1
     }
     fn validate(&self, params: &Map<String, Value>) -> Result<(), ParamError> {
@@ -62,12 +73,18 @@ impl Kind for SplitKind {
         scenario(&p)?;
         p.i64("seed", 0)?;
         if p.usize("forget_repeat", 1)? == 0 {
-            return Err("parameter `forget_repeat` must be at least 1".into());
+            return Err(ParamError::Range {
+                key: "forget_repeat".into(),
+                rule: "be at least 1",
+            });
         }
         p.i64("validation_seed", 0)?;
         let v = p.f64("validation", 0.0)?;
         if !(0.0..1.0).contains(&v) {
-            return Err(format!("parameter `validation` must be in [0, 1), got {v}").into());
+            return Err(ParamError::Range {
+                key: "validation".into(),
+                rule: "be in [0, 1)",
+            });
         }
         Ok(())
     }

@@ -100,7 +100,7 @@ impl Kind for Train {
     fn name(&self) -> &'static str {
         "train"
     }
-    fn version(&self) -> u32 {
+    fn version(&self, _params: &Map<String, Value>) -> u32 {
         1
     }
     fn validate(&self, params: &Map<String, Value>) -> Result<(), ParamError> {

@@ -86,16 +86,12 @@ impl Kind for Unlearn {
     fn name(&self) -> &'static str {
         "unlearn"
     }
-    fn version(&self) -> u32 {
-        1
-    }
-    /// The method's version is folded into the key through its name and this kind's version:
-    /// see `key_version`.
-    fn key_version(&self, params: &Map<String, Value>) -> u32 {
+    /// 1000 for the kind (version 1), plus the built-in method's version; a Python method is
+    /// keyed by its files and the package instead (`key_files`, `key_content`).
+    fn version(&self, params: &Map<String, Value>) -> u32 {
         match method(params) {
-            Ok(Chosen::Builtin(m)) => self.version() * 1000 + m.version(),
-            // A Python method is keyed by its files and the package (`key_files`, `key_content`).
-            _ => self.version() * 1000,
+            Ok(Chosen::Builtin(m)) => 1000 + m.version(),
+            _ => 1000,
         }
     }
     fn validate(&self, params: &Map<String, Value>) -> Result<(), ParamError> {

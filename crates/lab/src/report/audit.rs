@@ -88,18 +88,43 @@ fn f3(x: Option<f64>) -> String {
     x.map_or("-".into(), |v| format!("{v:.3}"))
 }
 
+/// Why an audit's `epsilons.json` cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum PointsError {
+    #[error("{}: {source}", path.display())]
+    Read {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: {source}", path.display())]
+    Parse {
+        path: std::path::PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{}: an example without points in [0, 1]", path.display())]
+    Bad { path: std::path::PathBuf },
+}
+
 /// An audit stage's per-example points, in its `epsilons.json` (in `dir`, its output).
-pub fn points(dir: &Path) -> Result<Vec<f64>, String> {
-    let p = dir.join("epsilons.json");
-    let text = std::fs::read(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+pub fn points(dir: &Path) -> Result<Vec<f64>, PointsError> {
+    let path = dir.join("epsilons.json");
+    let text = std::fs::read(&path).map_err(|source| PointsError::Read {
+        path: path.clone(),
+        source,
+    })?;
     let rows: Vec<Map<String, Value>> =
-        serde_json::from_slice(&text).map_err(|e| format!("{}: {e}", p.display()))?;
+        serde_json::from_slice(&text).map_err(|source| PointsError::Parse {
+            path: path.clone(),
+            source,
+        })?;
     rows.iter()
         .map(|r| {
             r.get("points")
                 .and_then(Value::as_f64)
                 .filter(|x| (0.0..=1.0).contains(x))
-                .ok_or_else(|| format!("{}: an example without points in [0, 1]", p.display()))
+                .ok_or_else(|| PointsError::Bad { path: path.clone() })
         })
         .collect()
 }

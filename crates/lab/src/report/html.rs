@@ -4,6 +4,7 @@
 //! bars; the run's timeline and cost per kind and per method come from the cache records.
 
 use super::audit::{Audit, Ranking, beside};
+use super::plots::PlotError;
 use super::search::{Search, values_text};
 use super::{Comparison, Group, MethodSummary, fmt_stat, plots, shown};
 use crate::metrics::Metric;
@@ -305,7 +306,7 @@ fn cka_html(out: &mut String, g: &Group) {
     out.push_str("</tbody></table></div>");
 }
 
-fn figure(out: &mut String, svg: Result<String, String>, what: &str) {
+fn figure(out: &mut String, svg: Result<String, PlotError>, what: &str) {
     match svg {
         Ok(s) => {
             let _ = write!(out, "<figure aria-label=\"{}\">{s}</figure>", esc(what));
@@ -315,7 +316,7 @@ fn figure(out: &mut String, svg: Result<String, String>, what: &str) {
                 out,
                 "<p class=\"note\">{}: not drawn ({})</p>",
                 esc(what),
-                esc(&e)
+                esc(&e.to_string())
             );
         }
     }

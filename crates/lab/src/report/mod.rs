@@ -227,7 +227,7 @@ pub fn clean_label(s: &str) -> String {
         .collect()
 }
 
-use crate::metrics::{Metric, Unit, gap_metrics, reported};
+use crate::metrics::{Metric, Unit, gap_to_retrain, reported};
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Stat {
@@ -564,22 +564,10 @@ pub fn aggregate(results: &Results) -> Comparison {
                         notes.push(note);
                         continue;
                     }
-                    let keys: Vec<&str> = gap_metrics().map(|g| g.key).collect();
-                    let diffs: Vec<f64> = keys
-                        .iter()
-                        .filter_map(|k| {
-                            Some((m.metrics.get(*k)?.mean - r.metrics.get(*k)?.mean).abs() * 100.0)
-                        })
-                        .collect();
-                    // Only a gap over all four metrics ranks alongside the others.
-                    if diffs.len() == keys.len() {
-                        m.gap_to_retrain = Some(diffs.iter().sum::<f64>() / diffs.len() as f64);
-                    } else {
-                        notes.push(format!(
-                            "{}: no gap to retrain (it needs {} for the method and retrain)",
-                            m.method,
-                            keys.join(", ")
-                        ));
+                    let mean = |s: &MethodSummary, k: &str| s.metrics.get(k).map(|x| x.mean);
+                    match gap_to_retrain(|k| mean(m, k), |k| mean(r, k)) {
+                        Ok(g) => m.gap_to_retrain = Some(g * 100.0),
+                        Err(why) => notes.push(format!("{}: no gap to retrain ({why})", m.method)),
                     }
                     let t = |s: &MethodSummary| s.metrics.get("unlearn_time_s").map(|x| x.mean);
                     if let (Some(rt), Some(mt)) = (t(r), t(m))

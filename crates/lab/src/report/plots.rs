@@ -21,9 +21,22 @@ const FONTS: &[&str] = &[
     "/usr/share/fonts/truetype/freefont/FreeSans.ttf",
 ];
 
-/// Registers a system font once; None says why plots cannot be drawn.
-fn font() -> Result<(), String> {
-    static READY: OnceLock<Result<(), String>> = OnceLock::new();
+/// Why a plot is not drawn.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PlotError {
+    #[error("no TrueType font found (install fonts-dejavu-core or set CAMU_FONT)")]
+    NoFont,
+    /// plotters' error, as it prints itself (its type is generic over the backend).
+    #[error("drawing failed: {0}")]
+    Draw(String),
+    /// Nothing to draw yet: what the plot needs.
+    #[error("no {0}")]
+    Nothing(&'static str),
+}
+
+/// Registers a system font once; the error says why plots cannot be drawn.
+fn font() -> Result<(), PlotError> {
+    static READY: OnceLock<Result<(), PlotError>> = OnceLock::new();
     READY
         .get_or_init(|| {
             let env = std::env::var("CAMU_FONT").ok();
@@ -39,7 +52,7 @@ fn font() -> Result<(), String> {
                     }
                 }
             }
-            Err("no TrueType font found (install fonts-dejavu-core or set CAMU_FONT)".into())
+            Err(PlotError::NoFont)
         })
         .clone()
 }
@@ -67,10 +80,10 @@ fn colour(i: usize) -> RGBColor {
     P[i % P.len()]
 }
 
-type Res = Result<(), String>;
+type Res = Result<(), PlotError>;
 
-fn err<E: std::fmt::Debug>(e: E) -> String {
-    format!("{e:?}")
+fn err<E: std::fmt::Debug>(e: E) -> PlotError {
+    PlotError::Draw(format!("{e:?}"))
 }
 
 fn bars<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, g: &Group) -> Res {
@@ -488,7 +501,7 @@ fn epsilon_panel<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, a: &Audit, i
 /// The per-example epsilons of each method of one dataset and scenario, at its most runs.
 fn epsilons<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, group: &[&Audit]) -> Res {
     root.fill(&WHITE).map_err(err)?;
-    let a0 = group.first().ok_or("no audits")?;
+    let a0 = group.first().ok_or(PlotError::Nothing("audits"))?;
     let root = root
         .titled(
             &format!("{} - {}: per-example epsilon", a0.dataset, a0.scenario),
@@ -544,7 +557,7 @@ fn svg_string<T: ?Sized>(
     size: (u32, u32),
     arg: &T,
     f: impl FnOnce(DrawingArea<SVGBackend<'_>, Shift>, &T) -> Res,
-) -> Result<String, String> {
+) -> Result<String, PlotError> {
     font()?;
     let mut out = String::new();
     f(
@@ -555,24 +568,24 @@ fn svg_string<T: ?Sized>(
 }
 
 #[allow(clippy::redundant_closure)]
-pub(super) fn svg_bars(g: &Group) -> Result<String, String> {
+pub(super) fn svg_bars(g: &Group) -> Result<String, PlotError> {
     let w = (220 + 110 * g.methods.len() as u32).max(640);
     svg_string((w, 480), g, |a, g| bars(a, g))
 }
 
 #[allow(clippy::redundant_closure)]
-pub(super) fn svg_tradeoff(g: &Group) -> Result<String, String> {
+pub(super) fn svg_tradeoff(g: &Group) -> Result<String, PlotError> {
     svg_string((720, 480), g, |a, g| tradeoff(a, g))
 }
 
 #[allow(clippy::redundant_closure)]
-pub(super) fn svg_relearn(g: &Group) -> Result<String, String> {
+pub(super) fn svg_relearn(g: &Group) -> Result<String, PlotError> {
     svg_string((720, 480), g, |a, g| relearn(a, g))
 }
 
 /// The epsilon histograms, one figure per dataset and scenario.
 #[allow(clippy::redundant_closure)]
-pub(super) fn svg_epsilons(audits: &[Audit]) -> Vec<Result<String, String>> {
+pub(super) fn svg_epsilons(audits: &[Audit]) -> Vec<Result<String, PlotError>> {
     scenarios(audits, |a| (&a.dataset, &a.scenario))
         .into_iter()
         .filter_map(|at| {
@@ -662,12 +675,14 @@ pub fn draw_all(c: &Comparison, dir: &Path) -> (Vec<PathBuf>, Vec<String>) {
         let trade_res = if g.methods.iter().any(|m| m.gap_to_retrain.is_some()) {
             render!(dir, format!("tradeoff-{s}"), (720, 480), tradeoff, g, files)
         } else {
-            Err("no retrain results yet".into())
+            Err(PlotError::Nothing("retrain results yet"))
         };
         let relearn_res = if g.methods.iter().any(|m| m.relearn_curve.is_some()) {
             render!(dir, format!("relearn-{s}"), (720, 480), relearn, g, files)
         } else {
-            Err("no relearn curves (evaluate with relearn: true)".into())
+            Err(PlotError::Nothing(
+                "relearn curves (evaluate with relearn: true)",
+            ))
         };
         for (name, r) in [
             (format!("bars-{s}"), bars_res),

@@ -3,7 +3,8 @@
 //! search shows the trials run so far.
 
 use super::{Row, scenario_text};
-use crate::kinds::select::{choose, vars};
+use crate::kinds::is_evaluation;
+use crate::kinds::select::{Evaluation, NO_CHOICE, choose, vars};
 use camu_core::spec::Pipeline;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -45,10 +46,6 @@ pub struct Search {
     pub note: Option<String>,
 }
 
-fn base(name: &str) -> &str {
-    name.split('@').next().unwrap_or(name)
-}
-
 /// Metrics of a stage with a valid cached result.
 type Cached<'a> = dyn Fn(&str) -> Option<Map<String, Value>> + 'a;
 
@@ -68,16 +65,22 @@ pub fn searches(pipeline: &Pipeline, metrics: &Cached<'_>) -> Vec<Search> {
         let mut trials = Vec::new();
         let mut pending = Vec::new();
         for n in &stage.needs {
-            let is_reference = n == reference || base(n) == reference;
+            let Some(up) = pipeline.position(n).map(|j| &pipeline.stages[j]) else {
+                continue;
+            };
+            let is_reference = n == reference || up.base == reference;
             match metrics(n) {
-                Some(m) if is_reference => references.push((n.clone(), m)),
-                Some(m) if m.contains_key("acc_test") => trials.push((n.clone(), m)),
-                Some(_) => {}
-                None if is_reference => {}
-                None => pending.push(n.clone()),
+                Some(m) if is_reference => references.push(Evaluation::new(n, &up.bindings, m)),
+                Some(m) if is_evaluation(&up.kind, &m) => {
+                    trials.push(Evaluation::new(n, &up.bindings, m))
+                }
+                None if !is_reference && matches!(up.kind.as_str(), "evaluate" | "command") => {
+                    pending.push(n.clone())
+                }
+                _ => {}
             }
         }
-        let Some(first) = trials.first().map(|t| t.1.clone()) else {
+        let Some(first) = trials.first().map(|t| t.metrics.clone()) else {
             continue;
         };
         let text = |k: &str| {
@@ -109,25 +112,22 @@ pub fn searches(pipeline: &Pipeline, metrics: &Cached<'_>) -> Vec<Search> {
             continue;
         }
         let c = choose(&trials, &references, &vars);
-        for t in c["trials"].as_array().into_iter().flatten() {
+        for st in &c.settings {
             search.trials.push(Trial {
-                stage: t["stage"].as_str().unwrap_or_default().to_string(),
-                values: t["values"].as_object().cloned().unwrap_or_default(),
-                gap: t["gap_to_retrain"].as_f64().map(|g| g * 100.0),
-                excluded: t["excluded"].as_str().map(str::to_string),
-                runs: t["runs"]
-                    .as_array()
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|r| Some(r.as_str()?.to_string()))
-                            .collect()
-                    })
-                    .unwrap_or_default(),
+                stage: st.runs[0].clone(),
+                values: st.values.clone(),
+                gap: st.gap.as_ref().ok().map(|g| g * 100.0),
+                excluded: st.gap.as_ref().err().map(|e| e.to_string()),
+                runs: if st.runs.len() > 1 {
+                    st.runs.clone()
+                } else {
+                    Vec::new()
+                },
             });
         }
-        search.chosen = c["trial"].as_str().map(str::to_string);
-        search.values = c["values"].as_object().cloned();
-        search.note = c.get("note").and_then(Value::as_str).map(str::to_string);
+        search.chosen = c.trial().map(str::to_string);
+        search.values = c.values().cloned();
+        search.note = c.chosen.is_none().then(|| NO_CHOICE.to_string());
         out.push(search);
     }
     out
@@ -145,14 +145,15 @@ pub fn tuned_values<'a>(
     let unlearn = evaluate
         .needs
         .iter()
-        .filter(|n| base(n) == model)
-        .find_map(|n| pipeline.stage(n))?;
+        .filter_map(|n| pipeline.stage(n))
+        .find(|s| s.name == model || s.base == model)?;
     let from = unlearn.params.get("from")?.as_str()?;
     unlearn
         .needs
         .iter()
-        .filter(|n| base(n) == from)
-        .find_map(|n| searches.iter().find(|s| &s.select == n))
+        .filter_map(|n| pipeline.stage(n))
+        .filter(|s| s.name == from || s.base == from)
+        .find_map(|s| searches.iter().find(|x| x.select == s.name))
 }
 
 /// `lr 0.01, epochs 5`, in the order of `vars` (then any others).

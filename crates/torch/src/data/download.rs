@@ -27,12 +27,43 @@ pub struct Source {
     pub system_dirs: Vec<PathBuf>,
 }
 
+/// Why one source of a file failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AttemptError {
+    #[error("checksum mismatch: expected md5 {expected}, got {actual}")]
+    Checksum { expected: String, actual: String },
+    #[error(
+        "checksum mismatch: expected md5 {expected} (or payload md5 {payload}), got {actual} (payload {actual_payload})"
+    )]
+    PayloadChecksum {
+        expected: String,
+        payload: String,
+        actual: String,
+        actual_payload: String,
+    },
+    #[error(transparent)]
+    Http(#[from] ureq::Error),
+    #[error("HTTP {0}")]
+    Status(u16),
+    #[error("transfer broke off after {got} bytes{}: {source}", total.map(|t| format!(" of {t}")).unwrap_or_default())]
+    Broken {
+        got: usize,
+        total: Option<u64>,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("truncated: got {got} of {total} bytes")]
+    Truncated { got: usize, total: u64 },
+    #[error(transparent)]
+    Read(#[from] std::io::Error),
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum DownloadError {
     #[error("{file}: every source failed:\n{}", attempts.iter().map(|(s, r)| format!("  - {s}: {r}")).collect::<Vec<_>>().join("\n"))]
     AllFailed {
         file: String,
-        attempts: Vec<(String, String)>,
+        attempts: Vec<(String, AttemptError)>,
     },
     #[error("{path}: {cause}")]
     Io { path: PathBuf, cause: String },
@@ -44,7 +75,7 @@ fn md5_hex(bytes: &[u8]) -> String {
 }
 
 /// Checks a file's bytes against its spec; the error names expected and actual hashes.
-pub fn verify(spec: &FileSpec, bytes: &[u8]) -> Result<(), String> {
+pub fn verify(spec: &FileSpec, bytes: &[u8]) -> Result<(), AttemptError> {
     let actual = md5_hex(bytes);
     if actual == spec.md5 {
         return Ok(());
@@ -56,15 +87,17 @@ pub fn verify(spec: &FileSpec, bytes: &[u8]) -> Result<(), String> {
         if &actual_payload == payload {
             return Ok(());
         }
-        return Err(format!(
-            "checksum mismatch: expected md5 {} (or payload md5 {payload}), got {actual} (payload {actual_payload})",
-            spec.md5
-        ));
+        return Err(AttemptError::PayloadChecksum {
+            expected: spec.md5.clone(),
+            payload: payload.clone(),
+            actual,
+            actual_payload,
+        });
     }
-    Err(format!(
-        "checksum mismatch: expected md5 {}, got {actual}",
-        spec.md5
-    ))
+    Err(AttemptError::Checksum {
+        expected: spec.md5.clone(),
+        actual,
+    })
 }
 
 /// Reports download progress: a bar on a terminal, a log line every 10% otherwise.
@@ -72,16 +105,16 @@ fn progress(name: &str, total: Option<u64>) -> camu_core::progress::StageProgres
     camu_core::progress::StageProgress::new(&format!("download {name}"), total.unwrap_or(0), "B")
 }
 
-fn http_get(url: &str, name: &str) -> Result<Vec<u8>, String> {
+fn http_get(url: &str, name: &str) -> Result<Vec<u8>, AttemptError> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(std::time::Duration::from_secs(600)))
         .http_status_as_error(false)
         .build()
         .into();
-    let resp = agent.get(url).call().map_err(|e| e.to_string())?;
+    let resp = agent.get(url).call()?;
     let status = resp.status();
     if !status.is_success() {
-        return Err(format!("HTTP {}", status.as_u16()));
+        return Err(AttemptError::Status(status.as_u16()));
     }
     let total = resp
         .headers()
@@ -99,12 +132,12 @@ fn http_get(url: &str, name: &str) -> Result<Vec<u8>, String> {
                 buf.extend_from_slice(&chunk[..n]);
                 bar.set(buf.len() as u64);
             }
-            Err(e) => {
-                return Err(format!(
-                    "transfer broke off after {} bytes{}: {e}",
-                    buf.len(),
-                    total.map(|t| format!(" of {t}")).unwrap_or_default()
-                ));
+            Err(source) => {
+                return Err(AttemptError::Broken {
+                    got: buf.len(),
+                    total,
+                    source,
+                });
             }
         }
     }
@@ -112,7 +145,10 @@ fn http_get(url: &str, name: &str) -> Result<Vec<u8>, String> {
     if let Some(t) = total
         && buf.len() as u64 != t
     {
-        return Err(format!("truncated: got {} of {t} bytes", buf.len()));
+        return Err(AttemptError::Truncated {
+            got: buf.len(),
+            total: t,
+        });
     }
     Ok(buf)
 }
@@ -165,7 +201,7 @@ pub fn fetch(
             let p = Path::new(&base).join(&spec.name);
             (
                 p.display().to_string(),
-                std::fs::read(&p).map_err(|e| e.to_string()),
+                std::fs::read(&p).map_err(AttemptError::from),
             )
         };
         let bytes = match got {
@@ -213,7 +249,7 @@ mod tests {
         };
         assert!(verify(&spec, &a).is_ok());
         assert!(verify(&spec, &b).is_ok(), "a re-compressed copy must pass");
-        let err = verify(&spec, b"junk").unwrap_err();
+        let err = verify(&spec, b"junk").unwrap_err().to_string();
         assert!(
             err.contains(&spec.md5) && err.contains(&md5_hex(b"junk")),
             "{err}"

@@ -24,7 +24,9 @@ pub fn make(
     match &scenario {
         Scenario::Random { fraction } => {
             if !(0.0..1.0).contains(fraction) || *fraction <= 0.0 {
-                return Err(format!("fraction must be in (0, 1), got {fraction}").into());
+                return Err(crate::MlError::Split(format!(
+                    "fraction must be in (0, 1), got {fraction}"
+                )));
             }
             let k = (fraction * n as f64).round() as usize;
             for &i in &perm[..k] {
@@ -39,9 +41,9 @@ pub fn make(
         Scenario::PerClass { proportions } => {
             for (class, p) in proportions {
                 if !(0.0..=1.0).contains(p) {
-                    return Err(
-                        format!("proportion for class {class} must be in [0, 1], got {p}").into(),
-                    );
+                    return Err(crate::MlError::Split(format!(
+                        "proportion for class {class} must be in [0, 1], got {p}"
+                    )));
                 }
                 let members: Vec<i64> = perm
                     .iter()
@@ -58,11 +60,16 @@ pub fn make(
     let forget: Vec<i64> = (0..n).filter(|&i| in_forget[i as usize]).collect();
     let remain: Vec<i64> = (0..n).filter(|&i| !in_forget[i as usize]).collect();
     if forget.is_empty() {
-        return Err("the forget set is empty (no sample matches the scenario)".into());
+        return Err(crate::MlError::Split(
+            "the forget set is empty (no sample matches the scenario)".into(),
+        ));
     }
     let want = forget.len() * forget_repeat.max(1);
     if want > remain.len() {
-        return Err(format!("|Ds| = {want} exceeds |Dr| = {}", remain.len()).into());
+        return Err(crate::MlError::Split(format!(
+            "|Ds| = {want} exceeds |Dr| = {}",
+            remain.len()
+        )));
     }
     // Ds: a seeded draw from Dr, independent of the permutation that chose Df.
     let pick = permutation(remain.len() as i64, seed.wrapping_add(1_000_003));

@@ -220,7 +220,7 @@ pub fn pass_in(
                 tracing::warn!("{why}: the run stops here and its model is kept as it is");
                 return Ok(f64::NAN);
             }
-            return Err(why.into());
+            return Err(crate::MlError::Diverged(why));
         }
         total += l;
         if k % 20 == 0 {

@@ -31,7 +31,9 @@ impl Unlearn for Unsir {
     fn unlearn(&self, ctx: &Context<'_>, mut p: UnsirParams) -> Result<Outcome, crate::MlError> {
         let classes = ctx.split.scenario.forgotten_classes();
         if classes.is_empty() {
-            return Err("unsir applies to class removal; this split is random".into());
+            return Err(crate::MlError::NotApplicable(
+                "unsir applies to class removal; this split is random".into(),
+            ));
         }
         let (noise_lr, l2) = (p.noise_lr, p.noise_l2);
         let (steps, nb, repeat) = (p.noise_steps, p.noise_batch.max(1) as i64, p.noise_repeat);

@@ -73,7 +73,9 @@ pub fn attack_data(
 ) -> Result<AttackData, crate::MlError> {
     let finite = |rows: &[Vec<f32>]| rows.iter().flatten().all(|v| v.is_finite());
     if !finite(shadow_in) || !finite(test) || !finite(forget) {
-        return Err("the model's outputs are not finite".into());
+        return Err(crate::MlError::Metric(
+            "the model's outputs are not finite".into(),
+        ));
     }
     let reference_sets = test.len() >= n_attack + forget.len();
     let (n_in, n_out) = if reference_sets {
@@ -83,13 +85,12 @@ pub fn attack_data(
         (n, n)
     };
     if n_in == 0 || n_out == 0 || forget.is_empty() {
-        return Err(format!(
+        return Err(crate::MlError::Metric(format!(
             "MIA needs non-empty Ds, Df and at least 2 test samples (Ds {}, test {}, Df {})",
             shadow_in.len(),
             test.len(),
             forget.len()
-        )
-        .into());
+        )));
     }
     let mut all: Vec<(Vec<f32>, bool)> = shadow_in[..n_in]
         .iter()
@@ -229,7 +230,9 @@ pub fn mia_loss(
 ) -> Result<f64, crate::MlError> {
     let n = forget_losses.len().min(test_losses.len());
     if n < folds || folds < 2 {
-        return Err(format!("loss MIA needs at least {folds} samples per side, have {n}").into());
+        return Err(crate::MlError::Metric(format!(
+            "loss MIA needs at least {folds} samples per side, have {n}"
+        )));
     }
     let mut xs: Vec<(f64, f64)> = forget_losses[..n]
         .iter()

@@ -189,8 +189,13 @@ pub fn evaluate(
         if let (Ok(d), Some(dir)) = (&attack, &opts.mia_export) {
             for (name, rows) in [("mia_fit.csv", &d.fit), ("mia_eval.csv", &d.eval)] {
                 let p = dir.join(name);
-                std::fs::write(&p, mia::to_csv(rows))
-                    .map_err(|e| format!("cannot write {}: {e}", p.display()))?;
+                std::fs::write(&p, mia::to_csv(rows)).map_err(|source| {
+                    camu_core::stage::StageError::Io {
+                        action: "write",
+                        path: p.clone(),
+                        source,
+                    }
+                })?;
             }
         }
         let reference_sets = attack.as_ref().map(|d| d.reference_sets).unwrap_or(true);

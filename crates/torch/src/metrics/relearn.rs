@@ -91,7 +91,10 @@ pub fn relearn(
         let l = df_loss(&model, data, &f);
         curve.push(l);
         if !l.is_finite() {
-            return Err(format!("relearning diverged at epoch {epoch} (lr {})", o.lr).into());
+            return Err(crate::MlError::Diverged(format!(
+                "relearning diverged at epoch {epoch} (lr {})",
+                o.lr
+            )));
         }
         if l <= target {
             return Ok(Relearn {

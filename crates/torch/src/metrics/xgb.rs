@@ -113,18 +113,17 @@ impl Booster {
     ) -> Result<Booster, crate::MlError> {
         let n = rows.len();
         if n == 0 || n != labels.len() {
-            return Err(format!(
+            return Err(crate::MlError::Metric(format!(
                 "boosting needs as many labels as rows ({n} rows, {} labels)",
                 labels.len()
-            )
-            .into());
+            )));
         }
         let width = rows[0].len();
         if rows.iter().any(|r| r.len() != width) {
-            return Err("rows of different widths".into());
+            return Err(crate::MlError::Metric("rows of different widths".into()));
         }
         if rows.iter().flatten().any(|v| !v.is_finite()) {
-            return Err("non-finite feature value".into());
+            return Err(crate::MlError::Metric("non-finite feature value".into()));
         }
         let y: Vec<f64> = labels.iter().map(|&l| f64::from(u8::from(l))).collect();
         let base_margin = 0.0;
@@ -322,12 +321,21 @@ fn grow(
 
 /// Reads an attack set as `evaluate` exports it (`mia_fit.csv`, `mia_eval.csv`: a header, then
 /// rows of label (0/1) and features), as f32 like XGBoost's DMatrix.
-pub fn read_attack_csv(path: &std::path::Path) -> Result<(Vec<Vec<f32>>, Vec<bool>), String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+pub fn read_attack_csv(
+    path: &std::path::Path,
+) -> Result<(Vec<Vec<f32>>, Vec<bool>), crate::MlError> {
+    let text = std::fs::read_to_string(path).map_err(|source| {
+        crate::MlError::Stage(camu_core::stage::StageError::Io {
+            action: "read",
+            path: path.to_path_buf(),
+            source,
+        })
+    })?;
     let (mut rows, mut labels) = (Vec::new(), Vec::new());
     for (n, line) in text.lines().enumerate().skip(1) {
         let mut cells = line.split(',').map(|c| c.trim().parse::<f32>());
-        let bad = || format!("{}:{}: expected numbers", path.display(), n + 1);
+        let bad =
+            || crate::MlError::Metric(format!("{}:{}: expected numbers", path.display(), n + 1));
         let label = cells.next().ok_or_else(bad)?.map_err(|_| bad())?;
         let row = cells.collect::<Result<Vec<f32>, _>>().map_err(|_| bad())?;
         labels.push(label != 0.0);
@@ -338,10 +346,13 @@ pub fn read_attack_csv(path: &std::path::Path) -> Result<(Vec<Vec<f32>>, Vec<boo
 
 /// Fits the learner with its defaults on `fit` and returns its accuracy on `eval`: the number
 /// `scripts/mia-crosscheck.py` compares with XGBoost's.
-pub fn attack_accuracy(fit: &std::path::Path, eval: &std::path::Path) -> Result<f64, String> {
+pub fn attack_accuracy(
+    fit: &std::path::Path,
+    eval: &std::path::Path,
+) -> Result<f64, crate::MlError> {
     let (x, y) = read_attack_csv(fit)?;
     let (ex, ey) = read_attack_csv(eval)?;
-    let b = Booster::fit(&x, &y, &XgbParams::default()).map_err(|e| e.to_string())?;
+    let b = Booster::fit(&x, &y, &XgbParams::default())?;
     let right = ex
         .iter()
         .zip(&ey)

@@ -39,10 +39,16 @@ impl Runner for Audit {
             None => split.forget.clone(),
         };
         if forget.is_empty() {
-            return Err("the split's forget set is empty: there is nothing to audit".into());
+            return Err(MlError::Audit(
+                "the split's forget set is empty: there is nothing to audit".into(),
+            )
+            .into());
         }
         // The test part the evaluations report on (all of it unless the split holds some out).
-        let (t_x, t_y) = match split.test_indices(EvalOn::Test, data.meta.n_test)? {
+        let (t_x, t_y) = match split
+            .test_indices(EvalOn::Test, data.meta.n_test)
+            .map_err(MlError::from)?
+        {
             Some(idx) => {
                 let t = idx_tensor(&idx);
                 (
@@ -63,19 +69,17 @@ impl Runner for Audit {
         let batch = p.batch_size as i64;
         let outputs = |base: &str| -> Result<Vec<RunOutputs>, StageError> {
             let mut dirs: Vec<(&String, &PathBuf)> = job
-                .inputs
-                .iter()
-                .filter(|(name, dir)| {
-                    (name.as_str() == base || name.split('@').next() == Some(base))
-                        && dir.join("model.safetensors").exists()
-                })
+                .inputs_named(base)
+                .into_iter()
+                .map(|(name, input)| (name, &input.dir))
+                .filter(|(_, dir)| dir.join("model.safetensors").exists())
                 .collect();
             dirs.sort_by(|a, b| natural_cmp(a.0, b.0));
             if let Some(n) = p.runs.filter(|&n| n > dirs.len()) {
-                return Err(format!(
+                return Err(MlError::Audit(format!(
                     "`runs: {n}`, but only {} input(s) of `{base}` hold a model",
                     dirs.len()
-                )
+                ))
                 .into());
             }
             dirs.truncate(p.runs.unwrap_or(usize::MAX));
@@ -94,10 +98,9 @@ impl Runner for Audit {
                     ("test", &t_logits),
                 ] {
                     if crate::metrics::nonfinite_rows(l) > 0 {
-                        return Err(format!(
+                        return Err(MlError::Audit(format!(
                             "{name}: the model has non-finite outputs on the {part} set; the audit needs finite outputs from every run"
-                        )
-                        .into());
+                        )).into());
                     }
                 }
                 let rows: Vec<Vec<f32>> =
@@ -108,13 +111,13 @@ impl Runner for Audit {
                     .map(
                         |(l, &y)| match usize::try_from(y).ok().filter(|&y| y < l.len()) {
                             Some(y) => Ok(audit::logit_scaled_confidence(l, y)),
-                            None => Err(format!(
+                            None => Err(MlError::Audit(format!(
                                 "{name}: label {y} is not one of the model's {} classes",
                                 l.len()
-                            )),
+                            ))),
                         },
                     )
-                    .collect::<Result<Vec<f64>, String>>()?;
+                    .collect::<Result<Vec<f64>, MlError>>()?;
                 let ra = accuracy(&r_logits, &r_y);
                 let ta = accuracy(&t_logits, &t_y);
                 runs.push(RunOutputs {
@@ -131,14 +134,13 @@ impl Runner for Audit {
         let unlearned = outputs(&p.unlearned)?;
         let n = retrained.len();
         if n < camu_lab::kinds::audit::MIN_RUNS || n != unlearned.len() {
-            return Err(format!(
+            return Err(MlError::Audit(format!(
                 "{n} runs of `{}` and {} of `{}` hold a model among the inputs; the audit needs as many of each, at least {}",
                 p.retrained,
                 unlearned.len(),
                 p.unlearned,
                 camu_lab::kinds::audit::MIN_RUNS
-            )
-            .into());
+            )).into());
         }
         let confs = |runs: &[RunOutputs]| -> Vec<Vec<f64>> {
             runs.iter().map(|r| r.confidences.clone()).collect()
@@ -162,7 +164,7 @@ impl Runner for Audit {
         let label = |r: &RunOutputs| -> Map<String, Value> {
             job.inputs
                 .get(&r.stage)
-                .and_then(|dir| read_json(&dir.join("metrics.json")).ok())
+                .and_then(|input| read_json(&input.dir.join("metrics.json")).ok())
                 .unwrap_or_default()
         };
         let produced = label(&unlearned[0]);
@@ -171,11 +173,10 @@ impl Runner for Audit {
             .iter()
             .find(|r| what(&label(r)) != what(&produced))
         {
-            return Err(format!(
+            return Err(MlError::Audit(format!(
                 "`{}` and `{}` ran different methods or settings; an audit compares the runs of one (bind `method` in the audit's matrix too)",
                 unlearned[0].stage, other.stage
-            )
-            .into());
+            )).into());
         }
         let runs_of = |runs: &[RunOutputs]| -> Vec<Value> {
             runs.iter()
@@ -209,7 +210,7 @@ impl Runner for Audit {
             "acc_test_retrained": ta_r,
             "provenance": {
                 "audit": {"stage": job.stage, "key": job.key,
-                          "version": camu_core::spec::Kind::version(&camu_lab::kinds::audit::Audit)},
+                          "version": camu_core::spec::Kind::version(&camu_lab::kinds::audit::Audit, &job.params)},
                 "retrained": runs_of(&retrained),
                 "unlearned": runs_of(&unlearned),
             },

@@ -24,7 +24,7 @@ impl Runner for Download {
                 p.noise,
             )
         } else {
-            data::obtain(&p.dataset, &job.data_dir, &p.mirrors).map_err(|e| e.to_string())?
+            data::obtain(&p.dataset, &job.data_dir, &p.mirrors).map_err(crate::MlError::from)?
         };
         // Optional subsets (first N samples) for fast runs.
         let cut = |x: &Tensor, n: Option<i64>| match n {
@@ -39,7 +39,7 @@ impl Runner for Download {
         ds.test_y = cut(&ds.test_y, le);
         ds.meta.n_train = ds.train_y.size()[0];
         ds.meta.n_test = ds.test_y.size()[0];
-        ds.save(&job.out_dir).map_err(|e| e.to_string())?;
+        ds.save(&job.out_dir).map_err(crate::MlError::from)?;
         let mut m = Map::new();
         m.insert("dataset".into(), json!(ds.meta));
         write_metrics(job, &m)

@@ -19,7 +19,9 @@ impl Runner for Evaluate {
         let mut data = rt.dataset()?;
         let split = rt.split()?;
         // The validation part or the rest of the test set, when the split holds one out.
-        let subset = split.test_indices(p.on, data.meta.n_test)?;
+        let subset = split
+            .test_indices(p.on, data.meta.n_test)
+            .map_err(crate::MlError::from)?;
         if let Some(idx) = &subset {
             let t = crate::ml::idx_tensor(idx);
             data.test_x = data.test_x.index_select(0, &t);
@@ -115,13 +117,13 @@ impl Runner for Evaluate {
         let stage_of = |dir: &std::path::Path| {
             job.inputs
                 .iter()
-                .find(|(_, d)| d.as_path() == dir)
+                .find(|(_, input)| input.dir.as_path() == dir)
                 .map(|(n, _)| n.clone())
                 .unwrap_or_default()
         };
         let split_dir = input_with(job, "split.json", p.split.as_deref())?;
         let mut provenance = json!({
-            "evaluate": {"stage": job.stage, "key": job.key, "version": camu_core::spec::Kind::key_version(&camu_lab::kinds::evaluate::Evaluate, &job.params)},
+            "evaluate": {"stage": job.stage, "key": job.key, "version": camu_core::spec::Kind::version(&camu_lab::kinds::evaluate::Evaluate, &job.params)},
             "model": {
                 "stage": stage_of(&model_dir), "key": key_of(&model_dir), "method": method,
                 "method_version": produced.get("method_version"),

@@ -97,3 +97,36 @@ impl<'j> Runtime<'j> {
         Ok((model, dir))
     }
 }
+
+#[cfg(test)]
+mod registry_parity {
+    use camu_lab::kinds::{RUNNERS as LAB_RUNNERS, WORKER, registry};
+
+    /// Every declared kind has exactly one runner, in the binary its declaration names (the
+    /// worker's `RUNNERS` here, `camu-pipe`'s in camu-lab), and every runner a declaration.
+    #[test]
+    fn every_declared_kind_runs_in_its_binary_and_every_runner_is_declared() {
+        let r = registry();
+        let worker: Vec<&str> = super::RUNNERS.iter().map(|x| x.kind()).collect();
+        let pipe: Vec<&str> = LAB_RUNNERS.iter().map(|x| x.kind()).collect();
+        for name in r.names() {
+            let kind = r.lookup(name).unwrap();
+            let (here, other) = match kind.worker() {
+                Some(w) => {
+                    assert_eq!(w, WORKER, "{name}");
+                    (&worker, &pipe)
+                }
+                None => (&pipe, &worker),
+            };
+            assert_eq!(
+                here.iter().filter(|k| **k == name).count(),
+                1,
+                "kind `{name}`: one runner where it runs"
+            );
+            assert!(!other.contains(&name), "kind `{name}`: a runner in both");
+        }
+        for k in worker.iter().chain(&pipe) {
+            assert!(r.lookup(k).is_some(), "runner `{k}` has no declaration");
+        }
+    }
+}

@@ -20,11 +20,11 @@ impl Runner for SplitKind {
         let sc = scenario(&p)?;
         for c in sc.forgotten_classes() {
             if c < 0 || c >= ds.meta.classes {
-                return Err(format!(
+                return Err(crate::MlError::Split(format!(
                     "class {c} is not a class of {} (0..{})",
                     ds.meta.name,
                     ds.meta.classes - 1
-                )
+                ))
                 .into());
             }
         }
@@ -38,13 +38,12 @@ impl Runner for SplitKind {
             let v = split::validation(ds.meta.n_test, fraction, vseed);
             // An empty part would let a selection score on nothing and say nothing about it.
             if v.is_empty() || v.len() as i64 == ds.meta.n_test {
-                return Err(format!(
+                return Err(crate::MlError::Split(format!(
                     "validation: {fraction} of the {} test samples of {} is {} samples; the validation part must hold at least one sample and leave at least one for the test part",
                     ds.meta.n_test,
                     ds.meta.name,
                     v.len()
-                )
-                .into());
+                )).into());
             }
             s.validation = Some(v);
         }

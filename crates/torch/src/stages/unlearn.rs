@@ -26,7 +26,7 @@ impl Runner for Unlearn {
         let rt = super::Runtime::start(job)?;
         let (p, device) = (&rt.params, rt.device);
         let m = methods::lookup(name)
-            .ok_or_else(|| format!("method `{name}` has no implementation"))?;
+            .ok_or_else(|| StageError::NoRunner(format!("unlearn (method `{name}`)")))?;
         let data = rt.dataset()?;
         let split = rt.split()?;
         let (original, original_dir) = rt.model("original")?;
