@@ -69,51 +69,54 @@ enum ExecutorKind {
     Slurm,
 }
 
+#[derive(Args)]
+struct RunArgs {
+    pipeline: PathBuf,
+    #[command(flatten)]
+    sel: Selection,
+    /// Show what would run and why, without running anything.
+    #[arg(long)]
+    dry_run: bool,
+    /// After a failure, keep running everything not downstream of it.
+    #[arg(long)]
+    keep_going: bool,
+    /// CPU threads shared by running stages (default: all cores).
+    #[arg(long, env = "CAMU_CPUS")]
+    cpus: Option<usize>,
+    /// GPU ids stages may use, e.g. `0,1` (default: CUDA_VISIBLE_DEVICES, else nvidia-smi).
+    #[arg(long, env = "CAMU_GPUS", value_delimiter = ',')]
+    gpus: Option<Vec<String>>,
+    /// Where stages run: `local` processes, or `slurm` batch jobs (sbatch; shared filesystem).
+    #[arg(long, value_enum, default_value = "local")]
+    executor: ExecutorKind,
+    /// SLURM partition for `--executor slurm`.
+    #[arg(long)]
+    partition: Option<String>,
+    /// Extra sbatch argument for `--executor slurm` (repeatable), e.g. `--sbatch-arg=--time=2:00:00`.
+    #[arg(long = "sbatch-arg", allow_hyphen_values = true)]
+    sbatch_args: Vec<String>,
+    /// Seconds between two SLURM status queries (each one `squeue` for all the run's jobs;
+    /// Nextflow's default poll interval is 5 s too).
+    #[arg(long, default_value_t = 5.0, value_parser = positive_seconds)]
+    slurm_poll: f64,
+    /// At most this many `sbatch` submissions per second.
+    #[arg(long, default_value_t = 10.0, value_parser = positive_seconds)]
+    submit_rate: f64,
+    /// CPUs a SLURM packing agent requests for the fractional-GPU stages it runs (default:
+    /// a stage's threads times the stages of its share that fit in one GPU).
+    #[arg(long)]
+    agent_cpus: Option<usize>,
+    /// At most this many stages at once (default: what the CPU/GPU budget allows; 64 on SLURM).
+    #[arg(long)]
+    jobs: Option<usize>,
+    #[command(flatten)]
+    common: Common,
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Run every stage that has no valid cache record.
-    Run {
-        pipeline: PathBuf,
-        #[command(flatten)]
-        sel: Selection,
-        /// Show what would run and why, without running anything.
-        #[arg(long)]
-        dry_run: bool,
-        /// After a failure, keep running everything not downstream of it.
-        #[arg(long)]
-        keep_going: bool,
-        /// CPU threads shared by running stages (default: all cores).
-        #[arg(long, env = "CAMU_CPUS")]
-        cpus: Option<usize>,
-        /// GPU ids stages may use, e.g. `0,1` (default: CUDA_VISIBLE_DEVICES, else nvidia-smi).
-        #[arg(long, env = "CAMU_GPUS", value_delimiter = ',')]
-        gpus: Option<Vec<String>>,
-        /// Where stages run: `local` processes, or `slurm` batch jobs (sbatch; shared filesystem).
-        #[arg(long, value_enum, default_value = "local")]
-        executor: ExecutorKind,
-        /// SLURM partition for `--executor slurm`.
-        #[arg(long)]
-        partition: Option<String>,
-        /// Extra sbatch argument for `--executor slurm` (repeatable), e.g. `--sbatch-arg=--time=2:00:00`.
-        #[arg(long = "sbatch-arg", allow_hyphen_values = true)]
-        sbatch_args: Vec<String>,
-        /// Seconds between two SLURM status queries (each one `squeue` for all the run's jobs;
-        /// Nextflow's default poll interval is 5 s too).
-        #[arg(long, default_value_t = 5.0, value_parser = positive_seconds)]
-        slurm_poll: f64,
-        /// At most this many `sbatch` submissions per second.
-        #[arg(long, default_value_t = 10.0, value_parser = positive_seconds)]
-        submit_rate: f64,
-        /// CPUs a SLURM packing agent requests for the fractional-GPU stages it runs (default:
-        /// a stage's threads times the stages of its share that fit in one GPU).
-        #[arg(long)]
-        agent_cpus: Option<usize>,
-        /// At most this many stages at once (default: what the CPU/GPU budget allows; 64 on SLURM).
-        #[arg(long)]
-        jobs: Option<usize>,
-        #[command(flatten)]
-        common: Common,
-    },
+    Run(RunArgs),
     /// Show each stage as cached or to run, and why.
     Status {
         pipeline: PathBuf,
@@ -449,189 +452,184 @@ fn main_inner(cli: Cli) -> Result<(), AppError> {
             }
             Ok(())
         }
-        Cmd::Run {
-            pipeline,
-            sel,
-            dry_run,
-            keep_going,
-            cpus,
-            gpus,
-            executor,
-            partition,
-            sbatch_args,
-            slurm_poll,
-            submit_rate,
-            agent_cpus,
-            jobs,
-            common,
-        } => {
-            let p = load(&pipeline)?;
-            let mut opts = options(&common, &sel)?;
-            opts.read_only = dry_run;
-            opts.keep_going = keep_going;
-            opts.jobs = jobs;
-            opts.cpus = cpus.unwrap_or_else(|| {
-                std::thread::available_parallelism()
-                    .map(|n| n.get())
-                    .unwrap_or(1)
-            });
-            opts.gpus = gpus
-                .map(|g| g.into_iter().filter(|s| !s.is_empty()).collect())
-                .unwrap_or_else(detect_gpus);
-            if let Some(why) = camu_core::process::gpu_ids_problem(&opts.gpus) {
-                return Err(AppError::Usage(format!(
-                    "{why} (from --gpus, CAMU_GPUS or CUDA_VISIBLE_DEVICES)"
-                )));
-            }
-            let mut engine = Engine::new(&p, opts)?;
-            if matches!(executor, ExecutorKind::Local) {
-                check_gpus(&engine)?;
-                warn_cpus(&engine)?;
-            }
-            if dry_run {
-                print_status(&engine.status()?, common.json);
-                return Ok(());
-            }
-            check_worker_libtorch(&p)?;
-            let interrupted = Arc::new(AtomicBool::new(false));
-            for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-                let _ = signal_hook::flag::register(sig, interrupted.clone());
-            }
-            let program = std::env::current_exe().map_err(AppError::Binary)?;
-            let executor: Arc<dyn camu_core::executor::Executor> = match executor {
-                ExecutorKind::Local => Arc::new(LocalExecutor { program }),
-                ExecutorKind::Slurm => {
-                    let mut ex = SlurmExecutor::new(
-                        program,
-                        partition,
-                        sbatch_args,
-                        std::time::Duration::from_secs_f64(slurm_poll),
-                        std::time::Duration::from_secs_f64(1.0 / submit_rate),
-                    );
-                    ex.agent_cpus = agent_cpus;
-                    Arc::new(ex)
-                }
-            };
-            let mut reporter = Reporter::new(common.json);
-            let result = engine.run(executor, &mut reporter, interrupted);
-            if let Ok(s) = &result {
-                if common.json {
-                    let mut v = serde_json::to_value(s).unwrap_or_default();
-                    v["event"] = "summary".into();
-                    say!("{v}");
-                } else {
-                    eprintln!(
-                        "ran {}, cached {}, {:.1}s",
-                        s.ran.len(),
-                        s.cached.len(),
-                        s.seconds
-                    );
-                }
-            }
-            Ok(result.map(|_| ())?)
-        }
+        Cmd::Run(args) => run(args),
         Cmd::Gc {
             pipelines,
             dry_run,
             only,
             forget,
             common,
-        } => {
-            // Nothing written since gc started, or by a run alive when it started, is deleted:
-            // a run that finishes while gc works keeps everything it wrote.
-            let started = std::time::SystemTime::now();
-            let cache = if dry_run {
-                camu_core::cache::Cache::open_read_only(&common.cache_dir)?
-            } else {
-                camu_core::cache::Cache::open(&common.cache_dir)?
-            };
-            let protect_from = cache.oldest_live_run().map_or(started, |t| t.min(started));
-            let mut keep = std::collections::HashSet::new();
-            for path in &pipelines {
-                let p = load(path)?;
-                let lock = camu_core::cache::lockfile::LockFile::read(&p.path);
-                keep.extend(lock.stages.values().map(|e| e.key.clone()));
-                let sel = Selection {
-                    targets: vec![],
-                    select: vec![],
-                    force: vec![],
-                };
-                let mut engine = Engine::new(&p, read_only(options(&common, &sel)?))?;
-                keep.extend(engine.status()?.into_iter().filter_map(|s| s.key));
-            }
-            let given: Vec<PathBuf> = pipelines
-                .iter()
-                .filter_map(|p| std::path::absolute(p).ok())
-                .collect();
-            let forget: Vec<PathBuf> = forget
-                .iter()
-                .filter_map(|p| std::path::absolute(p).ok())
-                .collect();
-            for p in &forget {
-                if !dry_run && !cache.forget_pipeline(p)? {
-                    tracing::warn!("--forget {}: not a registered pipeline", p.display());
-                }
-            }
-            let others: Vec<PathBuf> = cache
-                .registered_pipelines()
-                .into_iter()
-                .filter(|p| !given.contains(p) && !forget.contains(p))
-                .collect();
-            if !only {
-                // What another pipeline needs is in its lock file; one that cannot be read
-                // stops gc rather than reading as "needs nothing".
-                let mut unknown = Vec::new();
-                for p in &others {
-                    match camu_core::cache::lockfile::LockFile::try_read(p) {
-                        Ok(Some(lock)) => keep.extend(lock.stages.values().map(|e| e.key.clone())),
-                        Ok(None) => unknown.push(format!(
-                            "{}: no lock file {}{}",
-                            p.display(),
-                            camu_core::cache::lockfile::path_for(p).display(),
-                            if p.is_file() {
-                                ""
-                            } else {
-                                " (and the pipeline file is gone)"
-                            }
-                        )),
-                        Err(e) => unknown.push(format!("{}: {e}", p.display())),
-                    }
-                }
-                if !unknown.is_empty() {
-                    return Err(AppError::GcRefused(format!(
-                        "gc deleted nothing: it cannot tell what {} registered pipeline(s) need:\n  {}\nrun them again (which rewrites their lock files), or pass --forget PIPELINE for each one whose results may go (--only keeps only the given pipelines' results)",
-                        unknown.len(),
-                        unknown.join("\n  ")
-                    )));
-                }
-                if !others.is_empty() && !common.json {
-                    eprintln!(
-                        "also keeping what {} other pipeline(s) using this cache reference (--only to drop that): {}",
-                        others.len(),
-                        others
-                            .iter()
-                            .map(|p| p.display().to_string())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    );
-                }
-            }
-            let report = cache.gc(&keep, dry_run, protect_from)?;
-            if common.json {
-                say!("{}", serde_json::to_string(&report).unwrap_or_default());
-            } else {
-                let verb = if dry_run { "would free" } else { "freed" };
-                say!(
-                    "{verb} {:.1} MiB: {} entries, {} objects ({} entries kept)",
-                    report.bytes as f64 / (1 << 20) as f64,
-                    report.entries.len(),
-                    report.objects,
-                    keep.len()
-                );
-            }
-            Ok(())
+        } => gc(&pipelines, dry_run, only, &forget, &common),
+    }
+}
+
+/// `camu-pipe run`.
+fn run(args: RunArgs) -> Result<(), AppError> {
+    let RunArgs {
+        pipeline,
+        sel,
+        dry_run,
+        keep_going,
+        cpus,
+        gpus,
+        executor,
+        partition,
+        sbatch_args,
+        slurm_poll,
+        submit_rate,
+        agent_cpus,
+        jobs,
+        common,
+    } = args;
+    let p = load(&pipeline)?;
+    let mut opts = options(&common, &sel)?;
+    opts.read_only = dry_run;
+    opts.keep_going = keep_going;
+    opts.jobs = jobs;
+    opts.cpus = cpus.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    opts.gpus = gpus
+        .map(|g| g.into_iter().filter(|s| !s.is_empty()).collect())
+        .unwrap_or_else(detect_gpus);
+    if let Some(why) = camu_core::process::gpu_ids_problem(&opts.gpus) {
+        return Err(AppError::Usage(format!(
+            "{why} (from --gpus, CAMU_GPUS or CUDA_VISIBLE_DEVICES)"
+        )));
+    }
+    let mut engine = Engine::new(&p, opts)?;
+    if matches!(executor, ExecutorKind::Local) {
+        check_gpus(&engine)?;
+        warn_cpus(&engine)?;
+    }
+    if dry_run {
+        print_status(&engine.status()?, common.json);
+        return Ok(());
+    }
+    check_worker_libtorch(&p)?;
+    let interrupted = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        let _ = signal_hook::flag::register(sig, interrupted.clone());
+    }
+    let program = std::env::current_exe().map_err(AppError::Binary)?;
+    let executor: Arc<dyn camu_core::executor::Executor> = match executor {
+        ExecutorKind::Local => Arc::new(LocalExecutor { program }),
+        ExecutorKind::Slurm => {
+            let mut ex = SlurmExecutor::new(
+                program,
+                partition,
+                sbatch_args,
+                std::time::Duration::from_secs_f64(slurm_poll),
+                std::time::Duration::from_secs_f64(1.0 / submit_rate),
+            );
+            ex.agent_cpus = agent_cpus;
+            Arc::new(ex)
+        }
+    };
+    let mut reporter = Reporter::new(common.json);
+    let result = engine.run(executor, &mut reporter, interrupted);
+    if let Ok(s) = &result {
+        if common.json {
+            let mut v = serde_json::to_value(s).unwrap_or_default();
+            v["event"] = "summary".into();
+            say!("{v}");
+        } else {
+            eprintln!(
+                "ran {}, cached {}, {:.1}s",
+                s.ran.len(),
+                s.cached.len(),
+                s.seconds
+            );
         }
     }
+    Ok(result.map(|_| ())?)
+}
+
+/// `camu-pipe gc`: keeps what the given pipelines and every other registered one need.
+fn gc(
+    pipelines: &[PathBuf],
+    dry_run: bool,
+    only: bool,
+    forget: &[PathBuf],
+    common: &Common,
+) -> Result<(), AppError> {
+    // Nothing written since gc started, or by a run alive when it started, is deleted:
+    // a run that finishes while gc works keeps everything it wrote.
+    let started = std::time::SystemTime::now();
+    let cache = if dry_run {
+        camu_core::cache::Cache::open_read_only(&common.cache_dir)?
+    } else {
+        camu_core::cache::Cache::open(&common.cache_dir)?
+    };
+    let protect_from = cache.oldest_live_run().map_or(started, |t| t.min(started));
+    let mut keep = std::collections::HashSet::new();
+    for path in pipelines {
+        let p = load(path)?;
+        let lock = camu_core::cache::lockfile::LockFile::read(&p.path);
+        keep.extend(lock.stages.values().map(|e| e.key.clone()));
+        let sel = Selection {
+            targets: vec![],
+            select: vec![],
+            force: vec![],
+        };
+        let mut engine = Engine::new(&p, read_only(options(common, &sel)?))?;
+        keep.extend(engine.status()?.into_iter().filter_map(|s| s.key));
+    }
+    let given: Vec<PathBuf> = pipelines
+        .iter()
+        .filter_map(|p| std::path::absolute(p).ok())
+        .collect();
+    let forget: Vec<PathBuf> = forget
+        .iter()
+        .filter_map(|p| std::path::absolute(p).ok())
+        .collect();
+    for p in &forget {
+        if !dry_run && !cache.forget_pipeline(p)? {
+            tracing::warn!("--forget {}: not a registered pipeline", p.display());
+        }
+    }
+    let others: Vec<PathBuf> = cache
+        .registered_pipelines()
+        .into_iter()
+        .filter(|p| !given.contains(p) && !forget.contains(p))
+        .collect();
+    if !only {
+        // What another pipeline needs is in its lock file; one that cannot be read
+        // stops gc rather than reading as "needs nothing".
+        let needs = camu_core::cache::lockfile::needs_of(&others).map_err(|e| {
+            AppError::GcRefused(format!(
+                "gc deleted nothing: {e}\nrun them again (which rewrites their lock files), or pass --forget PIPELINE for each one whose results may go (--only keeps only the given pipelines' results)"
+            ))
+        })?;
+        keep.extend(needs);
+        if !others.is_empty() && !common.json {
+            eprintln!(
+                "also keeping what {} other pipeline(s) using this cache reference (--only to drop that): {}",
+                others.len(),
+                others
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+    }
+    let report = cache.gc(&keep, dry_run, protect_from)?;
+    if common.json {
+        say!("{}", serde_json::to_string(&report).unwrap_or_default());
+    } else {
+        let verb = if dry_run { "would free" } else { "freed" };
+        say!(
+            "{verb} {:.1} MiB: {} entries, {} objects ({} entries kept)",
+            report.bytes as f64 / (1 << 20) as f64,
+            report.entries.len(),
+            report.objects,
+            keep.len()
+        );
+    }
+    Ok(())
 }
 
 /// Colours only on a terminal, and never with `NO_COLOR` set: a warning redirected to a file
@@ -642,7 +640,7 @@ fn colour() -> bool {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let json = matches!(&cli.command, Cmd::Run { common, .. } | Cmd::Status { common, .. } | Cmd::Report { common, .. } | Cmd::Gc { common, .. } | Cmd::Path { common, .. } if common.json);
+    let json = matches!(&cli.command, Cmd::Run(RunArgs { common, .. }) | Cmd::Status { common, .. } | Cmd::Report { common, .. } | Cmd::Gc { common, .. } | Cmd::Path { common, .. } if common.json);
     if !matches!(cli.command, Cmd::ExecStage { .. }) {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(

@@ -69,3 +69,46 @@ impl LockFile {
         super::write_atomic(&path_for(pipeline), &bytes)
     }
 }
+
+/// Why gc cannot tell what a registered pipeline needs.
+#[derive(Debug, thiserror::Error)]
+pub enum NeedsUnknown {
+    #[error("{}: no lock file {}{}", pipeline.display(), path_for(pipeline).display(), if pipeline.is_file() { "" } else { " (and the pipeline file is gone)" })]
+    NoLockFile { pipeline: std::path::PathBuf },
+    #[error("{}: {source}", pipeline.display())]
+    Unreadable {
+        pipeline: std::path::PathBuf,
+        #[source]
+        source: LockFileError,
+    },
+}
+
+/// Registered pipelines whose needs are unknown: gc must delete nothing.
+#[derive(Debug, thiserror::Error)]
+#[error("it cannot tell what {} registered pipeline(s) need:\n  {}", .0.len(), .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n  "))]
+pub struct UnknownNeeds(pub Vec<NeedsUnknown>);
+
+/// The keys `pipelines` need, by their lock files; any pipeline without a readable lock file
+/// makes the whole answer unknown rather than "needs nothing".
+pub fn needs_of(
+    pipelines: &[std::path::PathBuf],
+) -> Result<std::collections::HashSet<String>, UnknownNeeds> {
+    let (mut keep, mut unknown) = (std::collections::HashSet::new(), Vec::new());
+    for p in pipelines {
+        match LockFile::try_read(p) {
+            Ok(Some(lock)) => keep.extend(lock.stages.values().map(|e| e.key.clone())),
+            Ok(None) => unknown.push(NeedsUnknown::NoLockFile {
+                pipeline: p.clone(),
+            }),
+            Err(source) => unknown.push(NeedsUnknown::Unreadable {
+                pipeline: p.clone(),
+                source,
+            }),
+        }
+    }
+    if unknown.is_empty() {
+        Ok(keep)
+    } else {
+        Err(UnknownNeeds(unknown))
+    }
+}

@@ -1,4 +1,4 @@
-//! The engine: [`select`] picks the stages a command acts on, [`resolve`] decides each one
+//! The engine: [`targets`] picks the stages a command acts on, [`resolve`] decides each one
 //! (cached, or to run and why) for `status` and `run` alike, [`schedule`] shares CPU threads
 //! and GPU ids, and [`runner`] runs one stage through an executor. `run`'s dispatcher, here,
 //! starts what fits and handles each typed [`runner::Completion`].
@@ -7,10 +7,10 @@ mod dispatch;
 pub mod resolve;
 pub mod runner;
 pub mod schedule;
-mod select;
+mod targets;
 
 pub use runner::log_tail;
-pub use select::selection;
+pub use targets::selection;
 
 use crate::cache::{Cache, CacheError, Record};
 use crate::executor::Executor;

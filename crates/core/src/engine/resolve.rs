@@ -2,7 +2,7 @@
 //! upstream records, and whether its cache entry can be used, with the reasons when it cannot.
 
 use super::EngineError;
-use super::select::matches_name;
+use super::targets::matches_name;
 use crate::cache::{Cache, Corruption, KeyMaterial, Record, Upstream, key::canonical, lockfile};
 use crate::spec::{Pipeline, Stage};
 use std::collections::{BTreeMap, HashMap};

@@ -498,6 +498,154 @@ fn combinations(matrix: &IndexMap<String, Vec<Value>>) -> Vec<IndexMap<String, V
     out
 }
 
+/// A matrix's instances, the excluded ones left out; None when the matrix itself is invalid
+/// (its issues are pushed).
+fn matrix_instances(
+    base: &str,
+    rs: &RawStage,
+    m: &Matrix,
+    issues: &mut Vec<SpecIssue>,
+) -> Option<Vec<IndexMap<String, Value>>> {
+    let mpos = pos_of(m.referenced);
+    let mut ok = true;
+    for (var, values) in &m.value {
+        if !valid_base_name(var) || interp::is_runtime(var) {
+            issues.push(SpecIssue::new(
+                format!("stage `{base}`: invalid matrix variable `{}`", var),
+                mpos,
+            ));
+            ok = false;
+        }
+        if values.is_empty() {
+            issues.push(SpecIssue::new(
+                format!("stage `{base}`: matrix variable `{var}` has no values"),
+                mpos,
+            ));
+            ok = false;
+        }
+        for v in values {
+            if v.is_object() || v.is_array() || v.is_null() {
+                issues.push(SpecIssue::new(
+                    format!(
+                        "stage `{base}`: matrix values must be strings, numbers or booleans (`{var}` has {v})"
+                    ),
+                    mpos,
+                ));
+                ok = false;
+            }
+        }
+    }
+    let count = m
+        .value
+        .values()
+        .try_fold(1usize, |n, v| n.checked_mul(v.len()));
+    if count.is_none_or(|n| n > MAX_INSTANCES) {
+        issues.push(SpecIssue::new(
+            format!(
+                "stage `{base}`: the matrix has {} combinations; at most {MAX_INSTANCES} are allowed per stage",
+                count.map_or("too many".to_string(), |n| n.to_string())
+            ),
+            mpos,
+        ));
+        ok = false;
+    }
+    if !ok {
+        return None;
+    }
+    let all = combinations(&m.value);
+    let excluded = |b: &IndexMap<String, Value>| {
+        rs.exclude
+            .iter()
+            .any(|ex| ex.value.iter().all(|(k, v)| b.get(k) == Some(v)))
+    };
+    for ex in &rs.exclude {
+        if let Some(k) = ex.value.keys().find(|k| !m.value.contains_key(*k)) {
+            issues.push(SpecIssue::new(
+                format!("stage `{base}`: exclude names `{k}`, which is not a matrix variable"),
+                pos_of(ex.referenced),
+            ));
+        }
+    }
+    let kept: Vec<_> = all.into_iter().filter(|b| !excluded(b)).collect();
+    if kept.is_empty() {
+        issues.push(SpecIssue::new(
+            format!("stage `{base}`: `exclude` removes every combination of the matrix"),
+            mpos,
+        ));
+    }
+    Some(kept)
+}
+
+/// A stage's command with its matrix values filled in; None (with the issue reported through
+/// `err`) when it is empty, unreadable or longer than the system runs.
+fn command_line(
+    c: &serde_saphyr::Spanned<RawCommand>,
+    bindings: &IndexMap<String, Value>,
+    err: &mut dyn FnMut(String, Option<Pos>),
+) -> Option<CommandLine> {
+    let p = pos_of(c.referenced);
+    let sub = |s: &String| interp::substitute(s, bindings, true);
+    let r = match &c.value {
+        RawCommand::Shell(s) if s.trim().is_empty() => {
+            err("`command` is empty".into(), p);
+            return None;
+        }
+        RawCommand::Shell(s) => sub(s).map(CommandLine::Shell),
+        RawCommand::Argv(v) if v.is_empty() => {
+            err("`command` is an empty list".into(), p);
+            return None;
+        }
+        RawCommand::Argv(v) => v
+            .iter()
+            .map(sub)
+            .collect::<Result<_, _>>()
+            .map(CommandLine::Argv),
+    };
+    let r = r.map_err(|e| err(format!("in `command`: {e}"), p)).ok()?;
+    // Linux refuses any single argument over MAX_ARG_STRLEN (128 KiB) at exec time.
+    let longest = match &r {
+        CommandLine::Shell(s) => s.len(),
+        CommandLine::Argv(v) => v.iter().map(String::len).max().unwrap_or(0),
+    };
+    if longest >= MAX_ARG {
+        err(
+            format!(
+                "`command` has an argument of {longest} bytes; the system runs none over {MAX_ARG} (128 KiB): put the commands in a script, list it in `inputs` and run that"
+            ),
+            p,
+        );
+        return None;
+    }
+    Some(r)
+}
+
+/// A stage's environment with its matrix values filled in; bad names and values are reported
+/// through `err` and left out.
+fn environment(
+    rs: &RawStage,
+    bindings: &IndexMap<String, Value>,
+    err: &mut dyn FnMut(String, Option<Pos>),
+) -> IndexMap<String, String> {
+    let mut env = IndexMap::new();
+    for (k, v) in &rs.env {
+        if let Some(why) = crate::process::env_name_problem(k) {
+            err(format!("in `env`: {why}"), pos_of(v.referenced));
+            continue;
+        }
+        match interp::substitute(&v.value, bindings, true) {
+            Ok(s) if s.contains('\0') => err(
+                format!("in `env.{k}`: the value contains a NUL character"),
+                pos_of(v.referenced),
+            ),
+            Ok(s) => {
+                env.insert(k.clone(), s);
+            }
+            Err(e) => err(format!("in `env.{k}`: {e}"), pos_of(v.referenced)),
+        }
+    }
+    env
+}
+
 fn expand(raw: &RawPipeline, kinds: &Registry, issues: &mut Vec<SpecIssue>) -> Vec<Stage> {
     let default_with = raw
         .defaults
@@ -538,78 +686,10 @@ fn expand(raw: &RawPipeline, kinds: &Registry, issues: &mut Vec<SpecIssue>) -> V
         };
         let instances = match &merged {
             None => vec![IndexMap::new()],
-            Some(m) => {
-                let mpos = pos_of(m.referenced);
-                let mut ok = true;
-                for (var, values) in &m.value {
-                    if !valid_base_name(var) || interp::is_runtime(var) {
-                        issues.push(SpecIssue::new(
-                            format!("stage `{base}`: invalid matrix variable `{}`", var),
-                            mpos,
-                        ));
-                        ok = false;
-                    }
-                    if values.is_empty() {
-                        issues.push(SpecIssue::new(
-                            format!("stage `{base}`: matrix variable `{var}` has no values"),
-                            mpos,
-                        ));
-                        ok = false;
-                    }
-                    for v in values {
-                        if v.is_object() || v.is_array() || v.is_null() {
-                            issues.push(SpecIssue::new(
-                                format!(
-                                    "stage `{base}`: matrix values must be strings, numbers or booleans (`{var}` has {v})"
-                                ),
-                                mpos,
-                            ));
-                            ok = false;
-                        }
-                    }
-                }
-                let count = m
-                    .value
-                    .values()
-                    .try_fold(1usize, |n, v| n.checked_mul(v.len()));
-                if count.is_none_or(|n| n > MAX_INSTANCES) {
-                    issues.push(SpecIssue::new(
-                        format!(
-                            "stage `{base}`: the matrix has {} combinations; at most {MAX_INSTANCES} are allowed per stage",
-                            count.map_or("too many".to_string(), |n| n.to_string())
-                        ),
-                        mpos,
-                    ));
-                    ok = false;
-                }
-                if !ok {
-                    continue;
-                }
-                let all = combinations(&m.value);
-                let excluded = |b: &IndexMap<String, Value>| {
-                    rs.exclude
-                        .iter()
-                        .any(|ex| ex.value.iter().all(|(k, v)| b.get(k) == Some(v)))
-                };
-                for ex in &rs.exclude {
-                    if let Some(k) = ex.value.keys().find(|k| !m.value.contains_key(*k)) {
-                        issues.push(SpecIssue::new(
-                            format!("stage `{base}`: exclude names `{k}`, which is not a matrix variable"),
-                            pos_of(ex.referenced),
-                        ));
-                    }
-                }
-                let kept: Vec<_> = all.into_iter().filter(|b| !excluded(b)).collect();
-                if kept.is_empty() {
-                    issues.push(SpecIssue::new(
-                        format!(
-                            "stage `{base}`: `exclude` removes every combination of the matrix"
-                        ),
-                        mpos,
-                    ));
-                }
-                kept
-            }
+            Some(m) => match matrix_instances(base, rs, m, issues) {
+                Some(kept) => kept,
+                None => continue,
+            },
         };
         let instances = match &rs.search {
             Some(search) => sample_search(&search.value, instances),
@@ -668,42 +748,10 @@ fn expand(raw: &RawPipeline, kinds: &Registry, issues: &mut Vec<SpecIssue>) -> V
             if resources.cpus == 0 {
                 err("`resources.cpus` must be at least 1".into(), stage_pos);
             }
-            let command = rs.command.as_ref().and_then(|c| {
-                let p = pos_of(c.referenced);
-                let sub = |s: &String| interp::substitute(s, &bindings, true);
-                let r = match &c.value {
-                    RawCommand::Shell(s) if s.trim().is_empty() => {
-                        err("`command` is empty".into(), p);
-                        return None;
-                    }
-                    RawCommand::Shell(s) => sub(s).map(CommandLine::Shell),
-                    RawCommand::Argv(v) if v.is_empty() => {
-                        err("`command` is an empty list".into(), p);
-                        return None;
-                    }
-                    RawCommand::Argv(v) => v
-                        .iter()
-                        .map(sub)
-                        .collect::<Result<_, _>>()
-                        .map(CommandLine::Argv),
-                };
-                let r = r.map_err(|e| err(format!("in `command`: {e}"), p)).ok()?;
-                // Linux refuses any single argument over MAX_ARG_STRLEN (128 KiB) at exec time.
-                let longest = match &r {
-                    CommandLine::Shell(s) => s.len(),
-                    CommandLine::Argv(v) => v.iter().map(String::len).max().unwrap_or(0),
-                };
-                if longest >= MAX_ARG {
-                    err(
-                        format!(
-                            "`command` has an argument of {longest} bytes; the system runs none over {MAX_ARG} (128 KiB): put the commands in a script, list it in `inputs` and run that"
-                        ),
-                        p,
-                    );
-                    return None;
-                }
-                Some(r)
-            });
+            let command = rs
+                .command
+                .as_ref()
+                .and_then(|c| command_line(c, &bindings, &mut err));
             let mut sub_list =
                 |list: &[serde_saphyr::Spanned<String>], what: &str, runtime: bool| {
                     list.iter()
@@ -753,23 +801,7 @@ fn expand(raw: &RawPipeline, kinds: &Registry, issues: &mut Vec<SpecIssue>) -> V
                         .ok()
                 })
                 .collect();
-            let mut env = IndexMap::new();
-            for (k, v) in &rs.env {
-                if let Some(why) = crate::process::env_name_problem(k) {
-                    err(format!("in `env`: {why}"), pos_of(v.referenced));
-                    continue;
-                }
-                match interp::substitute(&v.value, &bindings, true) {
-                    Ok(s) if s.contains('\0') => err(
-                        format!("in `env.{k}`: the value contains a NUL character"),
-                        pos_of(v.referenced),
-                    ),
-                    Ok(s) => {
-                        env.insert(k.clone(), s);
-                    }
-                    Err(e) => err(format!("in `env.{k}`: {e}"), pos_of(v.referenced)),
-                }
-            }
+            let env = environment(rs, &bindings, &mut err);
             for o in &outputs {
                 if Path::new(o).is_absolute() || o.split('/').any(|c| c == "..") {
                     err(
@@ -911,6 +943,10 @@ fn list(names: &[String]) -> String {
 /// Every `${in.X}` in a command or its environment names one of the stage's needs, as the stage
 /// process will resolve it (a full name, or a declared name that matches exactly one need).
 fn check_input_placeholders(stages: &[Stage], issues: &mut Vec<SpecIssue>) {
+    let base: std::collections::HashMap<&str, &str> = stages
+        .iter()
+        .map(|s| (s.name.as_str(), s.base.as_str()))
+        .collect();
     for s in stages {
         let mut texts: Vec<&str> = s.env.values().map(String::as_str).collect();
         match &s.command {
@@ -932,7 +968,7 @@ fn check_input_placeholders(stages: &[Stage], issues: &mut Vec<SpecIssue>) {
                 let matches = s
                     .needs
                     .iter()
-                    .filter(|n| *n == want || n.split('@').next() == Some(want))
+                    .filter(|n| *n == want || base.get(n.as_str()) == Some(&want))
                     .count();
                 let exact = s.needs.iter().any(|n| n == want);
                 if !exact && matches != 1 {

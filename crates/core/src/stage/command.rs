@@ -8,7 +8,7 @@ use serde_json::Value;
 use std::path::Path;
 
 /// Runs `command` stages.
-pub struct Command;
+pub struct CommandRun;
 
 /// `train@dataset=mnist` -> `TRAIN_DATASET_MNIST`, for environment variable names.
 pub fn env_name(stage: &str) -> String {
@@ -24,7 +24,7 @@ pub fn env_name(stage: &str) -> String {
         .collect()
 }
 
-impl Runner for Command {
+impl Runner for CommandRun {
     fn kind(&self) -> &'static str {
         "command"
     }

@@ -39,7 +39,7 @@ pub fn registry() -> Registry {
 
 /// The kinds `camu-pipe exec-stage` runs itself.
 pub static RUNNERS: &[&dyn Runner] = &[
-    &camu_core::stage::command::Command,
+    &camu_core::stage::command::CommandRun,
     &compare::Compare,
     &select::Select,
 ];

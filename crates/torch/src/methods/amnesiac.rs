@@ -1,13 +1,13 @@
 //! Amnesiac: the implementation. What it computes, its defaults and their sources: `camu_lab::methods::amnesiac`.
 
 use super::common::{ce_pass, recipe};
-use super::{Context, Outcome, Unlearn};
+use super::{Compute, Context, Outcome};
 use serde_json::json;
 use tch::Tensor;
 
 use camu_lab::methods::{Amnesiac, AmnesiacParams};
 
-impl Unlearn for Amnesiac {
+impl Compute for Amnesiac {
     fn unlearn(&self, ctx: &Context<'_>, p: AmnesiacParams) -> Result<Outcome, crate::MlError> {
         let mut s = recipe!(p).start(ctx)?;
         let labels = ctx.wrong_labels_for_forget();

@@ -1,14 +1,14 @@
 //! BadTeacher: the implementation. What it computes, its defaults and their sources: `camu_lab::methods::bad_teacher`.
 
 use super::common::{pass, recipe};
-use super::{Context, Outcome, Unlearn};
+use super::{Compute, Context, Outcome};
 use crate::models::Model;
 use serde_json::json;
 use tch::{Kind, Tensor};
 
 use camu_lab::methods::{BadTeacher, BadTeacherParams};
 
-impl Unlearn for BadTeacher {
+impl Compute for BadTeacher {
     fn unlearn(&self, ctx: &Context<'_>, p: BadTeacherParams) -> Result<Outcome, crate::MlError> {
         let (tau, frac) = (p.temperature.max(1e-6), p.remain_fraction);
         let mut s = recipe!(p).start(ctx)?;

@@ -1,7 +1,7 @@
 //! BoundaryExpand: the implementation. What it computes, its defaults and their sources: `camu_lab::methods::boundary_expand`.
 
 use super::common::{ce_pass, optimizer};
-use super::{Context, Outcome, Unlearn, details};
+use super::{Compute, Context, Outcome, details};
 use crate::models::{Model, ModelSpec};
 use serde_json::json;
 use tch::{Kind, Tensor};
@@ -24,7 +24,7 @@ fn copy_weights(from: &Model, to: &Model, rows: i64) {
     });
 }
 
-impl Unlearn for BoundaryExpand {
+impl Compute for BoundaryExpand {
     fn unlearn(&self, ctx: &Context<'_>, p: BoundaryExpandParams) -> Result<Outcome, crate::MlError> {
         let (epochs, bs) = (p.epochs, p.batch_size as i64);
         let k = ctx.classes();

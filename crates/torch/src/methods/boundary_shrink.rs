@@ -1,14 +1,14 @@
 //! BoundaryShrink: the implementation. What it computes, its defaults and their sources: `camu_lab::methods::boundary_shrink`.
 
 use super::common::{pass, recipe};
-use super::{Context, Outcome, Unlearn};
+use super::{Compute, Context, Outcome};
 use crate::models::{normalize, pixels};
 use serde_json::json;
 use tch::{Kind, Tensor};
 
 use camu_lab::methods::{BoundaryShrink, BoundaryShrinkParams};
 
-impl Unlearn for BoundaryShrink {
+impl Compute for BoundaryShrink {
     fn unlearn(&self, ctx: &Context<'_>, p: BoundaryShrinkParams) -> Result<Outcome, crate::MlError> {
         let bound = p.bound;
         let augment = ctx.augment(p.augment);

@@ -1,6 +1,6 @@
 //! Camu: the implementation. What it computes, its defaults and their sources: `camu_lab::methods::camu`.
 
-use super::{Context, Outcome, Unlearn};
+use super::{Compute, Context, Outcome};
 use crate::ml::{batches, idx_tensor};
 use crate::models::prepare;
 use crate::train::adam;
@@ -48,7 +48,7 @@ fn forward_pair(
     }
 }
 
-impl Unlearn for Camu {
+impl Compute for Camu {
     fn unlearn(&self, ctx: &Context<'_>, mut p: CamuParams) -> Result<Outcome, crate::MlError> {
         let (ep, ilr, klr) = camu_reference(ctx.family(), ctx.random_removal());
         let epochs = *p.impair_epochs.get_or_insert(ep);

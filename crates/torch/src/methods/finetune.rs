@@ -1,12 +1,12 @@
 //! Finetune: the implementation. What it computes, its defaults and their sources: `camu_lab::methods::finetune`.
 
 use super::common::{ce_pass, recipe};
-use super::{Context, Outcome, Unlearn};
+use super::{Compute, Context, Outcome};
 use serde_json::json;
 
 use camu_lab::methods::{Finetune, FinetuneParams};
 
-impl Unlearn for Finetune {
+impl Compute for Finetune {
     fn unlearn(&self, ctx: &Context<'_>, p: FinetuneParams) -> Result<Outcome, crate::MlError> {
         let mut s = recipe!(p).start(ctx)?;
         let augment = ctx.augment(p.augment);

@@ -1,7 +1,7 @@
 //! L1Sparse: the implementation. What it computes, its defaults and their sources: `camu_lab::methods::l1_sparse`.
 
 use super::common::{pass, recipe, trainable};
-use super::{Context, Outcome, Unlearn};
+use super::{Compute, Context, Outcome};
 use serde_json::json;
 use tch::{Kind, Tensor};
 
@@ -15,7 +15,7 @@ pub fn alpha_at(alpha: f64, epoch: usize, epochs: usize) -> f64 {
     alpha * (1.0 - epoch as f64 / epochs as f64)
 }
 
-impl Unlearn for L1Sparse {
+impl Compute for L1Sparse {
     fn unlearn(&self, ctx: &Context<'_>, p: L1SparseParams) -> Result<Outcome, crate::MlError> {
         let alpha = p.alpha;
         let mut s = recipe!(p).start(ctx)?;

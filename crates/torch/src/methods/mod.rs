@@ -1,5 +1,6 @@
-//! The unlearning methods' computations. Each file implements [`Unlearn`] for the method of the
-//! same name declared in `camu_lab::methods`, owns its inner loop and receives a [`Context`].
+//! The unlearning methods' computations. Each file implements [`Compute`] for the method of the
+//! same name declared in `camu_lab::methods`, owns its inner loop and receives a [`Context`] and
+//! its parameter struct.
 
 pub mod common;
 
@@ -64,7 +65,7 @@ pub struct Outcome {
 
 /// A method's computation. Its declaration (name, version, parameter struct, sources) is
 /// [`Declared`] in `camu_lab::methods`; the run receives the parameters read into its struct.
-pub trait Unlearn: Declared {
+pub trait Compute: Declared {
     fn unlearn(&self, ctx: &Context<'_>, p: Self::Params) -> Result<Outcome, crate::MlError>;
 }
 
@@ -73,7 +74,7 @@ pub trait Run: Method {
     fn run(&self, ctx: &Context<'_>) -> Result<Outcome, crate::MlError>;
 }
 
-impl<T: Unlearn> Run for T {
+impl<T: Compute> Run for T {
     fn run(&self, ctx: &Context<'_>) -> Result<Outcome, crate::MlError> {
         let p = camu_lab::methods::read::<T::Params>(ctx.params).map_err(|e| {
             camu_core::params::ParamError::Method {

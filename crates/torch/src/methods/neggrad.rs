@@ -1,14 +1,14 @@
 //! NegGrad: the implementation. What it computes, its defaults and their sources: `camu_lab::methods::neggrad`.
 
 use super::common::{DivergenceGuard, recipe};
-use super::{Context, Outcome, Unlearn};
+use super::{Compute, Context, Outcome};
 use crate::ml::batches;
 use camu_core::progress::StageProgress;
 use serde_json::json;
 
 use camu_lab::methods::{NegGrad, NegGradParams};
 
-impl Unlearn for NegGrad {
+impl Compute for NegGrad {
     fn unlearn(&self, ctx: &Context<'_>, p: NegGradParams) -> Result<Outcome, crate::MlError> {
         let mut s = recipe!(p).start(ctx)?;
         let (model, opt, epochs, bs) = (&s.model, &mut s.opt, s.epochs, s.batch);

@@ -1,7 +1,7 @@
 //! NegGradPlus: the implementation. What it computes, its defaults and their sources: `camu_lab::methods::neggrad_plus`.
 
 use super::common::{DivergenceGuard, recipe, trainable};
-use super::{Context, Outcome, Unlearn};
+use super::{Compute, Context, Outcome};
 use crate::ml::batches;
 use camu_core::progress::StageProgress;
 use serde_json::json;
@@ -9,7 +9,7 @@ use tch::{Kind, Tensor};
 
 use camu_lab::methods::{NegGradPlus, NegGradPlusParams};
 
-impl Unlearn for NegGradPlus {
+impl Compute for NegGradPlus {
     fn unlearn(&self, ctx: &Context<'_>, p: NegGradPlusParams) -> Result<Outcome, crate::MlError> {
         let (alpha, anchor, train) = (p.alpha, p.anchor, p.train_mode);
         let fbs = p.forget_batch_size as i64;

@@ -1,13 +1,13 @@
 //! RandomLabel: the implementation. What it computes, its defaults and their sources: `camu_lab::methods::random_label`.
 
 use super::common::{Relabeler, ce_pass, pass, recipe};
-use super::{Context, Outcome, Unlearn};
+use super::{Compute, Context, Outcome};
 use serde_json::json;
 
 use camu_lab::methods::{RandomLabel, RandomLabelParams, RelabelPreset};
 use tch::Tensor;
 
-impl Unlearn for RandomLabel {
+impl Compute for RandomLabel {
     fn unlearn(&self, ctx: &Context<'_>, p: RandomLabelParams) -> Result<Outcome, crate::MlError> {
         let mut s = recipe!(p).start(ctx)?;
         let (f, r) = (

@@ -1,13 +1,13 @@
 //! Salun: the implementation. What it computes, its defaults and their sources: `camu_lab::methods::salun`.
 
 use super::common::{Relabeler, pass, recipe, trainable};
-use super::{Context, Outcome, Unlearn};
+use super::{Compute, Context, Outcome};
 use serde_json::json;
 use tch::Tensor;
 
 use camu_lab::methods::{RelabelPreset, Salun, SalunParams};
 
-impl Unlearn for Salun {
+impl Compute for Salun {
     fn unlearn(&self, ctx: &Context<'_>, p: SalunParams) -> Result<Outcome, crate::MlError> {
         let keep = p.sparsity;
         let mut s = recipe!(p).start(ctx)?;

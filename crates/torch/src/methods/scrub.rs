@@ -1,7 +1,7 @@
 //! Scrub: the implementation. What it computes, its defaults and their sources: `camu_lab::methods::scrub`.
 
 use super::common::{kl_t, pass, recipe};
-use super::{Context, Outcome, Unlearn};
+use super::{Compute, Context, Outcome};
 use serde_json::json;
 
 use camu_lab::methods::{Scrub, ScrubParams};
@@ -12,7 +12,7 @@ pub fn lr_at(lr: f64, rate: f64, decay_epochs: &[usize], epoch: usize) -> f64 {
     lr * rate.powi(steps as i32)
 }
 
-impl Unlearn for Scrub {
+impl Compute for Scrub {
     fn unlearn(&self, ctx: &Context<'_>, p: ScrubParams) -> Result<Outcome, crate::MlError> {
         let (t, gamma, alpha) = (p.temperature.max(1e-6), p.gamma, p.alpha);
         let (msteps, rate) = (p.msteps, p.lr_decay_rate);

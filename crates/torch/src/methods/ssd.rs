@@ -1,7 +1,7 @@
 //! Ssd: the implementation. What it computes, its defaults and their sources: `camu_lab::methods::ssd`.
 
 use super::common::{squared_grads, trainable};
-use super::{Context, Outcome, Unlearn, details};
+use super::{Compute, Context, Outcome, details};
 use serde_json::json;
 use tch::{Kind, Tensor};
 
@@ -21,7 +21,7 @@ pub fn retained_order(ctx: &Context<'_>) -> Result<Vec<i64>, crate::MlError> {
     Ok(r)
 }
 
-impl Unlearn for Ssd {
+impl Compute for Ssd {
     fn unlearn(&self, ctx: &Context<'_>, mut p: SsdParams) -> Result<Outcome, crate::MlError> {
         let batch = *p
             .batch_size

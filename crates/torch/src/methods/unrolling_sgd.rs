@@ -1,12 +1,12 @@
 //! UnrollingSgd: the implementation. What it computes, its defaults and their sources: `camu_lab::methods::unrolling_sgd`.
 
 use super::common::{pass, trainable};
-use super::{Context, Outcome, Unlearn, details};
+use super::{Compute, Context, Outcome, details};
 use serde_json::json;
 
 use camu_lab::methods::{UnrollingSgd, UnrollingSgdParams};
 
-impl Unlearn for UnrollingSgd {
+impl Compute for UnrollingSgd {
     fn unlearn(&self, ctx: &Context<'_>, mut p: UnrollingSgdParams) -> Result<Outcome, crate::MlError> {
         let recorded = ctx
             .original_record

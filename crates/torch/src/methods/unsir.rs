@@ -1,7 +1,7 @@
 //! Unsir: the implementation. What it computes, its defaults and their sources: `camu_lab::methods::unsir`.
 
 use super::common::{optimizer, pass};
-use super::{Context, Outcome, Unlearn, details};
+use super::{Compute, Context, Outcome, details};
 use crate::ml::idx_tensor;
 use crate::models::Arch;
 use serde_json::json;
@@ -27,7 +27,7 @@ pub fn retained_subset(ctx: &Context<'_>, per_class: usize) -> Result<Vec<i64>, 
         .collect())
 }
 
-impl Unlearn for Unsir {
+impl Compute for Unsir {
     fn unlearn(&self, ctx: &Context<'_>, mut p: UnsirParams) -> Result<Outcome, crate::MlError> {
         let classes = ctx.split.scenario.forgotten_classes();
         if classes.is_empty() {

@@ -13,7 +13,7 @@ use camu_lab::protocol::EvalOn;
 use serde_json::{Map, Value, json};
 use std::path::PathBuf;
 
-pub struct Audit;
+pub struct AuditRun;
 
 /// One run's outputs: its confidence on each audited forget example, and its accuracies.
 struct RunOutputs {
@@ -24,7 +24,7 @@ struct RunOutputs {
     ta: f64,
 }
 
-impl Runner for Audit {
+impl Runner for AuditRun {
     fn kind(&self) -> &'static str {
         "audit"
     }

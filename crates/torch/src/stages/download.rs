@@ -7,9 +7,9 @@ use camu_lab::kinds::download::DownloadParams;
 use serde_json::{Map, json};
 use tch::Tensor;
 
-pub struct Download;
+pub struct DownloadRun;
 
-impl Runner for Download {
+impl Runner for DownloadRun {
     fn kind(&self) -> &'static str {
         "download"
     }

@@ -7,9 +7,9 @@ use camu_core::stage::{Runner, StageError, StageJob};
 use camu_lab::kinds::evaluate::EvaluateParams;
 use serde_json::{Map, Value, json};
 
-pub struct Evaluate;
+pub struct EvaluateRun;
 
-impl Runner for Evaluate {
+impl Runner for EvaluateRun {
     fn kind(&self) -> &'static str {
         "evaluate"
     }

@@ -21,12 +21,12 @@ use tch::Device;
 
 /// The kinds the worker runs.
 pub static RUNNERS: &[&dyn Runner] = &[
-    &download::Download,
-    &split::SplitKind,
-    &train::Train,
-    &unlearn::Unlearn,
-    &evaluate::Evaluate,
-    &audit::Audit,
+    &download::DownloadRun,
+    &split::SplitRun,
+    &train::TrainRun,
+    &unlearn::UnlearnRun,
+    &evaluate::EvaluateRun,
+    &audit::AuditRun,
 ];
 
 /// How a model is named in records and reports, from the metrics of the stage that produced it:

@@ -7,9 +7,9 @@ use camu_core::stage::{Runner, StageError, StageJob};
 use camu_lab::kinds::split::scenario;
 use serde_json::{Map, json};
 
-pub struct SplitKind;
+pub struct SplitRun;
 
-impl Runner for SplitKind {
+impl Runner for SplitRun {
     fn kind(&self) -> &'static str {
         "split"
     }

@@ -11,7 +11,7 @@ use camu_lab::kinds::train::{On, TrainParams};
 use serde_json::{Map, json};
 use tch::{Kind as TKind, Tensor};
 
-pub struct Train;
+pub struct TrainRun;
 
 fn config(p: &TrainParams, family: Family) -> TrainConfig {
     TrainConfig {
@@ -24,7 +24,7 @@ fn config(p: &TrainParams, family: Family) -> TrainConfig {
     }
 }
 
-impl Runner for Train {
+impl Runner for TrainRun {
     fn kind(&self) -> &'static str {
         "train"
     }

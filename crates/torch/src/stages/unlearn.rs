@@ -10,9 +10,9 @@ use camu_lab::kinds::unlearn::{Chosen, method, method_params, with_selection};
 use serde_json::{Map, Value, json};
 use std::time::Instant;
 
-pub struct Unlearn;
+pub struct UnlearnRun;
 
-impl Runner for Unlearn {
+impl Runner for UnlearnRun {
     fn kind(&self) -> &'static str {
         "unlearn"
     }
