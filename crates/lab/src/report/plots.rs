@@ -174,6 +174,24 @@ fn bars<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, g: &Group) -> Res {
     root.present().map_err(err)
 }
 
+/// Tick values for a log axis over [lo, hi]: 1, 2 and 5 per decade, or 1, 2, 3, 5 and 7 where
+/// that leaves fewer than four (a range under two decades).
+fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
+    let within = |steps: &[f64]| -> Vec<f64> {
+        let (first, last) = (lo.log10().floor() as i32, hi.log10().ceil() as i32);
+        (first..=last)
+            .flat_map(|k| steps.iter().map(move |m| m * 10f64.powi(k)))
+            .filter(|x| *x >= lo && *x <= hi)
+            .collect()
+    };
+    let coarse = within(&[1.0, 2.0, 5.0]);
+    if coarse.len() >= 4 {
+        coarse
+    } else {
+        within(&[1.0, 2.0, 3.0, 5.0, 7.0])
+    }
+}
+
 fn tradeoff<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, g: &Group) -> Res {
     root.fill(&WHITE).map_err(err)?;
     // (method, mean time, gap, std of the time over seeds)
@@ -205,7 +223,12 @@ fn tradeoff<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, g: &Group) -> Res 
         .margin(12)
         .x_label_area_size(45)
         .y_label_area_size(55)
-        .build_cartesian_2d((tmin..tmax).log_scale(), 0f64..gmax)
+        .build_cartesian_2d(
+            (tmin..tmax)
+                .log_scale()
+                .with_key_points(log_ticks(tmin, tmax)),
+            0f64..gmax,
+        )
         .map_err(err)?;
     chart
         .configure_mesh()
@@ -695,4 +718,19 @@ pub fn draw_all(c: &Comparison, dir: &Path) -> (Vec<PathBuf>, Vec<String>) {
         }
     }
     (files, skipped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_ticks_label_every_decade_and_fill_narrow_ranges() {
+        assert_eq!(
+            log_ticks(0.3, 800.0),
+            [0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0]
+        );
+        // 8x, the narrowest range the plot draws: 1-2-5 would leave three ticks.
+        assert_eq!(log_ticks(35.0, 280.0), [50.0, 70.0, 100.0, 200.0]);
+    }
 }
