@@ -66,18 +66,6 @@ pub struct Input {
     pub bindings: IndexMap<String, Value>,
 }
 
-impl Input {
-    /// An input of a stage with no matrix, for jobs built by hand.
-    pub fn plain(dir: PathBuf, stage: &str, kind: &str) -> Input {
-        Input {
-            dir,
-            base: stage.to_string(),
-            kind: kind.to_string(),
-            bindings: IndexMap::new(),
-        }
-    }
-}
-
 impl StageJob {
     /// The inputs `name` refers to: the input of that expanded name, else every instance of the
     /// declared stage `name`.
