@@ -59,7 +59,8 @@ impl Runner for Compare {
                 });
                 continue;
             }
-            if super::is_evaluation(&input.kind, &metrics) {
+            // A table row is a method's evaluation: one without a method has no row to be.
+            if super::is_evaluation(&input.kind, &metrics) && metrics.contains_key("method") {
                 for why in crate::report::sanitise(&mut metrics) {
                     tracing::warn!("{name}: {why}");
                     rejected.push(format!("{name}: {why}"));
