@@ -1018,3 +1018,92 @@ fn unsir_learns_its_noise_at_the_datas_resolution() {
     .unwrap();
     assert_eq!(out.details["hyperparameters"]["noise_per_round"], json!(1));
 }
+
+/// `per_class` against a direct count: a model trained without class 0 (retrain on the class
+/// split's Dr) evaluated image by image, one forward pass per image, counted per class. Scored on
+/// the random split, whose Df and Dr hold every class.
+#[test]
+fn per_class_accuracies_match_a_direct_count_and_show_the_lost_class() {
+    let _g = rng();
+    let lab = lab();
+    tch::manual_seed(1);
+    let spec = lab.original.spec.clone();
+    let mut model = Model::new(spec.clone(), Device::Cpu);
+    train(
+        &mut model,
+        &lab.data,
+        &Tensor::from_slice(&lab.class_split.remain),
+        &TrainConfig {
+            epochs: 2,
+            ..TrainConfig::default()
+        },
+    )
+    .unwrap();
+    let opts = EvalOptions {
+        batch: 512,
+        per_class: true,
+        ..EvalOptions::default()
+    };
+    let split = &lab.random_split;
+    let m = evaluate(&model, None, &lab.data, split, &opts).unwrap();
+    let list = |k: &str| -> Vec<Option<f64>> { serde_json::from_value(m[k].clone()).unwrap() };
+
+    let family = lab.data.meta.family;
+    let predict = |x: &Tensor, i: i64| -> i64 {
+        let xb =
+            camu_torch::models::prepare(&x.narrow(0, i, 1), family, spec.arch, false, Device::Cpu);
+        tch::no_grad(|| {
+            model
+                .forward(&xb, false)
+                .0
+                .argmax(1, false)
+                .int64_value(&[0])
+        })
+    };
+    let direct = |x: &Tensor, y: &Tensor, idx: &[i64]| -> Vec<Option<f64>> {
+        let (mut hit, mut all) = ([0u32; 10], [0u32; 10]);
+        for &i in idx {
+            let c = y.int64_value(&[i]) as usize;
+            all[c] += 1;
+            hit[c] += u32::from(predict(x, i) == c as i64);
+        }
+        (0..10)
+            .map(|c| (all[c] > 0).then(|| f64::from(hit[c]) / f64::from(all[c])))
+            .collect()
+    };
+    let test_idx: Vec<i64> = (0..lab.data.meta.n_test).collect();
+    let close = |a: &[Option<f64>], b: &[Option<f64>]| {
+        a.len() == b.len()
+            && a.iter().zip(b).all(|(x, y)| match (x, y) {
+                (Some(x), Some(y)) => (x - y).abs() < 1e-12,
+                (None, None) => true,
+                _ => false,
+            })
+    };
+    let (d, ours) = (
+        direct(&lab.data.test_x, &lab.data.test_y, &test_idx),
+        list("acc_test_per_class"),
+    );
+    assert!(close(&ours, &d), "test: {ours:?} vs direct {d:?}");
+    let (train_x, train_y) = (&lab.data.train_x, &lab.data.train_y);
+    let (d, ours) = (
+        direct(train_x, train_y, &split.forget),
+        list("acc_forget_per_class"),
+    );
+    assert!(close(&ours, &d), "forget: {ours:?} vs direct {d:?}");
+    let (d, ours) = (
+        direct(train_x, train_y, &split.remain),
+        list("acc_remain_per_class"),
+    );
+    assert!(close(&ours, &d), "remain: {ours:?} vs direct {d:?}");
+    // What the view is for: the class the model never saw stands out.
+    let test = list("acc_test_per_class");
+    let others: Vec<f64> = test[1..].iter().flatten().copied().collect();
+    assert_eq!(others.len(), 9);
+    let mean_others = others.iter().sum::<f64>() / 9.0;
+    assert!(
+        test[0].unwrap() < 0.05 && mean_others > 0.5,
+        "class 0 {:?}, others {mean_others}",
+        test[0]
+    );
+}
