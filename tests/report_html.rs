@@ -5,6 +5,7 @@
 mod common;
 
 use common::Fixture;
+use std::path::Path;
 use std::process::Command;
 
 fn chromium() -> Option<String> {
@@ -17,6 +18,51 @@ fn chromium() -> Option<String> {
                 .is_ok_and(|o| o.status.success())
         })
         .map(String::from)
+}
+
+/// Loads `page` in headless `browser` twice: once for the DOM after its scripts ran (with the
+/// browser's log), once for a 1366 x 900 screenshot into `shot`. Fails on a console error or
+/// where the page's script did not run.
+fn load(browser: &str, profile: &Path, page: &Path, shot: &Path) -> (String, String) {
+    let url = format!("file://{}", page.display());
+    let headless = |extra: &[&str]| {
+        let mut c = Command::new(browser);
+        c.args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(["--enable-logging=stderr", "--v=0"])
+        .args(extra)
+        .arg(&url);
+        c.output().unwrap()
+    };
+    let dom = headless(&["--dump-dom", "--virtual-time-budget=5000"]);
+    let text = String::from_utf8_lossy(&dom.stdout).into_owned();
+    let log = String::from_utf8_lossy(&dom.stderr).into_owned();
+    assert!(
+        text.contains("data-js=\"ok\""),
+        "the page's script did not run: {log}"
+    );
+    assert!(!log.contains("Uncaught"), "console errors: {log}");
+    let out = headless(&[
+        &format!("--screenshot={}", shot.display()),
+        "--window-size=1366,900",
+    ]);
+    assert!(shot.exists(), "{}", String::from_utf8_lossy(&out.stderr));
+    (text, log)
+}
+
+/// Milliseconds from navigation to the load event, as the page itself measured them
+/// (`performance.now()` in its load handler; real time, also under a virtual-time budget).
+fn load_ms(dom: &str, log: &str) -> f64 {
+    dom.split("data-load-ms=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no load time in the page: {log}"))
 }
 
 /// Evaluations of retrain and three methods over three seeds, and a compare stage over them.
@@ -67,48 +113,12 @@ fn the_report_page_loads_in_a_browser_with_its_tables_and_figures() {
         );
         return;
     };
-    let url = format!("file://{}", page.display());
-    let headless = |extra: &[&str]| {
-        let mut c = Command::new(&browser);
-        c.args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--hide-scrollbars",
-        ])
-        .arg(format!(
-            "--user-data-dir={}",
-            f.path("chrome-profile").display()
-        ))
-        .args(["--enable-logging=stderr", "--v=0"])
-        .args(extra)
-        .arg(&url);
-        c.output().unwrap()
-    };
-    let dom = headless(&["--dump-dom", "--virtual-time-budget=5000"]);
-    let text = String::from_utf8_lossy(&dom.stdout);
-    let log = String::from_utf8_lossy(&dom.stderr);
-    assert!(
-        text.contains("data-js=\"ok\""),
-        "the page's script did not run: {log}"
-    );
-    assert!(!log.contains("Uncaught"), "console errors: {log}");
+    let shot = f.path("shot.png");
+    let (text, log) = load(&browser, &f.path("chrome-profile"), &page, &shot);
     assert!(text.contains("<svg"), "no figure in the rendered page");
-    // Under a second from navigation to load, on this page.
-    let ms: f64 = text
-        .split("data-load-ms=\"")
-        .nth(1)
-        .and_then(|r| r.split('"').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no load time in the page: {log}"));
+    let ms = load_ms(&text, &log);
     assert!(ms < 1000.0, "loaded in {ms} ms");
     // A screenshot at a laptop's width: the size the browser says, and not blank.
-    let shot = f.path("shot.png");
-    let out = headless(&[
-        &format!("--screenshot={}", shot.display()),
-        "--window-size=1366,900",
-    ]);
-    assert!(shot.exists(), "{}", String::from_utf8_lossy(&out.stderr));
     let png = std::fs::read(&shot).unwrap();
     assert_eq!(&png[1..4], b"PNG");
     let (w, h) = (
@@ -122,4 +132,58 @@ fn the_report_page_loads_in_a_browser_with_its_tables_and_figures() {
         "screenshot of {} bytes: blank?",
         png.len()
     );
+}
+
+/// The page `camu-pipe report pipelines/fashion-tuned.yaml` wrote for the full run (235 stages,
+/// committed in docs/fashion-tuned): every view filled, under 5 MB, and under a second from
+/// navigation to load in the browser.
+#[test]
+fn the_fashion_tuned_page_is_complete_under_5_mb_and_loads_in_under_a_second() {
+    let page = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/fashion-tuned/report.html");
+    let bytes = std::fs::metadata(&page)
+        .unwrap_or_else(|e| panic!("{}: {e}", page.display()))
+        .len();
+    assert!(bytes < 5_000_000, "{} is {bytes} bytes", page.display());
+    let html = std::fs::read_to_string(&page).unwrap();
+    for needle in ["src=\"http", "href=\"http", "@import", "<link"] {
+        assert!(!html.contains(needle), "{needle} in the page");
+    }
+    // The whole run, nothing missing: every stage in the timeline, both scenarios' tables, the
+    // eight searches, per-class heatmaps and layer-wise CKA per scenario.
+    assert!(
+        html.contains(">235 stages with a cached result"),
+        "not the full run"
+    );
+    assert!(!html.contains("Not yet computed"), "a partial run");
+    assert!(!html.contains("not recorded"), "a view without its data");
+    for section in ["id=\"results\"", "id=\"searches\"", "id=\"run\""] {
+        assert!(html.contains(section), "no {section}");
+    }
+    // Per scenario: accuracy and difference to retrain on test, Df and Dr, and the CKA table.
+    const HEAT_TABLES: usize = 2 * (3 * 2 + 1);
+    // Per scenario: the bars and time against gap; and the timeline (searches are tables).
+    const FIGURES: usize = 2 * 2 + 1;
+    assert_eq!(html.matches("class=\"sortable heat\"").count(), HEAT_TABLES);
+    assert_eq!(html.matches("<svg").count(), FIGURES);
+
+    let Some(browser) = chromium() else {
+        eprintln!(
+            "SKIPPED the browser part: no chromium installed (Debian: apt-get install chromium)"
+        );
+        return;
+    };
+    let f = Fixture::new();
+    let (text, log) = load(
+        &browser,
+        &f.path("chrome-profile"),
+        &page,
+        &f.path("shot.png"),
+    );
+    assert_eq!(
+        text.matches("<svg").count(),
+        FIGURES,
+        "figures lost in the browser"
+    );
+    let ms = load_ms(&text, &log);
+    assert!(ms < 1000.0, "loaded in {ms} ms");
 }
